@@ -1,0 +1,147 @@
+//! Node tokens: HS256 JWTs with claims `{username: <node>, exp}`, signed with the home's
+//! secret. Verification pins the algorithm and checks signature, expiry and node name.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims a node token carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The node the token opens.
+    pub username: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+}
+
+/// Why a token was refused. The message is safe to show the client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token was given.
+    #[error("no auth token was given")]
+    Missing,
+    /// The token has expired.
+    #[error("the auth token has expired")]
+    Expired,
+    /// The token is for another node.
+    #[error("the auth token is for node {0:?}, not this node")]
+    OtherNode(String),
+    /// Bad signature, wrong algorithm, or not a JWT.
+    #[error("the auth token is not valid for this node")]
+    Invalid,
+}
+
+/// Mints and verifies this node's tokens.
+#[derive(Clone)]
+pub struct Auth {
+    node: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Auth {
+    /// Tokens for `node`, signed with `secret`.
+    pub fn new(node: &str, secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = 5;
+        Self {
+            node: node.to_owned(),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// A token for this node that lives `ttl`.
+    pub fn mint(&self, ttl: Duration) -> String {
+        self.mint_claims(&Claims {
+            username: self.node.clone(),
+            exp: now().saturating_add(ttl.as_secs()),
+        })
+    }
+
+    /// A token with exactly these claims (tests use it for expired and foreign tokens).
+    pub fn mint_claims(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .unwrap_or_default()
+    }
+
+    /// Checks a token: HS256 only, valid signature, not expired, for this node.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })?;
+        if data.claims.username != self.node {
+            return Err(AuthError::OtherNode(data.claims.username));
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: [u8; 32] = [9; 32];
+
+    #[test]
+    fn a_minted_token_verifies() {
+        let auth = Auth::new("local.os", &SECRET);
+        let claims = auth.verify(&auth.mint(Duration::from_secs(60))).unwrap();
+        assert_eq!(claims.username, "local.os");
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let auth = Auth::new("local.os", &SECRET);
+        let other_secret = Auth::new("local.os", &[1; 32]).mint(Duration::from_secs(60));
+        assert_eq!(auth.verify(&other_secret), Err(AuthError::Invalid));
+        let expired = auth.mint_claims(&Claims {
+            username: "local.os".into(),
+            exp: now() - 3600,
+        });
+        assert_eq!(auth.verify(&expired), Err(AuthError::Expired));
+        let other_node = Auth::new("bob.os", &SECRET).mint(Duration::from_secs(60));
+        assert_eq!(
+            auth.verify(&other_node),
+            Err(AuthError::OtherNode("bob.os".into()))
+        );
+        assert_eq!(auth.verify(""), Err(AuthError::Missing));
+        assert_eq!(auth.verify("not.a.jwt"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let auth = Auth::new("local.os", &SECRET);
+        // {"alg":"none","typ":"JWT"} . {"username":"local.os","exp":9999999999} . (no signature)
+        let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+        let body = "eyJ1c2VybmFtZSI6ImxvY2FsLm9zIiwiZXhwIjo5OTk5OTk5OTk5fQ";
+        assert_eq!(
+            auth.verify(&format!("{header}.{body}.")),
+            Err(AuthError::Invalid)
+        );
+    }
+}

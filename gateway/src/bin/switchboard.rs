@@ -1,0 +1,45 @@
+//! The `switchboard` binary: parse the command line, set up logging, hand over to the library.
+
+use clap::Parser;
+use gateway::cli::{Cli, Command};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
+                let _ = error.print();
+                std::process::exit(0);
+            }
+            // One line: clap's first line, without its "error: " prefix.
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("switchboard: {first} (see `switchboard --help`)");
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Token { home, ttl } => gateway::cli::token(home, ttl),
+        Command::Run { home, bind, node } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(gateway::cli::run(home, bind, node))),
+    };
+    if let Err(error) = result {
+        eprintln!("switchboard: {error:#}");
+        std::process::exit(1);
+    }
+}

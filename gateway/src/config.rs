@@ -1,0 +1,51 @@
+//! A node's settings, with the defaults the command line documents.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The node name used when none is given.
+pub const DEFAULT_NODE: &str = "local.os";
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Directory holding the node's secret and the processes' state.
+    pub home: PathBuf,
+    /// Where the WebSocket/HTTP listener binds.
+    pub bind: SocketAddr,
+    /// This node's name.
+    pub node: String,
+    /// How long a client has to send its register frame.
+    pub register_timeout: Duration,
+    /// Largest message a client may send, in bytes.
+    pub max_message_size: usize,
+    /// Bytes that may wait in one channel's writer queue before it counts as a slow consumer.
+    pub writer_queue_bytes: usize,
+    /// Read buffer per socket, in bytes.
+    pub read_buffer_size: usize,
+    /// Most WebSocket connections held at once.
+    pub max_connections: usize,
+    /// Messages that may wait in one process's mailbox.
+    pub mailbox_capacity: usize,
+    /// How long a closing socket may take to flush its last frames.
+    pub close_timeout: Duration,
+}
+
+impl Config {
+    /// The defaults, for the given home directory.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Self {
+            home: home.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            node: DEFAULT_NODE.to_owned(),
+            register_timeout: Duration::from_secs(10),
+            max_message_size: 1 << 20,
+            writer_queue_bytes: 1 << 20,
+            read_buffer_size: 4 * 1024,
+            max_connections: 100_000,
+            mailbox_capacity: 4096,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}

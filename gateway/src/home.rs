@@ -1,0 +1,149 @@
+//! The node's home directory: created on first run, holding the secrets (mode 0600).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+/// Length of the JWT signing secret.
+pub const SECRET_LEN: usize = 32;
+
+const SECRET_FILE: &str = "jwt_secret";
+
+/// Why a home directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// The directory could not be created or read.
+    #[error("cannot use home directory {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `config.toml` does not parse.
+    #[error("{path} is not valid: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The secret file exists but is not 32 bytes: never sign with a short secret.
+    #[error("{path} holds {len} bytes, not the {SECRET_LEN} a signing secret needs; remove it to make a new one")]
+    BadSecret {
+        /// The secret file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
+    move |source| HomeError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates `home` (mode 0700) when missing.
+pub fn ensure_home(home: &Path) -> Result<(), HomeError> {
+    if !home.exists() {
+        fs::create_dir_all(home).map_err(io_error(home))?;
+        fs::set_permissions(home, fs::Permissions::from_mode(0o700)).map_err(io_error(home))?;
+    }
+    fs::read_dir(home).map_err(io_error(home))?;
+    Ok(())
+}
+
+/// Reads the node's JWT secret, creating a random one (mode 0600) on first run.
+pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError> {
+    ensure_home(home)?;
+    let path = home.join(SECRET_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let len = bytes.len();
+            bytes
+                .try_into()
+                .map_err(|_| HomeError::BadSecret { path, len })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; SECRET_LEN];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_error(&path))?;
+            file.write_all(&secret).map_err(io_error(&path))?;
+            file.sync_all().map_err(io_error(&path))?;
+            Ok(secret)
+        }
+        Err(e) => Err(io_error(&path)(e)),
+    }
+}
+
+/// The node's settings kept in `<home>/config.toml`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HomeConfig {
+    /// The node name this home belongs to.
+    pub node: Option<String>,
+}
+
+const CONFIG_FILE: &str = "config.toml";
+
+/// Reads `<home>/config.toml`; a missing file is an empty config.
+pub fn read_config(home: &Path) -> Result<HomeConfig, HomeError> {
+    let path = home.join(CONFIG_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
+            path,
+            message: e.message().to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HomeConfig::default()),
+        Err(e) => Err(io_error(&path)(e)),
+    }
+}
+
+/// Writes `<home>/config.toml`.
+pub fn write_config(home: &Path, config: &HomeConfig) -> Result<(), HomeError> {
+    ensure_home(home)?;
+    let path = home.join(CONFIG_FILE);
+    let text = toml::to_string(config).unwrap_or_default();
+    fs::write(&path, text).map_err(io_error(&path))
+}
+
+/// The directory where process `id` keeps what must survive restarts.
+pub fn process_dir(home: &Path, id: &process_lib::ProcessId) -> PathBuf {
+    home.join("processes")
+        .join(id.to_string().replace(':', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let first = load_or_create_secret(&home).unwrap();
+        let mode = fs::metadata(home.join(SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(load_or_create_secret(&home).unwrap(), first);
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(SECRET_FILE), b"ab").unwrap();
+        let err = load_or_create_secret(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("holds 2 bytes"), "{err}");
+    }
+}

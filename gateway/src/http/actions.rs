@@ -1,0 +1,68 @@
+//! Requests processes send to `http-server:distro:sys`, answered with
+//! `{"Ok":null}` / `{"Err":…}` when the sender waits for an answer.
+
+use process_lib::{
+    http_server_id, HttpServerAction, HttpServerError, KernelMessage, LazyLoadBlob, WireMessage,
+    WsMessageType,
+};
+
+use crate::runtime::Runtime;
+
+/// Handles one action. Actions are accepted only from processes on this node.
+pub fn handle(rt: &Runtime, message: KernelMessage) {
+    let WireMessage::Request {
+        expects_response,
+        body,
+    } = &message.message
+    else {
+        return;
+    };
+    let result = perform(rt, &message, body);
+    if let Err(error) = &result {
+        tracing::debug!(source = %message.source, %error, "http-server action refused");
+    }
+    if expects_response.is_some() {
+        let answer = KernelMessage {
+            id: message.id,
+            source: rt.address(http_server_id()),
+            target: message
+                .rsvp
+                .clone()
+                .unwrap_or_else(|| message.source.clone()),
+            rsvp: None,
+            message: WireMessage::Response {
+                body: serde_json::to_vec(&result).unwrap_or_default(),
+            },
+            blob: None,
+        };
+        let _ = crate::kernel::route::route(rt, answer);
+    }
+}
+
+fn perform(rt: &Runtime, message: &KernelMessage, body: &[u8]) -> Result<(), HttpServerError> {
+    if message.source.node != rt.node {
+        return Err(HttpServerError::InvalidSourceProcess);
+    }
+    let source = &message.source.process;
+    let action: HttpServerAction =
+        serde_json::from_slice(body).map_err(|_| HttpServerError::MalformedRequest)?;
+    match action {
+        HttpServerAction::WebSocketPush {
+            channel_id,
+            message_type,
+        } => {
+            let blob = message.blob.clone().ok_or(HttpServerError::NoBlob)?;
+            rt.channels.push(source, channel_id, message_type, blob)
+        }
+        HttpServerAction::WebSocketClose(channel_id) => rt.channels.push(
+            source,
+            channel_id,
+            WsMessageType::Close,
+            LazyLoadBlob::default(),
+        ),
+        HttpServerAction::Bind { .. }
+        | HttpServerAction::Unbind { .. }
+        | HttpServerAction::WebSocketBind { .. }
+        | HttpServerAction::WebSocketUnbind { .. } => Err(HttpServerError::MalformedRequest),
+    }
+}

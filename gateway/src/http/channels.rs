@@ -1,0 +1,391 @@
+//! The channel table: `channel_id → {bound process, writer queue}`.
+//!
+//! A push looks its channel up, checks the owner, and hands the frame to the channel's writer
+//! queue. The queue is bounded in bytes, not frames: a push that would overflow it marks the
+//! channel as a slow consumer and closes it. Nothing here ever waits on a socket.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+const SHARDS: usize = 16;
+
+/// What a channel's writer task is asked to do.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Write a frame.
+    Frame(Message),
+    /// Send the error frame, then the close frame that goes with the code, then stop.
+    Fail(WsErrorCode, String),
+    /// Send a normal close frame, then stop.
+    Close(u16, String),
+}
+
+/// The sending side of one channel's writer queue.
+#[derive(Debug)]
+pub struct WriterQueue {
+    tx: mpsc::UnboundedSender<Outbound>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    closing: AtomicBool,
+    closing_notify: Notify,
+}
+
+/// The writer task's side: counts bytes out as it writes them.
+#[derive(Debug)]
+pub struct WriterDrain {
+    /// The queue.
+    pub rx: mpsc::UnboundedReceiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl WriterDrain {
+    /// Marks `len` bytes as written.
+    pub fn written(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+    }
+}
+
+/// A queue holding at most `limit` bytes of frames.
+pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        WriterQueue {
+            tx,
+            queued: queued.clone(),
+            limit,
+            closing: AtomicBool::new(false),
+            closing_notify: Notify::new(),
+        },
+        WriterDrain { rx, queued },
+    )
+}
+
+impl WriterQueue {
+    /// Queues a frame of `len` payload bytes, or reports a slow consumer (and closes).
+    fn push_frame(&self, message: Message, len: usize) -> Result<(), HttpServerError> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(HttpServerError::WsChannelNotFound);
+        }
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.limit && before > 0 {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            self.fail(
+                WsErrorCode::SlowConsumer,
+                "the client did not read its messages fast enough",
+            );
+            return Err(HttpServerError::SlowConsumer);
+        }
+        self.tx
+            .send(Outbound::Frame(message))
+            .map_err(|_| HttpServerError::WsChannelNotFound)
+    }
+
+    /// Queues a frame the gateway itself sends (e.g. the `{"channel_id":N}` reply).
+    pub fn send(&self, message: Message) -> Result<(), HttpServerError> {
+        let len = message.len();
+        self.push_frame(message, len)
+    }
+
+    /// Closes the channel with an error frame. Only the first close counts.
+    pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
+        if !self.closing.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Outbound::Fail(code, message.into()));
+            self.closing_notify.notify_waiters();
+        }
+    }
+
+    /// Closes the channel normally. Only the first close counts.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        if !self.closing.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Outbound::Close(code, reason.into()));
+            self.closing_notify.notify_waiters();
+        }
+    }
+
+    /// Resolves once a close has been asked for.
+    pub async fn closing(&self) {
+        let notified = self.closing_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_closing() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Whether a close has been asked for.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+}
+
+/// One live channel.
+#[derive(Debug)]
+pub struct Channel {
+    /// The process the channel is bound to.
+    pub process: ProcessId,
+    /// The path the client connected to.
+    pub path: String,
+    /// Where frames for the client go.
+    pub writer: WriterQueue,
+}
+
+/// Every live channel on this node, sharded to keep pushes from contending.
+#[derive(Debug)]
+pub struct ChannelTable {
+    shards: Vec<RwLock<HashMap<u32, Arc<Channel>>>>,
+    next_id: AtomicU32,
+}
+
+impl Default for ChannelTable {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            next_id: AtomicU32::new(1),
+        }
+    }
+}
+
+impl ChannelTable {
+    fn shard(&self, id: u32) -> &RwLock<HashMap<u32, Arc<Channel>>> {
+        &self.shards[id as usize % SHARDS]
+    }
+
+    /// Adds a channel under a fresh id: never 0, never the id of a live channel.
+    pub fn insert(&self, channel: Channel) -> (u32, Arc<Channel>) {
+        let channel = Arc::new(channel);
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id == 0 {
+                continue;
+            }
+            let mut shard = self.shard(id).write();
+            if let std::collections::hash_map::Entry::Vacant(slot) = shard.entry(id) {
+                slot.insert(channel.clone());
+                return (id, channel);
+            }
+        }
+    }
+
+    /// Removes a channel; returns it if it was there.
+    pub fn remove(&self, id: u32) -> Option<Arc<Channel>> {
+        self.shard(id).write().remove(&id)
+    }
+
+    /// Looks a channel up.
+    pub fn get(&self, id: u32) -> Option<Arc<Channel>> {
+        self.shard(id).read().get(&id).cloned()
+    }
+
+    /// How many channels are live.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Whether no channel is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pushes a frame to channel `id` on behalf of process `source`.
+    pub fn push(
+        &self,
+        source: &ProcessId,
+        id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> Result<(), HttpServerError> {
+        let shard = self.shard(id).read();
+        let channel = shard.get(&id).ok_or(HttpServerError::WsChannelNotFound)?;
+        if &channel.process != source {
+            return Err(HttpServerError::InvalidSourceProcess);
+        }
+        let len = blob.bytes.len();
+        let frame = frame_for(message_type, blob.bytes)?;
+        match frame {
+            Some(message) => channel.writer.push_frame(message, len),
+            None => {
+                channel.writer.close(1000, "");
+                Ok(())
+            }
+        }
+    }
+
+    /// Fails every channel bound to `process` (e.g. it crashed) with `code`.
+    pub fn fail_bound_to(&self, process: &ProcessId, code: WsErrorCode, message: &str) -> usize {
+        let mut count = 0;
+        for shard in &self.shards {
+            for channel in shard.read().values() {
+                if &channel.process == process {
+                    channel.writer.fail(code, message);
+                    count += 1;
+                }
+            }
+        }
+        count
+    }
+}
+
+/// The frame a push of `message_type` becomes; `None` for a close.
+fn frame_for(
+    message_type: WsMessageType,
+    bytes: Bytes,
+) -> Result<Option<Message>, HttpServerError> {
+    let control_ok = |b: &Bytes| {
+        if b.len() > 125 {
+            Err(HttpServerError::WsPingPongTooLong)
+        } else {
+            Ok(())
+        }
+    };
+    Ok(Some(match message_type {
+        WsMessageType::Text => Message::Text(
+            Utf8Bytes::try_from(bytes).map_err(|_| HttpServerError::MalformedRequest)?,
+        ),
+        WsMessageType::Binary => Message::Binary(bytes),
+        WsMessageType::Ping => {
+            control_ok(&bytes)?;
+            Message::Ping(bytes)
+        }
+        WsMessageType::Pong => {
+            control_ok(&bytes)?;
+            Message::Pong(bytes)
+        }
+        WsMessageType::Close => return Ok(None),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(s: &str) -> ProcessId {
+        s.parse().unwrap()
+    }
+
+    fn table_with_one(limit: usize) -> (ChannelTable, u32, WriterDrain) {
+        let table = ChannelTable::default();
+        let (writer, drain) = writer_queue(limit);
+        let (id, _) = table.insert(Channel {
+            process: pid("echo:echo:sys"),
+            path: "/".into(),
+            writer,
+        });
+        (table, id, drain)
+    }
+
+    #[test]
+    fn ids_are_unique_and_never_zero() {
+        let table = ChannelTable::default();
+        table.next_id.store(u32::MAX - 1, Ordering::Relaxed);
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let (writer, _drain) = writer_queue(10);
+            ids.push(
+                table
+                    .insert(Channel {
+                        process: pid("a:b:c"),
+                        path: "/".into(),
+                        writer,
+                    })
+                    .0,
+            );
+        }
+        assert_eq!(ids, vec![u32::MAX - 1, u32::MAX, 1, 2]);
+        // Wrapping past a live id skips it.
+        table.next_id.store(1, Ordering::Relaxed);
+        let (writer, _drain) = writer_queue(10);
+        assert_eq!(
+            table
+                .insert(Channel {
+                    process: pid("a:b:c"),
+                    path: "/".into(),
+                    writer
+                })
+                .0,
+            3
+        );
+    }
+
+    #[test]
+    fn pushes_check_existence_owner_and_shape() {
+        let (table, id, mut drain) = table_with_one(1024);
+        let echo = pid("echo:echo:sys");
+        let text = LazyLoadBlob::from_bytes("hi");
+        assert_eq!(
+            table.push(&echo, id + 1, WsMessageType::Text, text.clone()),
+            Err(HttpServerError::WsChannelNotFound)
+        );
+        assert_eq!(
+            table.push(&pid("chat:chat:sys"), id, WsMessageType::Text, text.clone()),
+            Err(HttpServerError::InvalidSourceProcess)
+        );
+        assert_eq!(
+            table.push(
+                &echo,
+                id,
+                WsMessageType::Text,
+                LazyLoadBlob::from_bytes(vec![0xff])
+            ),
+            Err(HttpServerError::MalformedRequest)
+        );
+        assert_eq!(
+            table.push(
+                &echo,
+                id,
+                WsMessageType::Ping,
+                LazyLoadBlob::from_bytes(vec![0; 126])
+            ),
+            Err(HttpServerError::WsPingPongTooLong)
+        );
+        assert_eq!(table.push(&echo, id, WsMessageType::Text, text), Ok(()));
+        match drain.rx.try_recv() {
+            Ok(Outbound::Frame(Message::Text(t))) => assert_eq!(t.as_str(), "hi"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn overflowing_the_byte_bound_is_a_slow_consumer() {
+        let (table, id, mut drain) = table_with_one(100);
+        let echo = pid("echo:echo:sys");
+        let blob = LazyLoadBlob::from_bytes(vec![1u8; 60]);
+        assert_eq!(
+            table.push(&echo, id, WsMessageType::Binary, blob.clone()),
+            Ok(())
+        );
+        assert_eq!(
+            table.push(&echo, id, WsMessageType::Binary, blob.clone()),
+            Err(HttpServerError::SlowConsumer)
+        );
+        // Once closing, further pushes find no channel.
+        assert_eq!(
+            table.push(&echo, id, WsMessageType::Binary, blob),
+            Err(HttpServerError::WsChannelNotFound)
+        );
+        assert!(matches!(drain.rx.try_recv(), Ok(Outbound::Frame(_))));
+        assert!(matches!(
+            drain.rx.try_recv(),
+            Ok(Outbound::Fail(WsErrorCode::SlowConsumer, _))
+        ));
+    }
+
+    #[test]
+    fn a_single_frame_larger_than_the_bound_still_goes_to_an_empty_queue() {
+        let (table, id, drain) = table_with_one(10);
+        let big = LazyLoadBlob::from_bytes(vec![1u8; 64]);
+        assert_eq!(
+            table.push(&pid("echo:echo:sys"), id, WsMessageType::Binary, big),
+            Ok(())
+        );
+        drain.written(64);
+    }
+}

@@ -1,0 +1,28 @@
+//! The `http-server:distro:sys` module: WebSocket channels and HTTP routes.
+//!
+//! - [`routes`]: the warp filters (`GET /` upgrades; everything else is plain HTTP).
+//! - [`upgrade`]: finishing a WebSocket upgrade ourselves, so the socket gets our buffer sizes.
+//! - [`register`]: the first frame — parse, authenticate, find the process.
+//! - [`socket`]: one channel's life: reader, writer task, close.
+//! - [`writer`]: the writer task that drains a channel's byte-bounded queue.
+//! - [`channels`]: the channel table and the writer queues.
+//! - [`refusal`]: every error a client can be told, as an error frame and a close code.
+//! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
+
+pub mod actions;
+pub mod channels;
+pub mod refusal;
+pub mod register;
+pub mod routes;
+pub mod socket;
+pub mod upgrade;
+pub mod writer;
+
+/// What the accept loop knows about a connection, handed to the routes as an extension.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}

@@ -1,0 +1,216 @@
+//! One WebSocket's life: admission, the register flow, then a reader loop (this task) and a
+//! writer task, until either side ends; then the channel is removed and its process told.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use process_lib::{
+    http_server_id, Address, HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId,
+    WireMessage, WsErrorCode, WsMessageType, WsRegistered,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::Instrument;
+
+use super::channels::{writer_queue, Channel};
+use super::refusal::Refusal;
+use super::register::{await_register, read_error, NotRegistered};
+use super::upgrade::WsStream;
+use super::writer::{self, WriterEnd};
+use super::ConnInfo;
+use crate::runtime::Runtime;
+use process_lib::host::Host;
+
+/// Serves a socket that connected to `/`: admission, register frame, then the channel.
+pub async fn serve_register_flow(rt: Arc<Runtime>, mut ws: WsStream, conn: Option<ConnInfo>) {
+    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
+        let refusal = Refusal::new(
+            WsErrorCode::OverCapacity,
+            "this node holds as many connections as it allows; try again later",
+        );
+        return refuse(&rt, ws, refusal).await;
+    };
+    let tls = conn.is_some_and(|c| c.tls);
+    match await_register(&rt, &mut ws, tls).await {
+        Ok(registration) => {
+            let open = OpenChannel {
+                process: registration.process,
+                path: "/".to_owned(),
+                mailbox: registration.mailbox,
+                announce: true,
+            };
+            run_channel(rt, ws, open).await;
+        }
+        Err(NotRegistered::Refused(refusal)) => refuse(&rt, ws, refusal).await,
+        Err(NotRegistered::Gone) => {}
+    }
+}
+
+/// Tells the client why, closes with the matching code, and waits (bounded) for its close.
+pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
+    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
+    let close = async {
+        ws.feed(refusal.error_frame()).await?;
+        ws.send(refusal.close_frame()).await?;
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<_, tokio_tungstenite::tungstenite::Error>(())
+    };
+    let _ = tokio::time::timeout(rt.config.close_timeout, close).await;
+}
+
+/// A channel about to open.
+#[derive(Debug)]
+pub struct OpenChannel {
+    /// The process it is bound to.
+    pub process: ProcessId,
+    /// The path the client connected to.
+    pub path: String,
+    /// That process's mailbox.
+    pub mailbox: mpsc::Sender<KernelMessage>,
+    /// Whether to send the client `{"channel_id":N}` first (the register flow does).
+    pub announce: bool,
+}
+
+/// Runs an open channel until it ends.
+pub async fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) {
+    let (writer, drain) = writer_queue(rt.config.writer_queue_bytes);
+    let (channel_id, channel) = rt.channels.insert(Channel {
+        process: open.process.clone(),
+        path: open.path.clone(),
+        writer,
+    });
+    let span = tracing::info_span!("channel", channel_id, process = %open.process);
+    async move {
+        if open.announce {
+            let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
+            let _ = channel.writer.send(Message::text(reply));
+        }
+        let (sink, mut stream) = ws.split();
+        let mut writer_task = tokio::spawn(writer::run(sink, drain));
+        let courier = Courier::new(&rt, &open);
+        courier
+            .deliver(HttpServerRequest::WebSocketOpen { path: open.path.clone(), channel_id }, None)
+            .await;
+        tracing::debug!("channel open");
+
+        let close_timeout = rt.config.close_timeout;
+        let mut deadline: Option<Instant> = None;
+        let mut writer_end: Option<WriterEnd> = None;
+        // Set when the client's close frame arrived; with the writer done, the handshake is.
+        let mut peer_closed = false;
+        loop {
+            let expiry = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let blob = LazyLoadBlob::from_bytes(bytes::Bytes::from(text));
+                        courier.push(channel_id, WsMessageType::Text, blob).await;
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        courier.push(channel_id, WsMessageType::Binary, LazyLoadBlob::from_bytes(bytes)).await;
+                    }
+                    Some(Ok(Message::Close(_))) => {
+                        peer_closed = true;
+                        channel.writer.close(1000, "");
+                        if writer_end.is_some() {
+                            break;
+                        }
+                        deadline.get_or_insert_with(|| Instant::now() + close_timeout);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => match read_error(error) {
+                        Some(refusal) => {
+                            channel.writer.fail(refusal.code, refusal.message);
+                            deadline.get_or_insert_with(|| Instant::now() + close_timeout);
+                        }
+                        None => break,
+                    },
+                    None => break,
+                },
+                end = &mut writer_task, if writer_end.is_none() => {
+                    let end = end.unwrap_or(WriterEnd::Broken);
+                    writer_end = Some(end);
+                    if end == WriterEnd::Broken || peer_closed {
+                        break;
+                    }
+                    deadline.get_or_insert_with(|| Instant::now() + close_timeout);
+                }
+                () = channel.writer.closing(), if deadline.is_none() => {
+                    deadline = Some(Instant::now() + close_timeout);
+                }
+                () = rt.shutdown.cancelled(), if !channel.writer.is_closing() => {
+                    channel.writer.fail(WsErrorCode::GoingAway, "the node is shutting down");
+                }
+                () = expiry => break,
+            }
+        }
+
+        rt.channels.remove(channel_id);
+        if writer_end.is_none() {
+            channel.writer.close(1000, "");
+            writer_end = tokio::time::timeout(close_timeout, &mut writer_task)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            writer_task.abort();
+        }
+        tracing::debug!(?writer_end, "channel closed");
+        // A restarted process never saw this channel: it is not told of its close.
+        if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
+            courier.deliver(HttpServerRequest::WebSocketClose(channel_id), None).await;
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Carries a channel's events to its process's mailbox, waiting when the mailbox is full so
+/// a fast client is slowed down, not dropped.
+struct Courier<'a> {
+    rt: &'a Runtime,
+    mailbox: &'a mpsc::Sender<KernelMessage>,
+    source: Address,
+    target: Address,
+}
+
+impl<'a> Courier<'a> {
+    fn new(rt: &'a Runtime, open: &'a OpenChannel) -> Self {
+        Self {
+            rt,
+            mailbox: &open.mailbox,
+            source: rt.address(http_server_id()),
+            target: rt.address(open.process.clone()),
+        }
+    }
+
+    async fn push(&self, channel_id: u32, message_type: WsMessageType, blob: LazyLoadBlob) {
+        let request = HttpServerRequest::WebSocketPush {
+            channel_id,
+            message_type,
+        };
+        self.deliver(request, Some(blob)).await;
+    }
+
+    async fn deliver(&self, request: HttpServerRequest, blob: Option<LazyLoadBlob>) {
+        let message = KernelMessage {
+            id: self.rt.next_id(),
+            source: self.source.clone(),
+            target: self.target.clone(),
+            rsvp: None,
+            message: WireMessage::Request {
+                expects_response: None,
+                body: serde_json::to_vec(&request).unwrap_or_default(),
+            },
+            blob,
+        };
+        if self.mailbox.send(message).await.is_err() {
+            tracing::debug!("process mailbox closed; event dropped with the dead instance");
+        }
+    }
+}

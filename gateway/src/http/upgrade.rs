@@ -1,0 +1,118 @@
+//! Finishing WebSocket upgrades ourselves. warp's `ws()` filter builds its socket with
+//! tungstenite's default 128 KiB read buffer and offers no way to change it; here we take
+//! hyper's upgrade handle from the request, answer `101` with the accept key, and build the
+//! socket with the node's buffer sizes and message limit.
+
+use std::future::Future;
+
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
+use warp::{Filter, Reply};
+
+use super::ConnInfo;
+use crate::config::Config;
+
+/// A server-side WebSocket over an upgraded hyper connection.
+pub type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// A valid upgrade request, not yet answered.
+#[derive(Debug)]
+pub struct PendingUpgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+    /// What the accept loop knows of the connection.
+    pub conn: Option<ConnInfo>,
+}
+
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(token))
+}
+
+/// Matches a WebSocket upgrade request (GET, `Connection: upgrade`, `Upgrade: websocket`,
+/// version 13, a key) and yields it as a `PendingUpgrade`.
+pub fn websocket() -> impl Filter<Extract = (PendingUpgrade,), Error = warp::Rejection> + Clone {
+    warp::get()
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .and(warp::ext::optional::<ConnInfo>())
+        .and_then(
+            |headers: HeaderMap, on_upgrade: Option<OnUpgrade>, conn: Option<ConnInfo>| async move {
+                let is_upgrade = header_has(&headers, header::CONNECTION, "upgrade")
+                    && header_has(&headers, header::UPGRADE, "websocket")
+                    && headers
+                        .get(header::SEC_WEBSOCKET_VERSION)
+                        .map(|v| v.as_bytes())
+                        == Some(b"13");
+                match (
+                    is_upgrade,
+                    headers.get(header::SEC_WEBSOCKET_KEY),
+                    on_upgrade,
+                ) {
+                    (true, Some(key), Some(on_upgrade)) => Ok(PendingUpgrade {
+                        key: key.clone(),
+                        on_upgrade,
+                        conn,
+                    }),
+                    _ => Err(warp::reject::not_found()),
+                }
+            },
+        )
+}
+
+/// The socket settings a node's config asks for.
+pub fn socket_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size))
+}
+
+impl PendingUpgrade {
+    /// Answers `101 Switching Protocols` and runs `serve` on the socket once hyper hands it
+    /// over, as a task of `tasks`.
+    pub fn accept<F, Fut>(
+        self,
+        tasks: &tokio_util::task::TaskTracker,
+        config: WebSocketConfig,
+        serve: F,
+    ) -> warp::reply::Response
+    where
+        F: FnOnce(WsStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let accept = derive_accept_key(self.key.as_bytes());
+        let on_upgrade = self.on_upgrade;
+        tasks.spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    serve(ws).await;
+                }
+                Err(error) => tracing::debug!(%error, "websocket upgrade failed"),
+            }
+        });
+        let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if let Ok(value) = HeaderValue::from_str(&accept) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+        }
+        response
+    }
+}

@@ -1,0 +1,25 @@
+//! Routing: every `KernelMessage` goes to a mailbox, a runtime module, or back to its sender.
+
+use process_lib::{http_server_id, KernelMessage, SendErrorKind};
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::runtime::Runtime;
+
+/// Delivers `message` without waiting. On failure the message comes back with the reason.
+pub fn route(rt: &Runtime, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
+    if message.target.node != rt.node {
+        tracing::warn!(target_node = %message.target.node, "message to a node this node has no link to");
+        return Err((SendErrorKind::Offline, message));
+    }
+    if message.target.process == http_server_id() {
+        crate::http::actions::handle(rt, message);
+        return Ok(());
+    }
+    let Some(mailbox) = rt.processes.mailbox(&message.target.process) else {
+        return Err((SendErrorKind::Offline, message));
+    };
+    mailbox.try_send(message).map_err(|e| match e {
+        TrySendError::Full(m) => (SendErrorKind::MailboxFull, m),
+        TrySendError::Closed(m) => (SendErrorKind::Offline, m),
+    })
+}

@@ -1,0 +1,28 @@
+//! # gateway
+//!
+//! The Switchboard runtime. A node is a kernel that runs processes as tokio tasks, an
+//! http-server module that gives WebSocket clients channels to those processes, and the
+//! `switchboard` binary around them. Tests start nodes through [`node::start`] on port 0.
+//!
+//! ## Layout
+//! - [`node`]: start and stop a node (`start`, `RunningNode`, `bundled_processes`).
+//! - [`runtime`]: the one state struct every module shares; it hosts processes.
+//! - [`kernel`]: the process table, routing, supervision and restarts.
+//! - [`http`]: the http-server module — upgrades, register flow, channels, writer queues.
+//! - [`server`]: the accept loop (TCP_NODELAY, peer address, shutdown).
+//! - [`auth`], [`home`], [`config`]: tokens, the node's home directory, settings.
+//! - [`cli`]: the command line the binary runs.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod home;
+pub mod http;
+pub mod kernel;
+pub mod node;
+pub mod runtime;
+pub mod server;
+
+pub use config::Config;
+pub use kernel::ProcessSpec;
+pub use node::{bundled_processes, start, RunningNode, StartError};

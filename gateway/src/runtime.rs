@@ -1,0 +1,91 @@
+//! `Runtime`: the one state struct of a running node, handed to every module once.
+//! It implements [`process_lib::host::Host`], which is how processes reach the kernel.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use process_lib::host::Host;
+use process_lib::{
+    Address, HttpServerError, KernelMessage, LazyLoadBlob, SendErrorKind, WsMessageType,
+};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::http::channels::ChannelTable;
+use crate::kernel::table::ProcessTable;
+
+/// Everything a node's modules share.
+#[derive(Debug)]
+pub struct Runtime {
+    /// This node's name.
+    pub node: String,
+    /// The settings it was started with.
+    pub config: Config,
+    /// Mints and verifies this node's tokens.
+    pub auth: Auth,
+    /// Running processes and their mailboxes.
+    pub processes: ProcessTable,
+    /// Live WebSocket channels.
+    pub channels: ChannelTable,
+    /// One permit per open WebSocket connection.
+    pub connections: Arc<Semaphore>,
+    /// Cancelled when the node shuts down.
+    pub shutdown: CancellationToken,
+    /// Every task the node spawned, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    next_message_id: AtomicU64,
+}
+
+impl Runtime {
+    /// A runtime for `config`, signing tokens with `auth`.
+    pub fn new(config: Config, auth: Auth) -> Arc<Self> {
+        Arc::new(Self {
+            node: config.node.clone(),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            auth,
+            processes: ProcessTable::default(),
+            channels: ChannelTable::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            next_message_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The address of one of this node's processes or modules.
+    pub fn address(&self, process: process_lib::ProcessId) -> Address {
+        Address {
+            node: self.node.clone(),
+            process,
+        }
+    }
+}
+
+impl Host for Runtime {
+    fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
+        crate::kernel::route::route(self, message)
+    }
+
+    fn ws_push(
+        &self,
+        source: &Address,
+        node: &str,
+        channel_id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> Result<(), HttpServerError> {
+        if node != self.node {
+            tracing::debug!(node, channel_id, "push to another node, and no link to it");
+            return Err(HttpServerError::WsChannelNotFound);
+        }
+        self.channels
+            .push(&source.process, channel_id, message_type, blob)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_message_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,64 @@
+//! The accept loop: our own, rather than `warp::serve`, so every accepted socket gets
+//! `TCP_NODELAY`, carries its peer address to the routes, and stops on the node's shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::http::routes::routes;
+use crate::http::ConnInfo;
+use crate::runtime::Runtime;
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` until the node shuts down.
+pub async fn accept_loop(rt: Arc<Runtime>, listener: TcpListener) {
+    let service = warp::service(routes(rt.clone()));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = rt.shutdown.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let info = ConnInfo { peer, tls: false };
+        let service = service.clone();
+        let shutdown = rt.shutdown.clone();
+        rt.tasks.spawn(async move {
+            let hyper_service = hyper::service::service_fn(move |mut request| {
+                request.extensions_mut().insert(info);
+                let mut service = service.clone();
+                tower_service::Service::call(&mut service, request)
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), hyper_service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, %peer, "http connection ended with an error");
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}

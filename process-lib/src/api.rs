@@ -1,0 +1,364 @@
+//! The calls a process author makes, in the shape of Kinode's `process_lib`.
+
+use std::time::Duration;
+
+use crate::address::{Address, AddressParseError};
+use crate::blob::LazyLoadBlob;
+use crate::host::{context, Current};
+use crate::http::{HttpServerAction, HttpServerError, WsMessageType};
+use crate::message::{KernelMessage, Message, SendError, SendErrorKind, WireMessage};
+use crate::process_id::ProcessId;
+
+/// The address of the running process.
+pub fn our() -> Address {
+    context().our.clone()
+}
+
+/// The blob of the message being handled (the last one `await_message` returned).
+pub fn get_blob() -> Option<LazyLoadBlob> {
+    let ctx = context();
+    let current = ctx.current.lock().unwrap_or_else(|e| e.into_inner());
+    current.as_ref().and_then(|c| c.blob.clone())
+}
+
+/// Waits for the next message. A request this process sent that could not be delivered
+/// comes back as `Err(SendError)`.
+pub async fn await_message() -> Result<Message, SendError> {
+    let ctx = context();
+    let next = {
+        let mut inbox = ctx.inbox.lock().await;
+        match inbox.backlog.pop_front() {
+            Some(message) => Some(message),
+            None => inbox.rx.recv().await,
+        }
+    };
+    let Some(km) = next else {
+        // The mailbox closed: the runtime is stopping this process.
+        return std::future::pending().await;
+    };
+    accept(&ctx, km)
+}
+
+/// Turns a delivered kernel message into what the author sees, remembering it as current.
+fn accept(ctx: &crate::host::ProcessContext, km: KernelMessage) -> Result<Message, SendError> {
+    let KernelMessage {
+        id,
+        source,
+        rsvp,
+        message,
+        blob,
+        ..
+    } = km;
+    let reply_to = match &message {
+        WireMessage::Request {
+            expects_response: Some(_),
+            ..
+        } => Some(rsvp.unwrap_or_else(|| source.clone())),
+        _ => None,
+    };
+    *ctx.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Current {
+        id,
+        reply_to,
+        blob: blob.clone(),
+    });
+    match message {
+        WireMessage::Request {
+            expects_response,
+            body,
+        } => Ok(Message::Request {
+            source,
+            expects_response,
+            body,
+            blob,
+        }),
+        WireMessage::Response { body } => Ok(Message::Response { source, body, blob }),
+        WireMessage::Bounce { kind, body } => Err(SendError {
+            kind,
+            target: source,
+            body,
+            blob,
+        }),
+    }
+}
+
+/// Why a request could not be sent or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// `Request::send` without a target.
+    #[error("the request has no target")]
+    NoTarget,
+    /// The target string is not an address.
+    #[error("bad target address: {0}")]
+    BadTarget(#[from] AddressParseError),
+    /// Not delivered, or not answered in time; carries the unsent message.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// `Response::send` while handling no request that waits for an answer.
+    #[error("there is no request to respond to")]
+    NothingToRespondTo,
+}
+
+/// Anything that names a target address: an `Address`, or its string form.
+pub trait IntoAddress {
+    /// The address, or why the string is not one.
+    fn into_address(self) -> Result<Address, AddressParseError>;
+}
+
+impl IntoAddress for Address {
+    fn into_address(self) -> Result<Address, AddressParseError> {
+        Ok(self)
+    }
+}
+
+impl IntoAddress for &Address {
+    fn into_address(self) -> Result<Address, AddressParseError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoAddress for &str {
+    fn into_address(self) -> Result<Address, AddressParseError> {
+        self.parse()
+    }
+}
+
+impl IntoAddress for String {
+    fn into_address(self) -> Result<Address, AddressParseError> {
+        self.parse()
+    }
+}
+
+/// A request under construction: `Request::to(addr).body(..).blob(..).send()`.
+#[derive(Debug, Default)]
+pub struct Request {
+    target: Option<Result<Address, AddressParseError>>,
+    body: Vec<u8>,
+    blob: Option<LazyLoadBlob>,
+    expects_response: Option<u64>,
+}
+
+impl Request {
+    /// An empty request; set its target with [`Request::target`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A request to `target`.
+    pub fn to(target: impl IntoAddress) -> Self {
+        Self::new().target(target)
+    }
+
+    /// Sets the target.
+    pub fn target(mut self, target: impl IntoAddress) -> Self {
+        self.target = Some(target.into_address());
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the blob.
+    pub fn blob(mut self, blob: LazyLoadBlob) -> Self {
+        self.blob = Some(blob);
+        self
+    }
+
+    /// Sets the blob from bytes with no MIME type.
+    pub fn blob_bytes(self, bytes: impl Into<bytes::Bytes>) -> Self {
+        self.blob(LazyLoadBlob::from_bytes(bytes))
+    }
+
+    /// Asks the target to answer within `timeout_secs`; the answer arrives through
+    /// `await_message` as a `Message::Response` (or an `Err(SendError)` on timeout).
+    pub fn expects_response(mut self, timeout_secs: u64) -> Self {
+        self.expects_response = Some(timeout_secs);
+        self
+    }
+
+    fn build(self, id: u64) -> Result<KernelMessage, RequestError> {
+        let target = self.target.ok_or(RequestError::NoTarget)??;
+        Ok(KernelMessage {
+            id,
+            source: our(),
+            target,
+            rsvp: None,
+            message: WireMessage::Request {
+                expects_response: self.expects_response,
+                body: self.body,
+            },
+            blob: self.blob,
+        })
+    }
+
+    /// Sends the request without waiting. Returns at once.
+    pub fn send(self) -> Result<(), RequestError> {
+        let ctx = context();
+        let km = self.build(ctx.host.next_id())?;
+        ctx.host
+            .send(km)
+            .map_err(|(kind, km)| bounce(kind, km).into())
+    }
+
+    /// Sends the request and waits up to `timeout_secs` for its answer. Other messages that
+    /// arrive meanwhile wait for the next `await_message`.
+    pub async fn send_and_await_response(
+        mut self,
+        timeout_secs: u64,
+    ) -> Result<Message, RequestError> {
+        self.expects_response = Some(timeout_secs);
+        let ctx = context();
+        let id = ctx.host.next_id();
+        let km = self.build(id)?;
+        let (target, body, blob) = match &km.message {
+            WireMessage::Request { body, .. } => (km.target.clone(), body.clone(), km.blob.clone()),
+            _ => unreachable!("build makes requests"),
+        };
+        ctx.host.send(km).map_err(|(kind, km)| bounce(kind, km))?;
+        let mut inbox = ctx.inbox.lock().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_secs);
+        loop {
+            let received = tokio::time::timeout_at(deadline, inbox.rx.recv()).await;
+            match received {
+                Ok(Some(km))
+                    if km.id == id && !matches!(km.message, WireMessage::Request { .. }) =>
+                {
+                    drop(inbox);
+                    return accept(&ctx, km).map_err(Into::into);
+                }
+                Ok(Some(other)) => inbox.backlog.push_back(other),
+                Ok(None) => return std::future::pending().await,
+                Err(_) => {
+                    return Err(SendError {
+                        kind: SendErrorKind::Timeout,
+                        target,
+                        body,
+                        blob,
+                    }
+                    .into())
+                }
+            }
+        }
+    }
+}
+
+fn bounce(kind: SendErrorKind, km: KernelMessage) -> SendError {
+    let body = match km.message {
+        WireMessage::Request { body, .. }
+        | WireMessage::Response { body }
+        | WireMessage::Bounce { body, .. } => body,
+    };
+    SendError {
+        kind,
+        target: km.target,
+        body,
+        blob: km.blob,
+    }
+}
+
+/// An answer to the request being handled: `Response::new().body(..).send()`.
+#[derive(Debug, Default)]
+pub struct Response {
+    body: Vec<u8>,
+    blob: Option<LazyLoadBlob>,
+}
+
+impl Response {
+    /// An empty response.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the blob.
+    pub fn blob(mut self, blob: LazyLoadBlob) -> Self {
+        self.blob = Some(blob);
+        self
+    }
+
+    /// Sends the response to whoever is waiting for the current request's answer.
+    pub fn send(self) -> Result<(), RequestError> {
+        let ctx = context();
+        let (id, target) = {
+            let current = ctx.current.lock().unwrap_or_else(|e| e.into_inner());
+            match current.as_ref() {
+                Some(Current {
+                    id,
+                    reply_to: Some(to),
+                    ..
+                }) => (*id, to.clone()),
+                _ => return Err(RequestError::NothingToRespondTo),
+            }
+        };
+        let km = KernelMessage {
+            id,
+            source: ctx.our.clone(),
+            target,
+            rsvp: None,
+            message: WireMessage::Response { body: self.body },
+            blob: self.blob,
+        };
+        ctx.host
+            .send(km)
+            .map_err(|(kind, km)| bounce(kind, km).into())
+    }
+}
+
+/// Pushes a frame to WebSocket channel `channel_id` on `node` (usually `&our().node`).
+///
+/// Never blocks. On this node it fails at once with `WsChannelNotFound` when the channel
+/// does not exist, `InvalidSourceProcess` when it is bound to another process, and
+/// `SlowConsumer` when the client is not keeping up (the channel is then closed).
+pub fn send_ws_push(
+    node: &str,
+    channel_id: u32,
+    message_type: WsMessageType,
+    blob: LazyLoadBlob,
+) -> Result<(), HttpServerError> {
+    let ctx = context();
+    ctx.host
+        .ws_push(&ctx.our, node, channel_id, message_type, blob)
+}
+
+/// Closes a channel this process owns on this node.
+pub fn close_ws_channel(channel_id: u32) -> Result<(), HttpServerError> {
+    let ctx = context();
+    let node = ctx.our.node.clone();
+    ctx.host.ws_push(
+        &ctx.our,
+        &node,
+        channel_id,
+        WsMessageType::Close,
+        LazyLoadBlob::default(),
+    )
+}
+
+/// Sends an action to this node's http-server (fire and forget).
+pub fn http_server_action(
+    action: &HttpServerAction,
+    blob: Option<LazyLoadBlob>,
+) -> Result<(), RequestError> {
+    let ctx = context();
+    let target = Address {
+        node: ctx.our.node.clone(),
+        process: crate::http_server_id(),
+    };
+    let body = serde_json::to_vec(action).unwrap_or_default();
+    let mut request = Request::to(target).body(body);
+    if let Some(blob) = blob {
+        request = request.blob(blob);
+    }
+    request.send()
+}
+
+/// The id of the process at `our()`.
+pub fn our_process() -> ProcessId {
+    context().our.process.clone()
+}

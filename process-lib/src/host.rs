@@ -1,0 +1,107 @@
+//! The seam between a process and the runtime that hosts it.
+//!
+//! A runtime (the Switchboard gateway, or a test harness) implements [`Host`] and runs each
+//! process future inside [`run_process`], which installs the per-task context that the
+//! author's API (`await_message`, `send_ws_push`, …) reads.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::address::Address;
+use crate::blob::LazyLoadBlob;
+use crate::http::{HttpServerError, WsMessageType};
+use crate::message::KernelMessage;
+
+/// What a runtime offers the processes it hosts. Every method returns at once.
+pub trait Host: Send + Sync + 'static {
+    /// Routes a message. On failure the message comes back, with the reason.
+    fn send(&self, message: KernelMessage) -> Result<(), (crate::SendErrorKind, KernelMessage)>;
+
+    /// Pushes a frame to a WebSocket channel on `node`, on behalf of `source`.
+    fn ws_push(
+        &self,
+        source: &Address,
+        node: &str,
+        channel_id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> Result<(), HttpServerError>;
+
+    /// A fresh message id.
+    fn next_id(&self) -> u64;
+}
+
+/// The message being handled, kept for `get_blob()` and `Response::send()`.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub id: u64,
+    pub reply_to: Option<Address>,
+    pub blob: Option<LazyLoadBlob>,
+}
+
+pub(crate) struct Inbox {
+    pub rx: mpsc::Receiver<KernelMessage>,
+    /// Messages that arrived while the process waited for a particular response.
+    pub backlog: VecDeque<KernelMessage>,
+}
+
+/// Everything one running process instance owns: its address, mailbox and host.
+pub struct ProcessContext {
+    pub(crate) our: Address,
+    pub(crate) host: Arc<dyn Host>,
+    pub(crate) inbox: tokio::sync::Mutex<Inbox>,
+    pub(crate) current: Mutex<Option<Current>>,
+}
+
+impl std::fmt::Debug for ProcessContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessContext")
+            .field("our", &self.our)
+            .finish()
+    }
+}
+
+impl ProcessContext {
+    /// A context for the process at `our`, reading `mailbox`, hosted by `host`.
+    pub fn new(our: Address, mailbox: mpsc::Receiver<KernelMessage>, host: Arc<dyn Host>) -> Self {
+        Self {
+            our,
+            host,
+            inbox: tokio::sync::Mutex::new(Inbox {
+                rx: mailbox,
+                backlog: VecDeque::new(),
+            }),
+            current: Mutex::new(None),
+        }
+    }
+}
+
+tokio::task_local! {
+    pub(crate) static CONTEXT: Arc<ProcessContext>;
+}
+
+/// Runs `process` with `context` installed, so the author's API works inside it.
+pub async fn run_process<F: Future>(context: Arc<ProcessContext>, process: F) -> F::Output {
+    CONTEXT.scope(context, process).await
+}
+
+/// Spawns a task that shares the current process's context (its mailbox, address and
+/// host), so `send_ws_push` and `Request` work inside it. Outside a process it panics.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let context = context();
+    tokio::spawn(CONTEXT.scope(context, future))
+}
+
+/// The context of the process this task belongs to.
+pub(crate) fn context() -> Arc<ProcessContext> {
+    CONTEXT
+        .try_with(Arc::clone)
+        .unwrap_or_else(|_| panic!("process_lib called outside a process task"))
+}

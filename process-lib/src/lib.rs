@@ -1,0 +1,80 @@
+//! # process_lib
+//!
+//! The one definition of Switchboard's wire types, and the API that processes are written
+//! against. A process is an async function that receives its own [`Address`]; inside it,
+//! [`await_message`] yields the next [`Message`], [`get_blob`] its payload, [`Request`] and
+//! [`Response`] talk to other processes, and [`send_ws_push`] writes to a WebSocket channel.
+//!
+//! ```ignore
+//! async fn echo(our: Address) -> anyhow::Result<()> {
+//!     loop {
+//!         let message = await_message().await?;
+//!         if let Ok(HttpServerRequest::WebSocketPush { channel_id, message_type }) =
+//!             serde_json::from_slice(message.body())
+//!         {
+//!             let blob = get_blob().unwrap_or_default();
+//!             let _ = send_ws_push(&our.node, channel_id, message_type, blob);
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! ## Layout
+//! - [`process_id`], [`address`]: `name:package:publisher` and `node@name:package:publisher`.
+//! - [`blob`]: [`LazyLoadBlob`], a payload that is shared, not copied, when cloned.
+//! - [`message`]: [`KernelMessage`] (what the kernel routes), [`Message`] (what a process
+//!   sees), [`SendError`].
+//! - [`http`]: the http-server's wire — [`HttpServerRequest`], [`HttpServerAction`],
+//!   [`HttpServerError`], [`WsMessageType`], [`WsRegister`], the client-facing error frame.
+//! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
+//!
+//! This crate depends on no web framework: the gateway implements [`host::Host`].
+#![deny(missing_docs)]
+
+pub mod address;
+pub mod api;
+pub mod blob;
+pub mod host;
+pub mod http;
+pub mod message;
+pub mod process_id;
+
+pub use address::{Address, AddressParseError};
+pub use api::{
+    await_message, close_ws_channel, get_blob, http_server_action, our, our_process, send_ws_push,
+    IntoAddress, Request, RequestError, Response,
+};
+pub use blob::LazyLoadBlob;
+pub use host::spawn;
+pub use http::{
+    HttpResponse, HttpServerAction, HttpServerError, HttpServerRequest, IncomingHttpRequest,
+    WsErrorCode, WsErrorFrame, WsMessageType, WsRegister, WsRegistered,
+};
+pub use message::{KernelMessage, Message, SendError, SendErrorKind, WireMessage};
+pub use process_id::{ProcessId, ProcessIdParseError};
+
+/// The publisher of the runtime's own modules and bundled processes.
+pub const SYS_PUBLISHER: &str = "sys";
+
+fn runtime_module(name: &str) -> ProcessId {
+    ProcessId {
+        process_name: name.to_owned(),
+        package_name: "distro".to_owned(),
+        publisher_node: SYS_PUBLISHER.to_owned(),
+    }
+}
+
+/// `http-server:distro:sys`, the module that owns WebSocket channels and HTTP binds.
+pub fn http_server_id() -> ProcessId {
+    runtime_module("http-server")
+}
+
+/// `net:distro:sys`, the module that carries messages to other nodes.
+pub fn net_id() -> ProcessId {
+    runtime_module("net")
+}
+
+/// `kernel:distro:sys`, the kernel itself.
+pub fn kernel_id() -> ProcessId {
+    runtime_module("kernel")
+}

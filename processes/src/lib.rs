@@ -1,0 +1,10 @@
+//! # processes
+//!
+//! The processes that ship with Switchboard. Each is an async function of its own
+//! [`Address`](process_lib::Address), written only against `process_lib`, so it reads the
+//! way a third-party process would.
+//!
+//! ## Layout
+//! - [`echo`]: `echo:echo:sys`, sends every push back to its channel.
+
+pub mod echo;

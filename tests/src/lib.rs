@@ -1,0 +1,21 @@
+//! # switchboard-tests
+//!
+//! Helpers for the integration tests in `tests/`: a node on port 0 with a temporary home
+//! ([`TestNode`]), a plain WebSocket client that speaks the register flow ([`WsClient`]),
+//! and processes written against `process_lib` that exist only to be tested against
+//! ([`procs`]).
+//!
+//! ## Layout
+//! - [`node`]: `TestNode`.
+//! - [`client`]: `WsClient` and what it reads (`Frame`).
+//! - [`procs`]: recorder, crasher, flooder, and the seed's example handler ported.
+
+pub mod client;
+pub mod node;
+pub mod procs;
+
+pub use client::{Frame, WsClient};
+pub use node::TestNode;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);

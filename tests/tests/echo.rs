@@ -1,0 +1,81 @@
+//! The register flow end to end against `echo:echo:sys`.
+
+use switchboard_tests::{Frame, TestNode, WsClient};
+
+#[tokio::test]
+async fn register_then_echo_text_and_binary() {
+    let node = TestNode::start(vec![]).await;
+    let (mut client, channel_id) = node.register("echo:echo:sys").await;
+    assert!(channel_id > 0);
+    client.send_text("hello, switchboard").await;
+    assert_eq!(
+        client.next().await,
+        Frame::Text("hello, switchboard".into())
+    );
+    client.send_binary(&[0, 1, 2, 255]).await;
+    assert_eq!(client.next().await, Frame::Binary(vec![0, 1, 2, 255]));
+    // The register frame may also arrive as binary; here a second client does that.
+    let mut second = WsClient::connect(&node.url()).await;
+    let frame = serde_json::json!({"auth_token": node.token(), "target_process": "echo:echo:sys", "encrypted": false});
+    second.send_binary(frame.to_string().as_bytes()).await;
+    let reply = second.next_json().await;
+    let second_id = reply["channel_id"].as_u64().expect("channel id") as u32;
+    assert_ne!(second_id, channel_id);
+    second.send_text("two").await;
+    assert_eq!(second.next_text().await, "two");
+    node.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_clients_each_echo() {
+    let node = TestNode::start(vec![]).await;
+    let url = node.url();
+    let token = node.token();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (url, token) = (url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = WsClient::connect(&url).await;
+            let id = client.register(&token, "echo:echo:sys").await;
+            for round in 0..5 {
+                let text = format!("client {i} round {round}");
+                client.send_text(&text).await;
+                assert_eq!(client.next_text().await, text);
+            }
+            id
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("client task"));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "every live channel has its own id");
+    node.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_get_and_unknown_paths_say_what_they_are() {
+    let node = TestNode::start(vec![]).await;
+    let addr = node.node.local_addr();
+    let get = |path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+    };
+    let index = get("/").await;
+    assert!(index.starts_with("HTTP/1.1 200"), "{index}");
+    assert!(index.contains("Switchboard node local.os"), "{index}");
+    let missing = get("/nope").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(
+        missing.contains("nothing is served at this path"),
+        "{missing}"
+    );
+}

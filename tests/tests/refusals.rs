@@ -1,0 +1,159 @@
+//! Every failure of the register flow: the error frame's code and sentence, then the close code.
+
+use std::time::Duration;
+
+use gateway::auth::{Auth, Claims};
+use switchboard_tests::{procs, Frame, TestNode, WsClient};
+
+#[tokio::test]
+async fn no_register_frame_in_time() {
+    let (mut config, home) = TestNode::config();
+    config.register_timeout = Duration::from_millis(300);
+    let node = TestNode::start_with(config, home, vec![]).await;
+    let mut client = WsClient::connect(&node.url()).await;
+    let message = client.expect_refusal("register_timeout", 1008).await;
+    assert!(
+        message.contains("no register frame within 0.3 s"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_register_frames() {
+    let node = TestNode::start(vec![]).await;
+    for bad in [
+        "hello",
+        "{}",
+        r#"{"auth_token": 5, "target_process": "echo:echo:sys"}"#,
+        r#"{"auth_token": "x", "target_process": "echo:echo"}"#,
+        r#"{"auth_token": "x", "target_process": "Echo:echo:sys"}"#,
+    ] {
+        let mut client = WsClient::connect(&node.url()).await;
+        client.send_text(bad).await;
+        let message = client.expect_refusal("malformed_register", 1008).await;
+        assert!(
+            message.contains("the first frame must be"),
+            "{bad}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unauthorized_tokens() {
+    let node = TestNode::start(vec![]).await;
+    let secret_elsewhere = Auth::new("local.os", &[3; 32]).mint(Duration::from_secs(60));
+    let expired = node.node.auth().mint_claims(&Claims {
+        username: "local.os".into(),
+        exp: 1_000_000,
+    });
+    let other_node = node.node.auth().mint_claims(&Claims {
+        username: "bob.os".into(),
+        exp: u64::MAX / 2,
+    });
+    let cases = [
+        ("", "no auth token was given"),
+        ("garbage", "not valid for this node"),
+        (secret_elsewhere.as_str(), "not valid for this node"),
+        (expired.as_str(), "has expired"),
+        (other_node.as_str(), "is for node \"bob.os\""),
+    ];
+    for (token, says) in cases {
+        let mut client = WsClient::connect(&node.url()).await;
+        client.send_register(token, "echo:echo:sys", false).await;
+        let message = client.expect_refusal("unauthorized", 4401).await;
+        assert!(message.contains(says), "{token:?}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_process_or_one_that_takes_no_websockets() {
+    let node = TestNode::start(vec![procs::quiet()]).await;
+    for process in ["nobody:home:sys", "quiet:test:sys"] {
+        let mut client = WsClient::connect(&node.url()).await;
+        client.send_register(&node.token(), process, false).await;
+        let message = client.expect_refusal("no_such_process", 4404).await;
+        assert!(message.contains(process), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn an_unauthorized_client_learns_nothing_about_processes() {
+    let node = TestNode::start(vec![]).await;
+    let mut client = WsClient::connect(&node.url()).await;
+    client.send_register("bad", "nobody:home:sys", false).await;
+    client.expect_refusal("unauthorized", 4401).await;
+}
+
+#[tokio::test]
+async fn encryption_demanded_on_plain_ws() {
+    let node = TestNode::start(vec![]).await;
+    let mut client = WsClient::connect(&node.url()).await;
+    client
+        .send_register(&node.token(), "echo:echo:sys", true)
+        .await;
+    let message = client.expect_refusal("encryption_required", 4403).await;
+    assert!(message.contains("wss://"), "{message}");
+}
+
+#[tokio::test]
+async fn message_too_big_before_and_after_register() {
+    let (mut config, home) = TestNode::config();
+    config.max_message_size = 4096;
+    let node = TestNode::start_with(config, home, vec![]).await;
+    let mut client = WsClient::connect(&node.url()).await;
+    client.send_binary(&vec![b'x'; 10_000]).await;
+    let message = client.expect_refusal("message_too_big", 1009).await;
+    assert!(message.contains("limit of 4096 bytes"), "{message}");
+
+    let (mut client, _) = node.register("echo:echo:sys").await;
+    client.send_text(&"y".repeat(4000)).await;
+    assert_eq!(client.next_text().await.len(), 4000);
+    client.send_text(&"y".repeat(5000)).await;
+    client.expect_refusal("message_too_big", 1009).await;
+}
+
+#[tokio::test]
+async fn over_capacity() {
+    let (mut config, home) = TestNode::config();
+    config.max_connections = 1;
+    let node = TestNode::start_with(config, home, vec![]).await;
+    let (mut first, _) = node.register("echo:echo:sys").await;
+    let mut second = WsClient::connect(&node.url()).await;
+    second.expect_refusal("over_capacity", 1013).await;
+    first.send_text("still here").await;
+    assert_eq!(first.next_text().await, "still here");
+    // Once the first leaves, there is room again.
+    first.ws.close(None).await.expect("close");
+    assert!(matches!(
+        first.next().await,
+        Frame::Close(..) | Frame::Ended
+    ));
+    let mut third = None;
+    for _ in 0..50 {
+        let mut client = WsClient::connect(&node.url()).await;
+        client
+            .send_register(&node.token(), "echo:echo:sys", false)
+            .await;
+        let reply = client.next_json().await;
+        if reply.get("channel_id").is_some() {
+            third = Some(client);
+            break;
+        }
+        // The first socket's permit is released when its task ends; wait for that event.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(third.is_some(), "a slot frees up once a client leaves");
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_channel_going_away() {
+    let node = TestNode::start(vec![]).await;
+    let (mut a, _) = node.register("echo:echo:sys").await;
+    let (mut b, _) = node.register("echo:echo:sys").await;
+    let TestNode { node, home: _home } = node;
+    let stopping = tokio::spawn(node.shutdown());
+    a.expect_refusal("going_away", 1001).await;
+    b.expect_refusal("going_away", 1001).await;
+    drop((a, b));
+    stopping.await.expect("shutdown completes");
+}
