@@ -6,8 +6,8 @@
 //! ([`procs`]).
 //!
 //! ## Layout
-//! - [`node`]: `TestNode`.
-//! - [`client`]: `WsClient` and what it reads (`Frame`).
+//! - [`node`]: the `TestNode` type.
+//! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`procs`]: recorder, crasher, flooder, and the seed's example handler ported.
 
 pub mod client;

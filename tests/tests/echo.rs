@@ -23,6 +23,7 @@ async fn register_then_echo_text_and_binary() {
     assert_ne!(second_id, channel_id);
     second.send_text("two").await;
     assert_eq!(second.next_text().await, "two");
+    drop((client, second));
     node.node.shutdown().await;
 }
 

@@ -1,7 +1,7 @@
 //! The `switchboard` binary: parse the command line, set up logging, hand over to the library.
 
 use clap::Parser;
-use gateway::cli::{Cli, Command};
+use gateway::cli::Cli;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -29,16 +29,9 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let result = match cli.command {
-        Command::Token { home, ttl } => gateway::cli::token(home, ttl),
-        Command::Run { home, bind, node } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(gateway::cli::run(home, bind, node))),
-    };
-    if let Err(error) = result {
+    if let Err(error) = gateway::cli::dispatch(cli) {
         eprintln!("switchboard: {error:#}");
         std::process::exit(1);
     }

@@ -1,14 +1,19 @@
-//! The `switchboard` command line: `run` and `token`. Parsing and wiring only; the work is
-//! done by [`crate::node`] and [`crate::auth`].
+//! The `switchboard` command line. This file holds the argument definitions; each command's
+//! wiring lives in a file of its own, and the work is done by the library modules.
+//!
+//! - [`run`]: `switchboard run`. [`token`]: `switchboard token`.
+
+pub mod run;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
+
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_NODE};
+use crate::config::DEFAULT_NODE;
 use crate::home;
 
 /// Switchboard: a process-message WebSocket gateway.
@@ -48,7 +53,7 @@ pub enum Command {
 
 /// The node name for `home`: the one given, else the one it remembers, else the default.
 /// A name that is given is remembered.
-fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
+pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
     let mut config = home::read_config(home)?;
     match given {
         Some(name) => {
@@ -64,45 +69,21 @@ fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
     }
 }
 
-/// `switchboard run`: starts the node, prints `listening on ws://…/`, and stops on a signal.
-pub async fn run(home: PathBuf, bind: SocketAddr, node: Option<String>) -> anyhow::Result<()> {
-    home::ensure_home(&home)?;
-    let mut config = Config::new(home.clone());
-    config.bind = bind;
-    config.node = node_name(&home, node)?;
-    let node = crate::node::start(config, crate::node::bundled_processes()).await?;
-    println!("listening on {}", node.ws_url());
-    use std::io::Write;
-    std::io::stdout().flush().ok();
-    wait_for_signal().await?;
-    tracing::info!("signal received; shutting down");
-    node.shutdown().await;
-    Ok(())
+/// Runs a parsed command line.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Token { home, ttl } => token::token(home, ttl),
+        Command::Run { home, bind, node } => block_on(run::run(home, bind, node)),
+    }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
-}
-
-/// `switchboard token`: prints a token for the home's node.
-pub fn token(home: PathBuf, ttl: u64) -> anyhow::Result<()> {
-    if !home.is_dir() {
-        anyhow::bail!(
-            "no node home at {}: run `switchboard run --home {}` first, or pass --home",
-            home.display(),
-            home.display()
-        );
-    }
-    let node = node_name(&home, None)?;
-    let secret = home::load_or_create_secret(&home)?;
-    let auth = crate::auth::Auth::new(&node, &secret);
-    println!("{}", auth.mint(Duration::from_secs(ttl)));
-    Ok(())
+/// Runs `future` on a multi-threaded tokio runtime.
+pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(
+    future: F,
+) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?
+        .block_on(future)
 }

@@ -1,0 +1,36 @@
+//! `switchboard run`: starts the node, prints `listening on ws://…/`, stops on a signal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::home;
+
+/// `switchboard run`: starts the node, prints `listening on ws://…/`, and stops on a signal.
+pub async fn run(home: PathBuf, bind: SocketAddr, node: Option<String>) -> anyhow::Result<()> {
+    home::ensure_home(&home)?;
+    let mut config = Config::new(home.clone());
+    config.bind = bind;
+    config.node = super::node_name(&home, node)?;
+    let node = crate::node::start(config, crate::node::bundled_processes()).await?;
+    println!("listening on {}", node.ws_url());
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    wait_for_signal().await?;
+    tracing::info!("signal received; shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
