@@ -7,9 +7,11 @@
 //!
 //! ## Layout
 //! - [`node`]: the `TestNode` type.
+//! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`procs`]: recorder, crasher, flooder, and the seed's example handler ported.
 
+pub mod browser;
 pub mod client;
 pub mod node;
 pub mod procs;
