@@ -101,6 +101,24 @@ impl Auth {
     }
 }
 
+/// The name of the cookie that carries a node's token: `kinode-auth_<node>`.
+pub fn cookie_name(node: &str) -> String {
+    format!("kinode-auth_{node}")
+}
+
+/// The token in the request's `kinode-auth_<node>` cookie, if there is one.
+pub fn token_from_cookies(headers: &http::HeaderMap, node: &str) -> Option<String> {
+    let name = cookie_name(node);
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +149,22 @@ mod tests {
         );
         assert_eq!(auth.verify(""), Err(AuthError::Missing));
         assert_eq!(auth.verify("not.a.jwt"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn the_node_cookie_is_found_among_others() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            "a=1; kinode-auth_bob.os=x; kinode-auth_local.os=tok"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            token_from_cookies(&headers, "local.os").as_deref(),
+            Some("tok")
+        );
+        assert_eq!(token_from_cookies(&headers, "carol.os"), None);
     }
 
     #[test]

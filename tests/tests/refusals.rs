@@ -157,3 +157,31 @@ async fn shutdown_closes_every_channel_going_away() {
     drop((a, b));
     stopping.await.expect("shutdown completes");
 }
+
+#[tokio::test]
+async fn an_empty_frame_token_falls_back_to_the_login_cookie() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let node = TestNode::start(vec![]).await;
+    let connect_with_cookie = |cookie: String| {
+        let mut request = node.url().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        async move {
+            let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            WsClient { ws }
+        }
+    };
+    let mut client =
+        connect_with_cookie(format!("theme=dark; kinode-auth_local.os={}", node.token())).await;
+    let id = client.register("", "echo:echo:sys").await;
+    assert!(id > 0);
+    client.send_text("by cookie").await;
+    assert_eq!(client.next_text().await, "by cookie");
+
+    // A cookie for another node does not count; neither does no cookie.
+    let mut client = connect_with_cookie(format!("kinode-auth_bob.os={}", node.token())).await;
+    client.send_register("", "echo:echo:sys", false).await;
+    let message = client.expect_refusal("unauthorized", 4401).await;
+    assert!(message.contains("no auth token"), "{message}");
+}

@@ -35,11 +35,14 @@ impl From<Refusal> for NotRegistered {
     }
 }
 
-/// Reads and checks the register frame.
+/// Reads and checks the register frame. A frame with an empty `auth_token` is checked
+/// against `cookie_token`, the upgrade request's login cookie, instead: a browser page
+/// cannot read its HttpOnly cookie, so it registers with an empty token.
 pub async fn await_register(
     rt: &Runtime,
     ws: &mut WsStream,
     tls: bool,
+    cookie_token: Option<&str>,
 ) -> Result<Registration, NotRegistered> {
     let timeout = rt.config.register_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
@@ -72,8 +75,12 @@ pub async fn await_register(
             ),
         )
     })?;
+    let token = match register.auth_token.as_str() {
+        "" => cookie_token.unwrap_or_default(),
+        token => token,
+    };
     rt.auth
-        .verify(&register.auth_token)
+        .verify(token)
         .map_err(|e| Refusal::new(WsErrorCode::Unauthorized, e.to_string()))?;
     if register.encrypted && !tls {
         return Err(Refusal::new(

@@ -26,10 +26,11 @@ pub fn routes(
         .and(with_runtime(rt.clone()))
         .map(|pending: PendingUpgrade, rt: Arc<Runtime>| {
             let conn = pending.conn;
+            let cookie_token = crate::auth::token_from_cookies(&pending.headers, &rt.node);
             let config = socket_config(&rt.config);
             let tasks = rt.tasks.clone();
             pending.accept(&tasks, config, move |ws| {
-                socket::serve_register_flow(rt, ws, conn)
+                socket::serve_register_flow(rt, ws, conn, cookie_token)
             })
         });
     let index = warp::path::end()

@@ -23,7 +23,13 @@ use crate::runtime::Runtime;
 use process_lib::host::Host;
 
 /// Serves a socket that connected to `/`: admission, register frame, then the channel.
-pub async fn serve_register_flow(rt: Arc<Runtime>, mut ws: WsStream, conn: Option<ConnInfo>) {
+/// `cookie_token` is the upgrade request's login cookie, used when the frame's token is empty.
+pub async fn serve_register_flow(
+    rt: Arc<Runtime>,
+    mut ws: WsStream,
+    conn: Option<ConnInfo>,
+    cookie_token: Option<String>,
+) {
     let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
         let refusal = Refusal::new(
             WsErrorCode::OverCapacity,
@@ -32,7 +38,7 @@ pub async fn serve_register_flow(rt: Arc<Runtime>, mut ws: WsStream, conn: Optio
         return refuse(&rt, ws, refusal).await;
     };
     let tls = conn.is_some_and(|c| c.tls);
-    match await_register(&rt, &mut ws, tls).await {
+    match await_register(&rt, &mut ws, tls, cookie_token.as_deref()).await {
         Ok(registration) => {
             let open = OpenChannel {
                 process: registration.process,

@@ -24,6 +24,8 @@ pub type WsStream = WebSocketStream<TokioIo<Upgraded>>;
 pub struct PendingUpgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
+    /// The upgrade request's headers (cookies, origin).
+    pub headers: HeaderMap,
     /// What the accept loop knows of the connection.
     pub conn: Option<ConnInfo>,
 }
@@ -54,13 +56,14 @@ pub fn websocket() -> impl Filter<Extract = (PendingUpgrade,), Error = warp::Rej
                         == Some(b"13");
                 match (
                     is_upgrade,
-                    headers.get(header::SEC_WEBSOCKET_KEY),
+                    headers.get(header::SEC_WEBSOCKET_KEY).cloned(),
                     on_upgrade,
                 ) {
                     (true, Some(key), Some(on_upgrade)) => Ok(PendingUpgrade {
-                        key: key.clone(),
+                        key,
                         on_upgrade,
                         conn,
+                        headers,
                     }),
                     _ => Err(warp::reject::not_found()),
                 }
