@@ -80,3 +80,34 @@ async fn plain_get_and_unknown_paths_say_what_they_are() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn pings_are_answered_with_pongs() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let node = TestNode::start(vec![]).await;
+    // Before and after registering, a ping gets its pong with the same payload.
+    let mut client = WsClient::connect(&node.url()).await;
+    for payload in [&b"before"[..], &b"after"[..]] {
+        if payload == b"after" {
+            client.register(&node.token(), "echo:echo:sys").await;
+        }
+        client
+            .ws
+            .send(Message::Ping(payload.to_vec().into()))
+            .await
+            .unwrap();
+        let pong = tokio::time::timeout(switchboard_tests::WAIT, async {
+            loop {
+                match client.ws.next().await {
+                    Some(Ok(Message::Pong(bytes))) => return bytes.to_vec(),
+                    Some(Ok(_)) => continue,
+                    other => panic!("socket ended before the pong: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("a pong in time");
+        assert_eq!(pong, payload);
+    }
+}
