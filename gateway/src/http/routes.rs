@@ -1,5 +1,6 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
-//! `GET /` says what the node is; anything else is a 404 with a sentence.
+//! `GET /` says what the node is; `/login` and `/logout` log a browser in and out;
+//! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,7 +27,21 @@ pub fn routes(
         .and(with_runtime(rt.clone()))
         .map(|pending: PendingUpgrade, rt: Arc<Runtime>| {
             let conn = pending.conn;
-            let cookie_token = crate::auth::token_from_cookies(&pending.headers, &rt.node);
+            let cookie_token = match super::origin::check(
+                &pending.headers,
+                conn.is_some_and(|c| c.tls),
+                &rt.config.allowed_origins,
+            ) {
+                // Another origin's page: refused before the upgrade.
+                super::origin::Verdict::Foreign(origin) => {
+                    return super::problem::Problem::ForeignOrigin(origin).into_response();
+                }
+                // No Origin: not a browser page, so the cookie does not count; a token must.
+                super::origin::Verdict::Absent => None,
+                super::origin::Verdict::Allowed => {
+                    crate::auth::token_from_cookies(&pending.headers, &rt.node)
+                }
+            };
             let config = socket_config(&rt.config);
             let tasks = rt.tasks.clone();
             pending.accept(&tasks, config, move |ws| {
@@ -35,14 +50,16 @@ pub fn routes(
         });
     let index = warp::path::end()
         .and(warp::get())
-        .and(with_runtime(rt))
+        .and(with_runtime(rt.clone()))
         .map(|rt: Arc<Runtime>| {
             format!(
                 "Switchboard node {}: open a WebSocket here and send a register frame.\n",
                 rt.node
             )
         });
-    register.or(index).recover(recover)
+    let login = super::login::routes(rt.clone());
+    let bound = super::bound_ws::route(rt.clone()).or(super::bound_http::route(rt));
+    register.or(index).or(login).or(bound).recover(recover)
 }
 
 async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
