@@ -29,7 +29,9 @@ fn upgrade_request(path: &str, headers: &[(&str, &str)]) -> RawRequest {
         .header("sec-websocket-version", "13")
         .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
     // `connection: close` is sent by the raw client; an upgrade needs `upgrade` in it.
-    request.headers.push(("connection".into(), "upgrade".into()));
+    request
+        .headers
+        .push(("connection".into(), "upgrade".into()));
     for (k, v) in headers {
         request = request.header(k, v);
     }
@@ -55,7 +57,10 @@ async fn a_cross_origin_upgrade_with_a_valid_cookie_is_refused_403() {
         )
         .await;
         assert_eq!(response.status, 403);
-        let message = response.json()["error"].as_str().unwrap_or_default().to_owned();
+        let message = response.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         assert!(
             message.contains("requests from origin http://evil.test:8080 are not allowed"),
             "{message}"
@@ -99,7 +104,10 @@ async fn without_an_origin_only_a_token_opens() {
         .await
         .expect("upgrade");
     let message = client.expect_refusal("unauthorized", 4401).await;
-    assert!(message.contains("must give a token (?token=…)"), "{message}");
+    assert!(
+        message.contains("must give a token (?token=…)"),
+        "{message}"
+    );
     // Register flow: an empty frame token does not fall back to the cookie either.
     let mut client = connect_with(&node.url(), &[("cookie", &cookie)])
         .await
@@ -177,7 +185,10 @@ async fn a_good_token_in_the_wrong_place_does_not_count() {
             .await
             .expect("upgrade");
         let message = client.expect_refusal("unauthorized", 4401).await;
-        assert!(message.contains("no auth token"), "{name}: {value}: {message}");
+        assert!(
+            message.contains("no auth token"),
+            "{name}: {value}: {message}"
+        );
     }
     // `?token=` belongs to bound paths: the register flow reads the frame, not the query.
     let mut client = WsClient::connect(&format!("{}?token={token}", node.url())).await;
