@@ -41,7 +41,10 @@ async fn kinode_client_api_logs_in_and_talks_to_a_bound_process() {
     assert_eq!(parse("greeting"), json!({ "hello": "/" }));
     let echo = parse("echo");
     assert_eq!(echo["echo"], json!({ "text": "hello from chromium" }));
-    assert!(echo["channel_id"].as_u64().is_some_and(|id| id > 0), "{echo}");
+    assert!(
+        echo["channel_id"].as_u64().is_some_and(|id| id > 0),
+        "{echo}"
+    );
     // The login cookie is HttpOnly: the page's script cannot read it.
     let cookies = result["documentCookie"].as_str().unwrap_or_default();
     assert!(!cookies.contains("kinode-auth"), "{cookies}");

@@ -18,10 +18,10 @@ pub struct WebArgs {
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
     /// PEM certificate chain: serve https and wss (needs --tls-key).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Lifetime of login tokens, in seconds (default 7 days); remembered in the home.
     #[arg(long, value_name = "SECONDS")]
@@ -40,6 +40,11 @@ fn valid_origin(origin: &str) -> bool {
 impl WebArgs {
     /// Applies the flags and the home's remembered settings to `config`.
     pub fn apply(self, home_dir: &Path, config: &mut Config) -> anyhow::Result<()> {
+        match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => config.tls = Some(TlsFiles { cert, key }),
+            (None, None) => {}
+            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both, or neither"),
+        }
         for origin in &self.allow_origin {
             if !valid_origin(origin) {
                 anyhow::bail!(
@@ -69,9 +74,6 @@ impl WebArgs {
         config.allowed_origins = remembered.allow_origins;
         if let Some(secs) = remembered.token_ttl_secs {
             config.token_ttl = Duration::from_secs(secs);
-        }
-        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
-            config.tls = Some(TlsFiles { cert, key });
         }
         Ok(())
     }
