@@ -212,6 +212,8 @@ where
     let timeout = rt.config.http_response_timeout;
     let id = rt.next_id();
     let answer = rt.bindings.await_answer(id);
+    // However this ends (answer, timeout, or the client leaving), the waiter is removed.
+    let _waiting = Waiting { rt: &rt, id };
     let message = KernelMessage {
         id,
         source: rt.address(http_server_id()),
@@ -224,18 +226,26 @@ where
         blob: Some(LazyLoadBlob::from_bytes(body)),
     };
     if mailbox.try_send(message).is_err() {
-        rt.bindings.forget(id);
         return Err(Problem::Unavailable(process.to_string()));
     }
     let answer = match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => return Err(Problem::Unavailable(process.to_string())),
-        Err(_) => {
-            rt.bindings.forget(id);
-            return Err(Problem::GatewayTimeout(process.to_string(), timeout));
-        }
+        Err(_) => return Err(Problem::GatewayTimeout(process.to_string(), timeout)),
     };
     respond(&process, answer)
+}
+
+/// Removes a request's waiter when the request is done with.
+struct Waiting<'a> {
+    rt: &'a Runtime,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.rt.bindings.forget(self.id);
+    }
 }
 
 /// The HTTP response a process's answer describes.
