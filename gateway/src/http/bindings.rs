@@ -173,4 +173,37 @@ mod tests {
         table.unbind(Kind::WebSocket, &chat, "/ws").unwrap();
         assert_eq!(table.lookup(Kind::WebSocket, &chat, "/ws"), None);
     }
+
+    #[test]
+    fn only_processes_on_this_node_may_bind() {
+        use process_lib::{Address, HttpServerAction, WireMessage};
+        let home = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::new(home.path());
+        let rt = crate::runtime::Runtime::new(config, crate::auth::Auth::new("local.os", &[1; 32]));
+        let chat: ProcessId = "chat:chat:sys".parse().unwrap();
+        let bind = |node: &str| process_lib::KernelMessage {
+            id: 1,
+            source: Address::new(node, chat.clone()).unwrap(),
+            target: rt.address(process_lib::http_server_id()),
+            rsvp: None,
+            message: WireMessage::Request {
+                expects_response: None,
+                body: serde_json::to_vec(&HttpServerAction::WebSocketBind {
+                    path: "/ws".into(),
+                    authenticated: false,
+                })
+                .unwrap(),
+            },
+            blob: None,
+        };
+        crate::http::actions::handle(&rt, bind("bob.os"));
+        assert_eq!(rt.bindings.lookup(Kind::WebSocket, &chat, "/ws"), None);
+        crate::http::actions::handle(&rt, bind("local.os"));
+        assert_eq!(
+            rt.bindings.lookup(Kind::WebSocket, &chat, "/ws"),
+            Some(Bind {
+                authenticated: false
+            })
+        );
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -75,7 +75,7 @@ impl LoginGuard {
     /// Counts a failure; past the quota, the address is blocked until it regains an attempt.
     fn failed(&self, ip: IpAddr) {
         if let Err(not_until) = self.failures.check_key(&ip) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.failures.clock().now());
             let mut blocked = self.blocked.lock();
             if blocked.len() >= SWEEP_AT {
                 let now = Instant::now();
