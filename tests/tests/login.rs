@@ -96,6 +96,11 @@ async fn a_form_post_logs_in_too_and_bad_bodies_are_400() {
         .unwrap_or_default()
         .to_owned();
     assert!(message.contains("{\"password\":\"…\"}"), "{message}");
+
+    let huge = json!({ "password": "x".repeat(8 * 1024) });
+    let response = web::send(node.addr(), &RawRequest::post_json("/login", &huge)).await;
+    assert_eq!(response.status, 413);
+    assert_eq!(response.json()["error"], "the request body is too large");
 }
 
 #[tokio::test]
