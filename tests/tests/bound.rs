@@ -169,6 +169,22 @@ async fn an_authenticated_http_bind_wants_the_cookie_or_a_token() {
     )
     .await;
     assert_eq!(response.status, 201, "{}", response.text());
+
+    // Another site's page may not use the cookie; a public bind takes any origin.
+    let response = web::send(
+        node.addr(),
+        &RawRequest::new("POST", api)
+            .header("cookie", &cookie)
+            .header("origin", "http://evil.test"),
+    )
+    .await;
+    assert_eq!(response.status, 403);
+    let response = web::send(
+        node.addr(),
+        &RawRequest::new("POST", "/binder:test:sys/public").header("origin", "http://evil.test"),
+    )
+    .await;
+    assert_eq!(response.status, 201);
 }
 
 #[tokio::test]

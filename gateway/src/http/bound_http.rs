@@ -4,8 +4,9 @@
 //! within the node's timeout is a 504.
 //!
 //! Authenticated binds take the login cookie or `?token=`. A browser page load without one is
-//! sent to `/login?next=…`; anything else gets 401. A request whose `Origin` is another
-//! origin's is refused (403), so other sites cannot use the cookie.
+//! sent to `/login?next=…`; anything else gets 401. A request to an authenticated bind whose
+//! `Origin` is another origin's is refused (403), so other sites cannot use the cookie;
+//! unauthenticated binds are public and take any origin.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -120,14 +121,14 @@ fn authorize(rt: &Runtime, incoming: &Incoming) -> Result<Option<warp::reply::Re
         .bindings
         .lookup(Kind::Http, &incoming.process, &incoming.path)
         .ok_or_else(|| Problem::NotBound(incoming.full_path.clone()))?;
+    if !bind.authenticated {
+        return Ok(None);
+    }
     let tls = incoming.conn.is_some_and(|c| c.tls);
     if let Verdict::Foreign(origin) =
         origin::check(&incoming.headers, tls, &rt.config.allowed_origins)
     {
         return Err(Problem::ForeignOrigin(origin));
-    }
-    if !bind.authenticated {
-        return Ok(None);
     }
     let token = incoming
         .query
