@@ -67,22 +67,29 @@ fn upgrade(
         tracing::info!(%origin, %process, "cross-origin WebSocket refused");
         return Problem::ForeignOrigin(origin).into_response();
     }
-    let cookie = verdict
-        .cookie_usable()
-        .then(|| crate::auth::token_from_cookies(&pending.headers, &rt.node))
-        .flatten();
-    let has_cookie = crate::auth::token_from_cookies(&pending.headers, &rt.node).is_some();
-    let decision = admit(
-        &rt,
-        process,
-        path,
-        query.get("token").map(String::as_str),
-        cookie,
-        has_cookie,
-    );
+    let credentials = match (
+        query.get("token"),
+        crate::auth::token_from_cookies(&pending.headers, &rt.node),
+    ) {
+        (Some(token), _) => Credentials::Token(token.clone()),
+        (None, Some(cookie)) if verdict.cookie_usable() => Credentials::Token(cookie),
+        (None, Some(_)) => Credentials::CookieWithoutOrigin,
+        (None, None) => Credentials::None,
+    };
+    let decision = admit(&rt, process, path, credentials);
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
     pending.accept(&tasks, config, move |ws| serve(rt, ws, decision))
+}
+
+/// What the upgrade request offers to authenticate with.
+enum Credentials {
+    /// A token from `?token=`, or the login cookie of a page with an allowed `Origin`.
+    Token(String),
+    /// The login cookie, from a client that sent no `Origin` (so not a browser page).
+    CookieWithoutOrigin,
+    /// Nothing.
+    None,
 }
 
 /// Decides whether the socket becomes a channel.
@@ -90,9 +97,7 @@ fn admit(
     rt: &Runtime,
     process: ProcessId,
     path: String,
-    query_token: Option<&str>,
-    cookie: Option<String>,
-    has_unusable_cookie: bool,
+    credentials: Credentials,
 ) -> Result<OpenChannel, Refusal> {
     let bind = rt
         .bindings
@@ -104,18 +109,18 @@ fn admit(
             )
         })?;
     if bind.authenticated {
-        let token = match (query_token, cookie.as_deref()) {
-            (Some(token), _) | (None, Some(token)) => token,
-            (None, None) if has_unusable_cookie => {
+        let token = match credentials {
+            Credentials::Token(token) => token,
+            Credentials::CookieWithoutOrigin => {
                 return Err(Refusal::new(
                     WsErrorCode::Unauthorized,
                     "a client that sends no Origin header must give a token (?token=…); the login cookie counts only for browser pages",
                 ))
             }
-            (None, None) => "",
+            Credentials::None => String::new(),
         };
         rt.auth
-            .verify(token)
+            .verify(&token)
             .map_err(|e| Refusal::new(WsErrorCode::Unauthorized, e.to_string()))?;
     }
     let mailbox = rt.processes.mailbox(&process).ok_or_else(|| {
