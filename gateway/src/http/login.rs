@@ -154,19 +154,21 @@ async fn login(
     let guard = &rt.login;
     guard.admit(ip)?;
     let password = password_from(&headers, &body)?;
-    let hash = crate::password::load(&rt.config.home)
-        .map_err(|e| Problem::Internal(e.to_string()))?
-        .ok_or(Problem::NoPassword)?;
     let permit = tokio::time::timeout(HASHING_WAIT, guard.hashing.clone().acquire_owned())
         .await
         .map_err(|_| Problem::Busy)?
         .map_err(|_| Problem::Busy)?;
+    // Read on each login, so `switchboard passwd` takes effect without a restart.
+    let home = rt.config.home.clone();
     let matches = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        crate::password::verify(&hash, &password)
+        let hash = crate::password::load(&home)
+            .map_err(|e| Problem::Internal(e.to_string()))?
+            .ok_or(Problem::NoPassword)?;
+        Ok::<_, Problem>(crate::password::verify(&hash, &password))
     })
     .await
-    .map_err(|_| Problem::Internal("the password check failed".into()))?;
+    .map_err(|_| Problem::Internal("the password check failed".into()))??;
     if !matches {
         guard.failed(ip);
         tracing::info!(%ip, "login with a wrong password");
