@@ -209,3 +209,33 @@ async fn brute_force_is_slowed_while_another_address_still_logs_in() {
         "{cookie}"
     );
 }
+
+#[tokio::test]
+async fn a_crowd_of_logins_does_not_stall_the_node() {
+    let node = node_with_password().await;
+    let (mut client, _) = node.register("echo:echo:sys").await;
+    // Twenty wrong passwords at once, each from its own address so none is rate-limited.
+    let logins: Vec<_> = (10..30u8)
+        .map(|n| {
+            let addr = node.addr();
+            tokio::spawn(async move {
+                let guess = RawRequest::post_json("/login", &json!({ "password": "wrong" }));
+                web::send_from([127, 0, 0, n].into(), addr, &guess)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    // Meanwhile the node keeps serving channels.
+    for n in 0..20 {
+        client.send_text(&format!("ping {n}")).await;
+        assert_eq!(client.next_text().await, format!("ping {n}"));
+    }
+    for login in logins {
+        let status = login.await.expect("login task");
+        // Each is checked (401) or, if the checkers stay busy too long, told to retry (503).
+        assert!(status == 401 || status == 503, "status {status}");
+    }
+    let right = RawRequest::post_json("/login", &json!({ "password": PASSWORD }));
+    assert_eq!(web::send(node.addr(), &right).await.status, 200);
+}
