@@ -32,7 +32,13 @@ try {
   const echo = await page.evaluate(() => window.received[1]);
   await page.screenshot({ path: `${shots}/client-api-bound-channel.png` });
 
-  console.log(JSON.stringify({ loginUrl, errorText, greeting, echo, documentCookie }));
+  // The login page follows ?next= only to a path on this origin.
+  await page.goto(`${base}/login?next=${encodeURIComponent('//evil.test/steal')}`);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('#submit')]);
+  const afterForeignNext = page.url();
+
+  console.log(JSON.stringify({ loginUrl, errorText, greeting, echo, documentCookie, afterForeignNext }));
 } finally {
   await browser.close();
 }

@@ -48,4 +48,6 @@ async fn kinode_client_api_logs_in_and_talks_to_a_bound_process() {
     // The login cookie is HttpOnly: the page's script cannot read it.
     let cookies = result["documentCookie"].as_str().unwrap_or_default();
     assert!(!cookies.contains("kinode-auth"), "{cookies}");
+    // `?next=//evil.test/…` is not followed: the page goes home instead.
+    assert_eq!(result["afterForeignNext"], format!("{base}/"));
 }
