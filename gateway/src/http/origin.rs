@@ -5,6 +5,8 @@
 
 use warp::http::{header, HeaderMap};
 
+use super::problem::Problem;
+
 /// What the request's `Origin` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -46,6 +48,21 @@ pub fn check(headers: &HeaderMap, tls: bool, allowed: &[String]) -> Verdict {
         Verdict::Allowed
     } else {
         Verdict::Foreign(origin.to_owned())
+    }
+}
+
+/// The login cookie's token, when this request may use it: refused (403) from another
+/// origin; `None` when the request has no `Origin` (the client must bring a token).
+pub fn usable_cookie(
+    headers: &HeaderMap,
+    tls: bool,
+    allowed: &[String],
+    node: &str,
+) -> Result<Option<String>, Problem> {
+    match check(headers, tls, allowed) {
+        Verdict::Foreign(origin) => Err(Problem::ForeignOrigin(origin)),
+        Verdict::Absent => Ok(None),
+        Verdict::Allowed => Ok(crate::auth::token_from_cookies(headers, node)),
     }
 }
 

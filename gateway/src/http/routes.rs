@@ -27,21 +27,13 @@ pub fn routes(
         .and(with_runtime(rt.clone()))
         .map(|pending: PendingUpgrade, rt: Arc<Runtime>| {
             let conn = pending.conn;
-            let cookie_token = match super::origin::check(
-                &pending.headers,
-                conn.is_some_and(|c| c.tls),
-                &rt.config.allowed_origins,
-            ) {
-                // Another origin's page: refused before the upgrade.
-                super::origin::Verdict::Foreign(origin) => {
-                    return super::problem::Problem::ForeignOrigin(origin).into_response();
-                }
-                // No Origin: not a browser page, so the cookie does not count; a token must.
-                super::origin::Verdict::Absent => None,
-                super::origin::Verdict::Allowed => {
-                    crate::auth::token_from_cookies(&pending.headers, &rt.node)
-                }
-            };
+            let tls = conn.is_some_and(|c| c.tls);
+            let allowed = &rt.config.allowed_origins;
+            let cookie_token =
+                match super::origin::usable_cookie(&pending.headers, tls, allowed, &rt.node) {
+                    Ok(token) => token,
+                    Err(problem) => return problem.into_response(),
+                };
             let config = socket_config(&rt.config);
             let tasks = rt.tasks.clone();
             pending.accept(&tasks, config, move |ws| {
