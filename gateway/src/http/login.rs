@@ -33,7 +33,7 @@ const HASHING_PERMITS: usize = 2;
 const HASHING_WAIT: Duration = Duration::from_secs(5);
 /// Largest login body.
 const MAX_BODY: u64 = 4 * 1024;
-/// Blocked addresses kept before expired entries are swept.
+/// Addresses tracked before stale entries are swept.
 const SWEEP_AT: usize = 1024;
 
 /// Per-node login state: failure counting and the hashing gate.
@@ -74,13 +74,16 @@ impl LoginGuard {
 
     /// Counts a failure; past the quota, the address is blocked until it regains an attempt.
     fn failed(&self, ip: IpAddr) {
+        // Addresses whose failures have all been forgiven need no state: keep the map small.
+        if self.failures.len() >= SWEEP_AT {
+            self.failures.retain_recent();
+        }
         if let Err(not_until) = self.failures.check_key(&ip) {
             let wait = not_until.wait_time_from(self.failures.clock().now());
             let mut blocked = self.blocked.lock();
             if blocked.len() >= SWEEP_AT {
                 let now = Instant::now();
                 blocked.retain(|_, until| *until > now);
-                self.failures.retain_recent();
             }
             blocked.insert(ip, Instant::now() + wait);
         }
