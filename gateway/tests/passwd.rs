@@ -220,3 +220,58 @@ fn tls_flags_serve_wss_and_bad_ones_say_why() {
         "is not an origin",
     );
 }
+
+/// The status of a WebSocket upgrade of `/` carrying `origin` and the login `cookie`.
+fn upgrade_status(url: &str, origin: &str, cookie: &str) -> u16 {
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\norigin: {origin}\r\ncookie: {cookie}\r\n\r\n"
+    )
+    .expect("write");
+    let mut status_line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut status_line)
+        .expect("status line");
+    status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {status_line:?}"))
+}
+
+#[test]
+fn allowed_origins_given_to_run_are_remembered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let node = start(&home, &["--allow-origin", "http://app.test:3000/"]);
+    let out = Command::new(BIN)
+        .args(["token", "--home"])
+        .arg(&home)
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let cookie = format!("kinode-auth_local.os={token}");
+    assert_eq!(
+        upgrade_status(&node.url, "http://app.test:3000", &cookie),
+        101
+    );
+    assert_eq!(
+        upgrade_status(&node.url, "http://other.test:3000", &cookie),
+        403
+    );
+    drop(node);
+
+    let config = std::fs::read_to_string(home.join("config.toml")).expect("config.toml");
+    assert!(config.contains("http://app.test:3000"), "{config}");
+    // The next run, without the flag, still allows it.
+    let node = start(&home, &[]);
+    assert_eq!(
+        upgrade_status(&node.url, "http://app.test:3000", &cookie),
+        101
+    );
+}
