@@ -30,6 +30,27 @@ pub struct Config {
     pub mailbox_capacity: usize,
     /// How long a closing socket may take to flush its last frames.
     pub close_timeout: Duration,
+    /// How long a token from `POST /login` lives.
+    pub token_ttl: Duration,
+    /// Origins, besides the node's own, whose pages may open WebSockets (`https://app.example`).
+    pub allowed_origins: Vec<String>,
+    /// Login attempts one client address may make in a burst, before being slowed down.
+    pub login_burst: u32,
+    /// Login attempts one client address regains per minute once its burst is spent.
+    pub login_attempts_per_minute: u32,
+    /// How long a process has to answer an HTTP request on a path it bound (then 504).
+    pub http_response_timeout: Duration,
+    /// Certificate and key to serve https/wss with; plain http/ws when `None`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS: the certificate chain and its private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -46,6 +67,12 @@ impl Config {
             max_connections: 100_000,
             mailbox_capacity: 4096,
             close_timeout: Duration::from_secs(5),
+            token_ttl: Duration::from_secs(7 * 24 * 3600),
+            allowed_origins: Vec::new(),
+            login_burst: 5,
+            login_attempts_per_minute: 6,
+            http_response_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }

@@ -91,6 +91,12 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
 pub struct HomeConfig {
     /// The node name this home belongs to.
     pub node: Option<String>,
+    /// Origins, besides the node's own, whose pages may open WebSockets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_origins: Vec<String>,
+    /// Lifetime of login tokens, in seconds (default 7 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ttl_secs: Option<u64>,
 }
 
 const CONFIG_FILE: &str = "config.toml";

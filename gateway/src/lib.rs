@@ -11,6 +11,7 @@
 //! - [`http`]: the http-server module — upgrades, register flow, channels, writer queues.
 //! - [`server`]: the accept loop (TCP_NODELAY, peer address, shutdown).
 //! - [`auth`], [`home`], [`config`]: tokens, the node's home directory, settings.
+//! - [`password`]: the node password's Argon2id hash. [`tls`]: https/wss with rustls.
 //! - [`cli`]: the command line the binary runs.
 
 pub mod auth;
@@ -20,8 +21,10 @@ pub mod home;
 pub mod http;
 pub mod kernel;
 pub mod node;
+pub mod password;
 pub mod runtime;
 pub mod server;
+pub mod tls;
 
 pub use config::Config;
 pub use kernel::ProcessSpec;

@@ -26,6 +26,9 @@ pub enum StartError {
         /// Why it is invalid.
         source: process_lib::AddressParseError,
     },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -51,6 +54,7 @@ pub fn bundled_processes() -> Vec<ProcessSpec> {
 pub struct RunningNode {
     rt: Arc<Runtime>,
     local_addr: SocketAddr,
+    scheme: &'static str,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -63,6 +67,7 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
     })?;
     let secret = home::load_or_create_secret(&config.home)?;
     let auth = Auth::new(&config.node, &secret);
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -77,10 +82,15 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
     for spec in processes {
         supervisor::spawn(&rt, spec);
     }
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     rt.tasks
-        .spawn(crate::server::accept_loop(rt.clone(), listener));
+        .spawn(crate::server::accept_loop(rt.clone(), listener, tls));
     tracing::info!(node = %rt.node, %local_addr, "node started");
-    Ok(RunningNode { rt, local_addr })
+    Ok(RunningNode {
+        rt,
+        local_addr,
+        scheme,
+    })
 }
 
 impl RunningNode {
@@ -89,9 +99,24 @@ impl RunningNode {
         self.local_addr
     }
 
-    /// `ws://ADDR:PORT/`, the URL clients connect to.
+    /// `ws://ADDR:PORT/` (`wss://` under TLS), the URL clients connect to.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/", self.local_addr)
+        format!("{}://{}/", self.scheme, self.local_addr)
+    }
+
+    /// `http://ADDR:PORT` (`https://` under TLS), with no trailing slash.
+    pub fn http_url(&self) -> String {
+        let scheme = if self.scheme == "wss" {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// Where this node keeps its secret, password hash and process state.
+    pub fn home(&self) -> &std::path::Path {
+        &self.rt.config.home
     }
 
     /// This node's name.

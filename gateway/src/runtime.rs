@@ -14,7 +14,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::http::bindings::Bindings;
 use crate::http::channels::ChannelTable;
+use crate::http::login::LoginGuard;
 use crate::kernel::table::ProcessTable;
 
 /// Everything a node's modules share.
@@ -36,6 +38,10 @@ pub struct Runtime {
     pub shutdown: CancellationToken,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Paths processes bound, and HTTP requests waiting for their answers.
+    pub bindings: Bindings,
+    /// Login attempt counting and the password-check gate.
+    pub login: LoginGuard,
     next_message_id: AtomicU64,
 }
 
@@ -45,6 +51,8 @@ impl Runtime {
         Arc::new(Self {
             node: config.node.clone(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            bindings: Bindings::default(),
+            login: LoginGuard::new(&config),
             config,
             auth,
             processes: ProcessTable::default(),

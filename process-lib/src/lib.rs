@@ -26,6 +26,7 @@
 //!   sees), [`SendError`].
 //! - [`http`]: the http-server's wire — [`HttpServerRequest`], [`HttpServerAction`],
 //!   [`HttpServerError`], [`WsMessageType`], [`WsRegister`], the client-facing error frame.
+//! - [`bind`]: serving `/<process_id><path>` as WebSocket channels or HTTP.
 //! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
 //!
 //! This crate depends on no web framework: the gateway implements [`host::Host`].
@@ -33,6 +34,7 @@
 
 pub mod address;
 pub mod api;
+pub mod bind;
 pub mod blob;
 pub mod host;
 pub mod http;
@@ -44,6 +46,7 @@ pub use api::{
     await_message, close_ws_channel, get_blob, http_server_action, our, our_process, send_ws_push,
     IntoAddress, Request, RequestError, Response,
 };
+pub use bind::{bind_http_path, bind_ws_path, unbind_http_path, unbind_ws_path, BindError};
 pub use blob::LazyLoadBlob;
 pub use host::spawn;
 pub use http::{

@@ -10,11 +10,15 @@
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`procs`]: recorder, crasher, flooder, and the seed's example handler ported.
+//! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
+//! - [`web_procs`]: processes that bind WebSocket and HTTP paths.
 
 pub mod browser;
 pub mod client;
 pub mod node;
 pub mod procs;
+pub mod web;
+pub mod web_procs;
 
 pub use client::{Frame, WsClient};
 pub use node::TestNode;

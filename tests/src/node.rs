@@ -52,6 +52,16 @@ impl TestNode {
         self.node.ws_url()
     }
 
+    /// Sets the node password (only its hash is stored).
+    pub fn set_password(&self, password: &str) {
+        gateway::password::store(self.home.path(), password).expect("store the password");
+    }
+
+    /// The listener's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.node.local_addr()
+    }
+
     /// A valid token for an hour.
     pub fn token(&self) -> String {
         self.node.mint_token(Duration::from_secs(3600))

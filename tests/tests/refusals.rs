@@ -162,11 +162,16 @@ async fn shutdown_closes_every_channel_going_away() {
 async fn an_empty_frame_token_falls_back_to_the_login_cookie() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let node = TestNode::start(vec![]).await;
+    // A browser page of the node's own origin: the cookie counts only with that Origin.
+    let origin = format!("http://{}", node.node.local_addr());
     let connect_with_cookie = |cookie: String| {
         let mut request = node.url().into_client_request().unwrap();
         request
             .headers_mut()
             .insert("cookie", cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
         async move {
             let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
             WsClient { ws }

@@ -1,10 +1,13 @@
 //! The `switchboard` command line. This file holds the argument definitions; each command's
 //! wiring lives in a file of its own, and the work is done by the library modules.
 //!
-//! - [`run`]: `switchboard run`. [`token`]: `switchboard token`.
+//! - [`run`]: `switchboard run` (its browser and TLS flags: [`web`]). [`token`]: `switchboard
+//!   token`. [`passwd`]: `switchboard passwd`.
 
+pub mod passwd;
 pub mod run;
 pub mod token;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,15 @@ pub enum Command {
         /// The node's name (remembered in the home; default local.os).
         #[arg(long)]
         node: Option<String>,
+        /// Origins, TLS, token lifetime.
+        #[command(flatten)]
+        web: web::WebArgs,
+    },
+    /// Set the node password (from the terminal, or one line of stdin).
+    Passwd {
+        /// The node's home directory.
+        #[arg(long, default_value = "./switchboard-home")]
+        home: PathBuf,
     },
     /// Print a token for the home's node.
     Token {
@@ -73,7 +85,13 @@ pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { home, ttl } => token::token(home, ttl),
-        Command::Run { home, bind, node } => block_on(run::run(home, bind, node)),
+        Command::Run {
+            home,
+            bind,
+            node,
+            web,
+        } => block_on(run::run(home, bind, node, web)),
+        Command::Passwd { home } => passwd::passwd(home),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `switchboard run`: starts the node, prints `listening on ws://…/`, stops on a signal.
+//! `switchboard run`: starts the node, prints `listening on ws://…/` (`wss://` with TLS),
+//! stops on a signal. A fresh home gets a random password, printed once on stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,12 +10,27 @@ use crate::config::Config;
 use crate::home;
 
 /// `switchboard run`: starts the node, prints `listening on ws://…/`, and stops on a signal.
-pub async fn run(home: PathBuf, bind: SocketAddr, node: Option<String>) -> anyhow::Result<()> {
+pub async fn run(
+    home: PathBuf,
+    bind: SocketAddr,
+    node: Option<String>,
+    web: super::web::WebArgs,
+) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
     let mut config = Config::new(home.clone());
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
+    web.apply(&home, &mut config)?;
     let node = crate::node::start(config, crate::node::bundled_processes()).await?;
+    // Only once the node runs, so a failed start says one thing and loses no password.
+    if let Some(generated) = crate::password::ensure(&home)? {
+        // Shown once, on stderr: stdout's first line belongs to scripts.
+        eprintln!(
+            "switchboard: this node had no password; its login password is: {generated}\n\
+             switchboard: it is shown only now; change it with `switchboard passwd --home {}`",
+            home.display()
+        );
+    }
     println!("listening on {}", node.ws_url());
     use std::io::Write;
     std::io::stdout().flush().ok();

@@ -6,10 +6,15 @@ use process_lib::{
     WsMessageType,
 };
 
+use super::bindings::Kind;
 use crate::runtime::Runtime;
 
 /// Handles one action. Actions are accepted only from processes on this node.
+/// A response is the answer to an HTTP request on a bound path, and goes to its waiter.
 pub fn handle(rt: &Runtime, message: KernelMessage) {
+    let Some(message) = rt.bindings.answer(message) else {
+        return;
+    };
     let WireMessage::Request {
         expects_response,
         body,
@@ -60,9 +65,19 @@ fn perform(rt: &Runtime, message: &KernelMessage, body: &[u8]) -> Result<(), Htt
             WsMessageType::Close,
             LazyLoadBlob::default(),
         ),
-        HttpServerAction::Bind { .. }
-        | HttpServerAction::Unbind { .. }
-        | HttpServerAction::WebSocketBind { .. }
-        | HttpServerAction::WebSocketUnbind { .. } => Err(HttpServerError::MalformedRequest),
+        HttpServerAction::Bind {
+            path,
+            authenticated,
+        } => rt.bindings.bind(Kind::Http, source, &path, authenticated),
+        HttpServerAction::Unbind { path } => rt.bindings.unbind(Kind::Http, source, &path),
+        HttpServerAction::WebSocketBind {
+            path,
+            authenticated,
+        } => rt
+            .bindings
+            .bind(Kind::WebSocket, source, &path, authenticated),
+        HttpServerAction::WebSocketUnbind { path } => {
+            rt.bindings.unbind(Kind::WebSocket, source, &path)
+        }
     }
 }

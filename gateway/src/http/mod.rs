@@ -8,9 +8,20 @@
 //! - [`channels`]: the channel table and the writer queues.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
+//! - [`login`], [`login_page`]: password login, the auth cookie, logout.
+//! - [`origin`]: the `Origin` check for upgrades and cookie-authenticated requests.
+//! - [`bindings`]: the paths processes bound; [`bound_ws`], [`bound_http`] serve them.
+//! - [`problem`]: every HTTP error, as a status code and a JSON sentence.
 
 pub mod actions;
+pub mod bindings;
+pub mod bound_http;
+pub mod bound_ws;
 pub mod channels;
+pub mod login;
+pub mod login_page;
+pub mod origin;
+pub mod problem;
 pub mod refusal;
 pub mod register;
 pub mod routes;

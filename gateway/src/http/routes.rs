@@ -1,5 +1,6 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
-//! `GET /` says what the node is; anything else is a 404 with a sentence.
+//! `GET /` says what the node is; `/login` and `/logout` log a browser in and out;
+//! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,7 +27,13 @@ pub fn routes(
         .and(with_runtime(rt.clone()))
         .map(|pending: PendingUpgrade, rt: Arc<Runtime>| {
             let conn = pending.conn;
-            let cookie_token = crate::auth::token_from_cookies(&pending.headers, &rt.node);
+            let tls = conn.is_some_and(|c| c.tls);
+            let allowed = &rt.config.allowed_origins;
+            let cookie_token =
+                match super::origin::usable_cookie(&pending.headers, tls, allowed, &rt.node) {
+                    Ok(token) => token,
+                    Err(problem) => return problem.into_response(),
+                };
             let config = socket_config(&rt.config);
             let tasks = rt.tasks.clone();
             pending.accept(&tasks, config, move |ws| {
@@ -35,19 +42,26 @@ pub fn routes(
         });
     let index = warp::path::end()
         .and(warp::get())
-        .and(with_runtime(rt))
+        .and(with_runtime(rt.clone()))
         .map(|rt: Arc<Runtime>| {
             format!(
                 "Switchboard node {}: open a WebSocket here and send a register frame.\n",
                 rt.node
             )
         });
-    register.or(index).recover(recover)
+    let login = super::login::routes(rt.clone());
+    let bound = super::bound_ws::route(rt.clone()).or(super::bound_http::route(rt));
+    register.or(index).or(login).or(bound).recover(recover)
 }
 
 async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "nothing is served at this path")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (
             StatusCode::METHOD_NOT_ALLOWED,

@@ -1,0 +1,152 @@
+//! WebSockets on bound paths: `ws://host/<process_id><path>`, the way current Kinode clients
+//! (`@kinode/client-api`) connect. There is no register frame: a socket that passes the checks
+//! is a channel at once, and the process receives `WebSocketOpen { path, channel_id }` with
+//! the bound path.
+//!
+//! Checks, in order: the `Origin` (another origin is refused with 403 before any upgrade);
+//! then, after the upgrade so a browser can read why, the bind (4404 `no_such_process`) and,
+//! for authenticated binds, a token from `?token=` or — only when the request came with an
+//! allowed `Origin` — from the login cookie (4401 `unauthorized`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use process_lib::{ProcessId, WsErrorCode};
+use warp::filters::path::FullPath;
+use warp::{Filter, Rejection, Reply};
+
+use super::bindings::{self, Kind};
+use super::origin::{self, Verdict};
+use super::problem::Problem;
+use super::refusal::Refusal;
+use super::socket::{refuse, run_channel, OpenChannel};
+use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
+use crate::runtime::Runtime;
+
+/// Matches any request whose first path segment is a process id; yields the split path.
+pub fn process_path() -> impl Filter<Extract = ((ProcessId, String),), Error = Rejection> + Clone {
+    warp::path::full().and_then(|full: FullPath| async move {
+        bindings::split(full.as_str()).ok_or_else(warp::reject::not_found)
+    })
+}
+
+/// The query string as a map; an unparsable one is an empty map.
+pub fn query_map(
+) -> impl Filter<Extract = (HashMap<String, String>,), Error = std::convert::Infallible> + Clone {
+    warp::query::<HashMap<String, String>>()
+        .or(warp::any().map(HashMap::new))
+        .unify()
+}
+
+/// `GET /<process_id><path>` with a WebSocket upgrade.
+pub fn route(
+    rt: Arc<Runtime>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    process_path()
+        .and(upgrade::websocket())
+        .and(query_map())
+        .and(warp::any().map(move || rt.clone()))
+        .map(
+            |(process, path): (ProcessId, String),
+             pending: PendingUpgrade,
+             query: HashMap<String, String>,
+             rt: Arc<Runtime>| upgrade(rt, pending, process, path, &query),
+        )
+}
+
+fn upgrade(
+    rt: Arc<Runtime>,
+    pending: PendingUpgrade,
+    process: ProcessId,
+    path: String,
+    query: &HashMap<String, String>,
+) -> warp::reply::Response {
+    let tls = pending.conn.is_some_and(|c| c.tls);
+    let verdict = origin::check(&pending.headers, tls, &rt.config.allowed_origins);
+    if let Verdict::Foreign(origin) = verdict {
+        tracing::info!(%origin, %process, "cross-origin WebSocket refused");
+        return Problem::ForeignOrigin(origin).into_response();
+    }
+    let credentials = match (
+        query.get("token"),
+        crate::auth::token_from_cookies(&pending.headers, &rt.node),
+    ) {
+        (Some(token), _) => Credentials::Token(token.clone()),
+        (None, Some(cookie)) if verdict.cookie_usable() => Credentials::Token(cookie),
+        (None, Some(_)) => Credentials::CookieWithoutOrigin,
+        (None, None) => Credentials::None,
+    };
+    let decision = admit(&rt, process, path, credentials);
+    let config = socket_config(&rt.config);
+    let tasks = rt.tasks.clone();
+    pending.accept(&tasks, config, move |ws| serve(rt, ws, decision))
+}
+
+/// What the upgrade request offers to authenticate with.
+enum Credentials {
+    /// A token from `?token=`, or the login cookie of a page with an allowed `Origin`.
+    Token(String),
+    /// The login cookie, from a client that sent no `Origin` (so not a browser page).
+    CookieWithoutOrigin,
+    /// Nothing.
+    None,
+}
+
+/// Decides whether the socket becomes a channel.
+fn admit(
+    rt: &Runtime,
+    process: ProcessId,
+    path: String,
+    credentials: Credentials,
+) -> Result<OpenChannel, Refusal> {
+    let bind = rt
+        .bindings
+        .lookup(Kind::WebSocket, &process, &path)
+        .ok_or_else(|| {
+            Refusal::new(
+                WsErrorCode::NoSuchProcess,
+                format!("no process accepts WebSockets at /{process}{path}"),
+            )
+        })?;
+    if bind.authenticated {
+        let token = match credentials {
+            Credentials::Token(token) => token,
+            Credentials::CookieWithoutOrigin => {
+                return Err(Refusal::new(
+                    WsErrorCode::Unauthorized,
+                    "a client that sends no Origin header must give a token (?token=…); the login cookie counts only for browser pages",
+                ))
+            }
+            Credentials::None => String::new(),
+        };
+        rt.auth
+            .verify(&token)
+            .map_err(|e| Refusal::new(WsErrorCode::Unauthorized, e.to_string()))?;
+    }
+    let mailbox = rt.processes.mailbox(&process).ok_or_else(|| {
+        Refusal::new(
+            WsErrorCode::NoSuchProcess,
+            format!("process {process} is not running"),
+        )
+    })?;
+    Ok(OpenChannel {
+        process,
+        path,
+        mailbox,
+        announce: false,
+    })
+}
+
+async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Refusal>) {
+    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
+        let refusal = Refusal::new(
+            WsErrorCode::OverCapacity,
+            "this node holds as many connections as it allows; try again later",
+        );
+        return refuse(&rt, ws, refusal).await;
+    };
+    match decision {
+        Ok(open) => run_channel(rt, ws, open).await,
+        Err(refusal) => refuse(&rt, ws, refusal).await,
+    }
+}

@@ -1,0 +1,297 @@
+//! Password login for browsers: `GET /login` (the page), `POST /login` (JSON
+//! `{"password":…}` or a form; answers the token as JSON and sets the
+//! `kinode-auth_<node>` cookie), and `POST /logout` (clears it).
+//!
+//! A wrong password is a 401. Failed attempts are counted per client address (crate
+//! `governor`): past the burst, the address gets 429 with `Retry-After` and its attempts are
+//! not even checked. The Argon2 check runs on a blocking thread behind a small semaphore, so
+//! logins can never occupy the async runtime.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+use warp::http::{header, HeaderMap, HeaderValue};
+use warp::{Filter, Rejection, Reply};
+
+use super::origin::{self, Verdict};
+use super::problem::Problem;
+use super::ConnInfo;
+use crate::config::Config;
+use crate::runtime::Runtime;
+
+/// Password checks that may run at once.
+const HASHING_PERMITS: usize = 2;
+/// How long a login waits for a hashing permit before answering 503.
+const HASHING_WAIT: Duration = Duration::from_secs(5);
+/// Largest login body.
+const MAX_BODY: u64 = 4 * 1024;
+/// Addresses tracked before stale entries are swept.
+const SWEEP_AT: usize = 1024;
+
+/// Per-node login state: failure counting and the hashing gate.
+#[derive(Debug)]
+pub struct LoginGuard {
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    hashing: Arc<Semaphore>,
+}
+
+impl LoginGuard {
+    /// The guard for a node's settings.
+    pub fn new(config: &Config) -> Self {
+        let per_minute =
+            NonZeroU32::new(config.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.login_burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            failures: DefaultKeyedRateLimiter::keyed(
+                Quota::per_minute(per_minute).allow_burst(burst),
+            ),
+            blocked: Mutex::new(HashMap::new()),
+            hashing: Arc::new(Semaphore::new(HASHING_PERMITS)),
+        }
+    }
+
+    /// Refuses an address that failed too often, saying how long it must wait.
+    fn admit(&self, ip: IpAddr) -> Result<(), Problem> {
+        let mut blocked = self.blocked.lock();
+        if let Some(until) = blocked.get(&ip).copied() {
+            let now = Instant::now();
+            if until > now {
+                return Err(Problem::TooManyAttempts(until - now));
+            }
+            blocked.remove(&ip);
+        }
+        Ok(())
+    }
+
+    /// Counts a failure; past the quota, the address is blocked until it regains an attempt.
+    fn failed(&self, ip: IpAddr) {
+        // Addresses whose failures have all been forgiven need no state: keep the map small.
+        if self.failures.len() >= SWEEP_AT {
+            self.failures.retain_recent();
+        }
+        if let Err(not_until) = self.failures.check_key(&ip) {
+            let wait = not_until.wait_time_from(self.failures.clock().now());
+            let mut blocked = self.blocked.lock();
+            if blocked.len() >= SWEEP_AT {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+            blocked.insert(ip, Instant::now() + wait);
+        }
+    }
+}
+
+/// `Set-Cookie` value that stores `token` for `ttl`: one header, every attribute in it.
+pub fn login_cookie(node: &str, token: &str, ttl: Duration, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    format!(
+        "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        crate::auth::cookie_name(node),
+        ttl.as_secs()
+    )
+}
+
+/// `Set-Cookie` value that removes the login cookie.
+pub fn logout_cookie(node: &str, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    format!(
+        "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}",
+        crate::auth::cookie_name(node)
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    password: String,
+}
+
+/// The password from a JSON or form body.
+fn password_from(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let form: LoginForm = if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| Problem::BadRequest(format!("the form must have a password field: {e}")))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            Problem::BadRequest(format!(
+                "the body must be {{\"password\":\"…\"}} (JSON) or a form with a password field: {e}"
+            ))
+        })?
+    };
+    Ok(form.password)
+}
+
+fn with_cookie(reply: impl Reply, cookie: &str) -> warp::reply::Response {
+    let mut response = reply.into_response();
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Handles `POST /login`.
+async fn login(
+    rt: Arc<Runtime>,
+    conn: Option<ConnInfo>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<warp::reply::Response, Problem> {
+    let tls = conn.is_some_and(|c| c.tls);
+    if let Verdict::Foreign(origin) = origin::check(&headers, tls, &rt.config.allowed_origins) {
+        return Err(Problem::ForeignOrigin(origin));
+    }
+    let ip = conn.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip());
+    let guard = &rt.login;
+    guard.admit(ip)?;
+    let password = password_from(&headers, &body)?;
+    let permit = tokio::time::timeout(HASHING_WAIT, guard.hashing.clone().acquire_owned())
+        .await
+        .map_err(|_| Problem::Busy)?
+        .map_err(|_| Problem::Busy)?;
+    // Read on each login, so `switchboard passwd` takes effect without a restart.
+    let home = rt.config.home.clone();
+    let matches = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let hash = crate::password::load(&home)
+            .map_err(|e| Problem::Internal(e.to_string()))?
+            .ok_or(Problem::NoPassword)?;
+        Ok::<_, Problem>(crate::password::verify(&hash, &password))
+    })
+    .await
+    .map_err(|_| Problem::Internal("the password check failed".into()))??;
+    if !matches {
+        guard.failed(ip);
+        tracing::info!(%ip, "login with a wrong password");
+        return Err(Problem::WrongPassword);
+    }
+    let ttl = rt.config.token_ttl;
+    let token = rt.auth.mint(ttl);
+    tracing::info!(%ip, "login");
+    let body = warp::reply::json(&serde_json::json!({
+        "token": token,
+        "node": rt.node,
+        "expires_in": ttl.as_secs(),
+    }));
+    Ok(with_cookie(body, &login_cookie(&rt.node, &token, ttl, tls)))
+}
+
+/// Handles `POST /logout`.
+fn logout(
+    rt: &Runtime,
+    conn: Option<ConnInfo>,
+    headers: &HeaderMap,
+) -> Result<warp::reply::Response, Problem> {
+    let tls = conn.is_some_and(|c| c.tls);
+    if let Verdict::Foreign(origin) = origin::check(headers, tls, &rt.config.allowed_origins) {
+        return Err(Problem::ForeignOrigin(origin));
+    }
+    let body = warp::reply::json(&serde_json::json!({ "logged_out": true }));
+    Ok(with_cookie(body, &logout_cookie(&rt.node, tls)))
+}
+
+fn reply(result: Result<warp::reply::Response, Problem>) -> warp::reply::Response {
+    result.unwrap_or_else(Reply::into_response)
+}
+
+/// `GET /login`, `POST /login`, `POST /logout`.
+pub fn routes(
+    rt: Arc<Runtime>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let with_rt = warp::any().map(move || rt.clone());
+    let page = warp::path!("login")
+        .and(warp::get())
+        .and(with_rt.clone())
+        .map(|rt: Arc<Runtime>| {
+            warp::reply::html(super::login_page::render(&rt.node)).into_response()
+        });
+    let post = warp::path!("login")
+        .and(warp::post())
+        .and(with_rt.clone())
+        .and(warp::ext::optional::<ConnInfo>())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .then(|rt, conn, headers, body| async move { reply(login(rt, conn, headers, body).await) });
+    let out = warp::path!("logout")
+        .and(warp::post())
+        .and(with_rt)
+        .and(warp::ext::optional::<ConnInfo>())
+        .and(warp::header::headers_cloned())
+        .map(|rt: Arc<Runtime>, conn, headers: HeaderMap| reply(logout(&rt, conn, &headers)));
+    page.or(post).unify().or(out).unify()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_carry_every_attribute_in_one_value() {
+        assert_eq!(
+            login_cookie("local.os", "abc", Duration::from_secs(60), false),
+            "kinode-auth_local.os=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=60"
+        );
+        assert!(
+            login_cookie("local.os", "abc", Duration::from_secs(60), true).ends_with("; Secure")
+        );
+        assert_eq!(
+            logout_cookie("local.os", false),
+            "kinode-auth_local.os=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn passwords_come_from_json_or_forms() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            password_from(&headers, br#"{"password":"pw"}"#).unwrap(),
+            "pw"
+        );
+        assert!(matches!(
+            password_from(&headers, b"{}"),
+            Err(Problem::BadRequest(_))
+        ));
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        assert_eq!(
+            password_from(&headers, b"password=a%20b&next=%2F").unwrap(),
+            "a b"
+        );
+    }
+
+    #[test]
+    fn failures_past_the_burst_block_the_address_only() {
+        let mut config = Config::new("/nonexistent");
+        config.login_burst = 2;
+        config.login_attempts_per_minute = 1;
+        let guard = LoginGuard::new(&config);
+        let bad: IpAddr = "127.0.0.2".parse().unwrap();
+        let good: IpAddr = "127.0.0.3".parse().unwrap();
+        for _ in 0..2 {
+            guard.admit(bad).unwrap();
+            guard.failed(bad);
+        }
+        guard.admit(bad).unwrap();
+        guard.failed(bad);
+        match guard.admit(bad) {
+            Err(Problem::TooManyAttempts(wait)) => assert!(wait <= Duration::from_secs(60)),
+            other => panic!("{other:?}"),
+        }
+        guard.admit(good).unwrap();
+    }
+}
