@@ -88,4 +88,15 @@ impl Host for Runtime {
     fn next_id(&self) -> u64 {
         self.next_message_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    fn state_dir(&self, process: &process_lib::ProcessId) -> Option<std::path::PathBuf> {
+        let dir = crate::home::process_dir(&self.config.home, process);
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(error) => {
+                tracing::error!(%error, dir = %dir.display(), "cannot create a process's state directory");
+                None
+            }
+        }
+    }
 }

@@ -251,3 +251,17 @@ pub mod archive {
         Ok(())
     }
 }
+
+/// `chat:test:sys`: the real chat, with a crash trigger for tests of crash recovery: a frame
+/// reading exactly [`CHAT_CRASH_WORD`] makes it panic.
+pub fn crashable_chat() -> ProcessSpec {
+    ProcessSpec::new(id("chat:test:sys"), |our: Address| {
+        let options = processes::chat::Options {
+            panic_on: Some(CHAT_CRASH_WORD.to_owned()),
+        };
+        processes::chat::run_with(our, options)
+    })
+}
+
+/// The frame that makes `chat:test:sys` panic.
+pub const CHAT_CRASH_WORD: &str = "crash the chat now (test)";

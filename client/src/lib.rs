@@ -1,0 +1,3 @@
+//! # switchboard_client
+//!
+//! The Rust client library for Switchboard (being written).
