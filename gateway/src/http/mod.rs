@@ -8,6 +8,7 @@
 //! - [`channels`]: the channel table and the writer queues.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
+//! - [`web`]: the chat page and the browser client module, served from `web/`.
 
 pub mod actions;
 pub mod channels;
@@ -16,6 +17,7 @@ pub mod register;
 pub mod routes;
 pub mod socket;
 pub mod upgrade;
+pub mod web;
 pub mod writer;
 
 /// What the accept loop knows about a connection, handed to the routes as an extension.

@@ -1,5 +1,6 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
-//! `GET /` says what the node is; anything else is a 404 with a sentence.
+//! `GET /` says what the node is; `/chat` and its files come from [`super::web`]; anything
+//! else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub fn routes(
                 socket::serve_register_flow(rt, ws, conn, cookie_token)
             })
         });
+    let web = super::web::routes(rt.clone());
     let index = warp::path::end()
         .and(warp::get())
         .and(with_runtime(rt))
@@ -42,7 +44,7 @@ pub fn routes(
                 rt.node
             )
         });
-    register.or(index).recover(recover)
+    register.or(index).or(web).recover(recover)
 }
 
 async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
