@@ -69,7 +69,9 @@ try {
   await waitForLine(b, '[user1]: hello from a');
   result.afterReload = await logText(b);
 
-  // A cut socket reconnects and shows what it missed.
+  // A cut socket reconnects, takes its chosen name back, and shows what it missed.
+  await say(b, '/name bee');
+  await b.waitForFunction(() => document.getElementById('me').textContent === 'bee', null, { timeout: LIMIT });
   await b.evaluate(() => window.chat.client.cut({ hold: true }));
   await waitForStatus(b, 'disconnected');
   await say(a, 'while b was away');
@@ -78,6 +80,8 @@ try {
   await b.evaluate(() => window.chat.client.release());
   await waitForStatus(b, 'connected');
   await waitForLine(b, '[user1]: while b was away');
+  await b.waitForFunction(() => document.getElementById('me').textContent === 'bee', null, { timeout: LIMIT });
+  result.nameAfterCut = await b.textContent('#me');
   result.afterCut = await logText(b);
   result.registrationsB = await b.evaluate(() => window.chat.client.registrations);
   await b.screenshot({ path: `${shots}/chat-after-reconnect.png` });

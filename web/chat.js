@@ -9,6 +9,8 @@ const form = document.getElementById('form');
 const input = document.getElementById('input');
 
 let myName = null;
+// The name this page chose with /name, asked for again after a reconnect.
+let chosenName = null;
 let lastShown = 0;
 
 function add(kind, parts) {
@@ -69,6 +71,7 @@ function render(event) {
     case 'rename':
       if (event.from === myName) {
         myName = event.to;
+        chosenName = event.to;
         me.textContent = myName;
       }
       add('notice', [[null, `* ${event.from} is now ${event.to}`]]);
@@ -118,9 +121,15 @@ const client = new Client({
     render(event);
   },
   onState: showState,
-  // The last 20 at first; after a reconnect, every message after the last one shown.
-  resume: (lastSeenId, reconnected) =>
-    reconnected ? { type: 'history', since: Math.max(lastSeenId, lastShown) } : { type: 'history' },
+  // The last 20 at first; after a reconnect, the name chosen before and every message
+  // after the last one shown.
+  resume(lastSeenId, reconnected) {
+    if (!reconnected) return { type: 'history' };
+    const frames = [];
+    if (chosenName) frames.push({ type: 'name', name: chosenName });
+    frames.push({ type: 'history', since: Math.max(lastSeenId, lastShown) });
+    return frames;
+  },
 }).start();
 
 form.addEventListener('submit', (event) => {

@@ -46,8 +46,8 @@ export class Client {
    * @param {(data: string|ArrayBuffer) => void} [o.onMessage]
    * @param {(state: string, detail: object) => void} [o.onState]
    *        'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'closed'
-   * @param {(lastSeenId: number, reconnected: boolean) => (string|object|null)} [o.resume]
-   *        the frame to send after each registration, to pick up what was missed
+   * @param {(lastSeenId: number, reconnected: boolean) => (string|object|Array|null)} [o.resume]
+   *        the frame(s) to send after each registration, to pick up what was missed
    */
   constructor(o) {
     this.process = o.process;
@@ -131,8 +131,8 @@ export class Client {
     this.attempt = 0;
     this.setState('connected', { channelId, reconnected });
     if (this.resume) {
-      const frame = this.resume(this.lastSeenId, reconnected);
-      if (frame != null) this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+      const frames = [].concat(this.resume(this.lastSeenId, reconnected) ?? []);
+      for (const frame of frames) this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
     }
     const waiting = this.queue;
     this.queue = [];

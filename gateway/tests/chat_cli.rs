@@ -247,8 +247,10 @@ async fn a_lost_connection_reconnects_and_shows_what_was_missed() {
     let token = node.mint_token(Duration::from_secs(600));
     let mut ann = ChatCli::start(&node.ws_url(), &token);
     ann.line().await;
+    ann.type_line("/name ann");
+    assert_eq!(ann.line().await, "* you are now ann");
     ann.type_line("before");
-    assert_eq!(ann.line().await, "[user1]: before");
+    assert_eq!(ann.line().await, "[ann]: before");
 
     node.shutdown().await;
     assert_eq!(
@@ -267,10 +269,12 @@ async fn a_lost_connection_reconnects_and_shows_what_was_missed() {
         before.iter().all(|l| l.starts_with("* reconnecting in ")),
         "{before:?}"
     );
+    // The chosen name is asked for again, then the missed message is shown.
     assert_eq!(ann.line().await, "* back as user1; 1 person here");
+    assert_eq!(ann.line().await, "* you are now ann");
     assert_eq!(ann.line().await, "[user1]: while you were away");
     ann.type_line("after");
-    assert_eq!(ann.line().await, "[user1]: after");
+    assert_eq!(ann.line().await, "[ann]: after");
     ann.type_line("exit");
     assert_eq!(ann.line().await, "Goodbye!");
     assert_eq!(ann.exit_code().await, 0);

@@ -78,6 +78,7 @@ async fn the_chat_page_in_a_real_browser() {
         "{after_cut:?}"
     );
     assert_eq!(result["registrationsB"], 2);
+    assert_eq!(result["nameAfterCut"], "bee");
 
     assert_eq!(
         result["binary"],

@@ -111,7 +111,9 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
                 ConnectionState::Connected { .. } if !connected_once => connected_once = true,
                 ConnectionState::Connected { .. } => {
                     screen.show("* reconnected; fetching what you missed");
-                    sender.send_json(&view.history_request()).await?;
+                    for request in view.resume_requests() {
+                        sender.send_json(&request).await?;
+                    }
                 }
                 ConnectionState::Disconnected(close) => {
                     screen.show(&format!("* connection lost: {close}"));

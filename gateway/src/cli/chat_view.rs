@@ -11,6 +11,8 @@ pub struct ChatView {
     pub name: Option<String>,
     /// The id of the last message shown.
     pub last_id: u64,
+    /// The name chosen with `/name`, asked for again after a reconnect.
+    pub chosen_name: Option<String>,
     greeted: bool,
 }
 
@@ -66,6 +68,7 @@ impl ChatView {
                 let (from, to) = (str_of(&event, "from"), str_of(&event, "to"));
                 if Some(from) == self.name.as_deref() {
                     self.name = Some(to.to_owned());
+                    self.chosen_name = Some(to.to_owned());
                     vec![format!("* you are now {to}")]
                 } else {
                     vec![format!("* {from} is now {to}")]
@@ -123,6 +126,17 @@ impl ChatView {
             str_of(message, "from"),
             str_of(message, "text")
         ))
+    }
+
+    /// The requests that pick up where this client was after a reconnect: its chosen name
+    /// back, and the messages it missed.
+    pub fn resume_requests(&self) -> Vec<Value> {
+        let mut requests = Vec::new();
+        if let Some(name) = &self.chosen_name {
+            requests.push(serde_json::json!({"type": "name", "name": name}));
+        }
+        requests.push(self.history_request());
+        requests
     }
 
     /// The request that fetches what this client has not seen: the last 20 messages at

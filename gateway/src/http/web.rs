@@ -64,3 +64,73 @@ pub fn routes(
     .or(asset("chat.css", CHAT_CSS, "text/css; charset=utf-8"))
     .unify()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::auth::Auth;
+    use crate::config::Config;
+
+    fn runtime() -> Arc<Runtime> {
+        Runtime::new(
+            Config::new("/nonexistent-test-home"),
+            Auth::new("local.os", &[7; 32]),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_chat_page_needs_a_valid_login_cookie() {
+        let rt = runtime();
+        let filter = routes(rt.clone());
+        let res = warp::test::request().path("/chat").reply(&filter).await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], LOGIN_FOR_CHAT);
+
+        let forged = Auth::new("local.os", &[8; 32]).mint(Duration::from_secs(60));
+        let res = warp::test::request()
+            .path("/chat")
+            .header("cookie", format!("kinode-auth_local.os={forged}"))
+            .reply(&filter)
+            .await;
+        assert_eq!(res.status(), 303);
+
+        let token = rt.auth.mint(Duration::from_secs(60));
+        let res = warp::test::request()
+            .path("/chat")
+            .header("cookie", format!("other=1; kinode-auth_local.os={token}"))
+            .reply(&filter)
+            .await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+        let body = String::from_utf8_lossy(res.body());
+        assert!(body.contains("<title>Switchboard chat</title>"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_client_module_and_page_files_are_served() {
+        let filter = routes(runtime());
+        for (path, content_type, contains) in [
+            (
+                "/switchboard.js",
+                "text/javascript; charset=utf-8",
+                "export class Client",
+            ),
+            (
+                "/chat.js",
+                "text/javascript; charset=utf-8",
+                "from '/switchboard.js'",
+            ),
+            ("/chat.css", "text/css; charset=utf-8", "#log"),
+        ] {
+            let res = warp::test::request().path(path).reply(&filter).await;
+            assert_eq!(res.status(), 200, "{path}");
+            assert_eq!(res.headers()["content-type"], content_type, "{path}");
+            assert!(
+                String::from_utf8_lossy(res.body()).contains(contains),
+                "{path}"
+            );
+        }
+    }
+}
