@@ -280,3 +280,90 @@ async fn a_lost_connection_reconnects_and_shows_what_was_missed() {
     assert_eq!(ann.exit_code().await, 0);
     node.shutdown().await;
 }
+
+/// Everything a program wrote to a terminal so far, read on a thread.
+struct TerminalOutput {
+    chunks: mpsc::UnboundedReceiver<Vec<u8>>,
+    seen: String,
+}
+
+impl TerminalOutput {
+    /// Waits until the output contains `want`.
+    async fn wait_for(&mut self, want: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.seen.contains(want) {
+            match tokio::time::timeout_at(deadline, self.chunks.recv()).await {
+                Ok(Some(chunk)) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => panic!(
+                    "the terminal never showed {want:?}; it showed {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_terminal_incoming_lines_do_not_garble_the_line_being_typed() {
+    use std::io::Read;
+    let home = tempfile::tempdir().expect("home");
+    let node = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
+    let token = node.mint_token(Duration::from_secs(600));
+    // `script` runs the client on a real pseudo-terminal and relays our stdin to it.
+    let command = format!("{BIN} chat {} --token {token}", node.ws_url());
+    let mut child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn script (util-linux)");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, chunks) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut terminal = TerminalOutput {
+        chunks,
+        seen: String::new(),
+    };
+    let mut keys = child.stdin.take().expect("stdin");
+    let mut type_keys = |keys_typed: &[u8]| {
+        keys.write_all(keys_typed).expect("type");
+        keys.flush().expect("flush");
+    };
+
+    terminal.wait_for("Welcome, user1!").await;
+    type_keys(b"half a li");
+    terminal.wait_for("half a li").await;
+
+    // Someone else speaks while the line is half typed.
+    let mut other = ChatCli::start(&node.ws_url(), &token);
+    other.line().await;
+    other.type_line("interrupting you");
+    assert_eq!(other.line().await, "[user2]: interrupting you");
+    // The message is printed on a line of its own, and the prompt comes back below it with
+    // the half-typed line intact.
+    terminal
+        .wait_for("[user2]: interrupting you\r\n> half a li")
+        .await;
+
+    type_keys(b"ne\r");
+    terminal.wait_for("[user1]: half a line").await;
+    assert_eq!(other.line().await, "[user1]: half a line");
+
+    type_keys(b"\x04"); // Ctrl-D
+    terminal.wait_for("Goodbye!").await;
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    node.shutdown().await;
+}
