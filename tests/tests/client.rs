@@ -258,3 +258,76 @@ async fn reconnection_gives_up_after_its_attempts() {
         .count();
     assert_eq!(reconnecting, 3, "{seen:?}");
 }
+
+#[tokio::test]
+async fn pings_keep_a_quiet_connection_alive() {
+    let node = TestNode::start(vec![]).await;
+    let options = Options {
+        ping_interval: Duration::from_millis(50),
+        ..Options::default()
+    };
+    let mut conn = connect_with(&node.url(), &node.token(), "echo:echo:sys", options)
+        .await
+        .expect("connect");
+    let mut states = conn.take_states().expect("states");
+    assert!(matches!(
+        next_state(&mut states).await,
+        ConnectionState::Connected { .. }
+    ));
+    // Many ping intervals of silence: the node's pongs keep the connection counted as alive.
+    let quiet = conn.receive_timeout(Duration::from_millis(500)).await;
+    assert!(matches!(quiet, Err(ClientError::Timeout(_))), "{quiet:?}");
+    assert!(states.try_recv().is_err(), "no change of state");
+    conn.send_text("still here").await.expect("send");
+    assert_eq!(
+        text(conn.receive_timeout(WAIT).await.expect("echo")).await,
+        "still here"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_pings_is_counted_as_lost() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    // A server that registers the client and then never reads again, so never answers a ping.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("ws://{}/", listener.local_addr().expect("addr"));
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(stream)
+            .await
+            .expect("handshake");
+        ws.next().await.expect("register frame").expect("frame");
+        ws.send(Message::text(r#"{"channel_id":7}"#))
+            .await
+            .expect("reply");
+        let _ = held.await;
+    });
+    let options = Options {
+        ping_interval: Duration::from_millis(50),
+        reconnect: None,
+        ..Options::default()
+    };
+    let mut conn = connect_with(&url, "any", "chat:chat:sys", options)
+        .await
+        .expect("connect");
+    assert_eq!(conn.channel_id(), 7);
+    match conn.receive_timeout(WAIT).await.expect("the end") {
+        Received::Close {
+            code,
+            reason,
+            error,
+        } => {
+            assert_eq!(code, 1006);
+            assert_eq!(reason, "no answer to pings");
+            assert!(error.is_none());
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    let _ = release.send(());
+    server.await.expect("server task");
+}
