@@ -387,3 +387,33 @@ async fn the_archive_survives_a_crash_of_the_process() {
     again.send_text("and we go on").await;
     assert_eq!(again.next_text().await, "[user1]: and we go on");
 }
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_is_refused_for_that_client_only() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let node = TestNode::start(vec![]).await;
+    let (mut a, _) = join(&node, CHAT).await;
+    let (mut b, _) = join(&node, CHAT).await;
+    a.next_text().await; // user2 joined
+    a.send_text("kept").await;
+    assert_eq!(a.next_text().await, "[user1]: kept");
+    assert_eq!(b.next_text().await, "[user1]: kept");
+
+    // A text frame whose payload is not UTF-8 never reaches the chat: the node says why
+    // and closes that socket with 1007.
+    let raw = Frame::message(b"caf\xe9".to_vec(), OpCode::Data(Data::Text), true);
+    b.ws.send(Message::Frame(raw))
+        .await
+        .expect("send raw frame");
+    let why = b.expect_refusal("invalid_frame", 1007).await;
+    assert_eq!(why, "a text frame was not valid UTF-8");
+
+    // Everyone else goes on; the archive is as it was.
+    assert_eq!(a.next_text().await, "* user2 left; 1 person here");
+    a.send_text("/history").await;
+    assert_eq!(a.next_text().await, "The last message:\n[user1]: kept");
+}
