@@ -79,11 +79,12 @@ pub async fn connect_with(
     target_process: &str,
     options: Options,
 ) -> Result<Connection, ClientError> {
-    let process = target_process.parse().map_err(|e| ClientError::Refused {
-        code: "no_such_process".to_owned(),
-        message: format!("{target_process:?} is not a process id: {e}"),
-        close_code: 0,
-    })?;
+    let process = target_process
+        .parse()
+        .map_err(|reason| ClientError::InvalidProcess {
+            given: target_process.to_owned(),
+            reason,
+        })?;
     let target = Target {
         url: url.to_owned(),
         token: token.to_owned(),

@@ -16,6 +16,14 @@ pub enum ClientError {
         /// What went wrong.
         source: tungstenite::Error,
     },
+    /// The target process is not `name:package:publisher`.
+    #[error("{given:?} is not a process id: {reason}")]
+    InvalidProcess {
+        /// What was given.
+        given: String,
+        /// Why it is not a process id.
+        reason: process_lib::ProcessIdParseError,
+    },
     /// The server refused the register frame: its error frame and close code.
     #[error("the server refused the connection: {message} ({code}, close code {close_code})")]
     Refused {
@@ -66,7 +74,7 @@ impl ClientError {
                 )
             ),
             Self::Connect { .. } | Self::Timeout(_) | Self::Protocol(_) => true,
-            Self::Closed | Self::GaveUp(_) | Self::Json(_) => false,
+            Self::Closed | Self::GaveUp(_) | Self::Json(_) | Self::InvalidProcess { .. } => false,
         }
     }
 }

@@ -106,6 +106,16 @@ async fn refusals_carry_the_servers_error_frame_and_close_code() {
         "{error:?}"
     );
 
+    let error = connect(&node.url(), &node.token(), "not a process")
+        .await
+        .expect_err("not a process id");
+    assert!(
+        error
+            .to_string()
+            .starts_with("\"not a process\" is not a process id"),
+        "{error}"
+    );
+
     let addr = node.node.local_addr();
     node.node.shutdown().await;
     let error = connect(&format!("ws://{addr}/"), "t", "echo:echo:sys")
