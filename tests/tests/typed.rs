@@ -63,3 +63,28 @@ async fn a_connection_that_ends_ends_its_handler_and_others_go_on() {
         client.ws.close(None).await.expect("close");
     }
 }
+
+#[tokio::test]
+async fn a_handler_that_ends_or_panics_closes_only_its_connection() {
+    use switchboard_tests::{procs, Frame};
+    let node = TestNode::start(vec![procs::typed_echo()]).await;
+    let process = "typed:test:sys";
+    let (mut a, _) = node.register(process).await;
+    let (mut b, _) = node.register(process).await;
+    let (mut c, _) = node.register(process).await;
+    a.send_text(r#"{"say":"hi"}"#).await;
+    assert_eq!(a.next_text().await, r#"{"heard":"hi"}"#);
+
+    // A handler that returns closes its channel normally.
+    b.send_text(r#""bye""#).await;
+    assert_eq!(b.next().await, Frame::Close(1000, String::new()));
+    // A handler that panics closes its channel too; the process and the others go on.
+    c.send_text(r#""panic""#).await;
+    assert_eq!(c.next().await, Frame::Close(1000, String::new()));
+
+    a.send_text(r#"{"say":"still here"}"#).await;
+    assert_eq!(a.next_text().await, r#"{"heard":"still here"}"#);
+    let (mut d, _) = node.register(process).await;
+    d.send_text(r#"{"say":"new"}"#).await;
+    assert_eq!(d.next_text().await, r#"{"heard":"new"}"#);
+}
