@@ -193,6 +193,19 @@ async fn a_refused_connection_prints_the_servers_reason_and_exits_non_zero() {
     );
     assert!(out.stdout.is_empty());
 
+    let out = run(vec![
+        "chat".into(),
+        url.clone(),
+        "--home".into(),
+        "/nonexistent/switchboard-home".into(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "switchboard: no node home at /nonexistent/switchboard-home: pass --token, or --home with the node's home"
+    );
+
     let token = node.mint_token(Duration::from_secs(600));
     let out = run(vec![
         "chat".into(),
