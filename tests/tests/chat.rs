@@ -2,7 +2,7 @@
 //! the JSON mode, bad input, and an archive that outlives a node restart and a crash.
 
 use serde_json::Value;
-use switchboard_tests::{procs, TestNode, WsClient};
+use switchboard_tests::{procs, Frame, TestNode, WsClient};
 
 const CHAT: &str = "chat:chat:sys";
 
@@ -332,11 +332,14 @@ async fn the_archive_survives_a_node_restart() {
     let before = a.next_json().await;
     let before_id = before["id"].as_u64().expect("id");
 
-    let node = node.restart(vec![]).await;
-    assert_eq!(
-        a.expect_refusal("going_away", 1001).await,
-        "the node is shutting down"
-    );
+    // The client reads while the node shuts down, so its close handshake completes.
+    let (node, why) = tokio::join!(node.restart(vec![]), async {
+        let why = a.expect_refusal("going_away", 1001).await;
+        // Reading on sends our half of the close handshake and sees the socket end.
+        assert_eq!(a.next().await, Frame::Ended);
+        why
+    });
+    assert_eq!(why, "the node is shutting down");
 
     let (mut b, greeting) = join(&node, CHAT).await;
     assert!(greeting.starts_with("Welcome, user1!"), "{greeting}");
