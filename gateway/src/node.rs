@@ -41,12 +41,16 @@ pub enum StartError {
 
 /// The processes every node runs.
 pub fn bundled_processes() -> Vec<ProcessSpec> {
-    vec![ProcessSpec::new(
-        processes::echo::ID
+    let id = |literal: &str| -> process_lib::ProcessId {
+        literal
             .parse()
-            .unwrap_or_else(|_| unreachable!("a valid literal")),
-        processes::echo::run,
-    )]
+            .unwrap_or_else(|_| unreachable!("a valid literal"))
+    };
+    vec![
+        ProcessSpec::new(id(processes::echo::ID), processes::echo::run),
+        ProcessSpec::new(id(processes::chat::ID), processes::chat::run),
+        ProcessSpec::new(id(processes::counter::ID), processes::counter::run),
+    ]
 }
 
 /// A node that is running.

@@ -96,4 +96,14 @@ impl Host for Runtime {
     fn next_id(&self) -> u64 {
         self.next_message_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    fn state_dir(&self, process: &process_lib::ProcessId) -> Option<std::path::PathBuf> {
+        let dir = crate::home::process_dir(&self.config.home, process);
+        // A directory that cannot be made is still the process's directory: the process
+        // then fails to use it, loudly, rather than carrying on with no durable state.
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            tracing::error!(%error, dir = %dir.display(), "cannot create a process's state directory");
+        }
+        Some(dir)
+    }
 }

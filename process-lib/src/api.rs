@@ -358,6 +358,14 @@ pub fn http_server_action(
     request.send()
 }
 
+/// The directory where this process keeps what must survive a restart of the process or
+/// of the node (`<home>/processes/<id>/` on a Switchboard node), created if missing.
+/// `None` when the host keeps no state on disk.
+pub fn state_dir() -> Option<std::path::PathBuf> {
+    let ctx = context();
+    ctx.host.state_dir(&ctx.our.process)
+}
+
 /// The id of the process at `our()`.
 pub fn our_process() -> ProcessId {
     context().our.process.clone()

@@ -32,6 +32,14 @@ pub trait Host: Send + Sync + 'static {
 
     /// A fresh message id.
     fn next_id(&self) -> u64;
+
+    /// The directory where `process` keeps what must survive restarts, created if missing
+    /// (when it cannot be, the process finds out on first use); `None` when this host keeps
+    /// no state on disk.
+    fn state_dir(&self, process: &crate::ProcessId) -> Option<std::path::PathBuf> {
+        let _ = process;
+        None
+    }
 }
 
 /// The message being handled, kept for `get_blob()` and `Response::send()`.

@@ -28,6 +28,8 @@
 //!   [`HttpServerError`], [`WsMessageType`], [`WsRegister`], the client-facing error frame.
 //! - [`bind`]: serving `/<process_id><path>` as WebSocket channels or HTTP.
 //! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
+//! - [`typed`]: typed channels — each connection as a `(Receiver<In>, Sender<Out>)` pair of
+//!   serde types, served by a handler task that lives as long as the connection.
 //!
 //! This crate depends on no web framework: the gateway implements [`host::Host`].
 #![deny(missing_docs)]
@@ -40,11 +42,12 @@ pub mod host;
 pub mod http;
 pub mod message;
 pub mod process_id;
+pub mod typed;
 
 pub use address::{Address, AddressParseError};
 pub use api::{
     await_message, close_ws_channel, get_blob, http_server_action, our, our_process, send_ws_push,
-    IntoAddress, Request, RequestError, Response,
+    state_dir, IntoAddress, Request, RequestError, Response,
 };
 pub use bind::{bind_http_path, bind_ws_path, unbind_http_path, unbind_ws_path, BindError};
 pub use blob::LazyLoadBlob;

@@ -6,5 +6,11 @@
 //!
 //! ## Layout
 //! - [`echo`]: `echo:echo:sys`, sends every push back to its channel.
+//! - [`chat`]: `chat:chat:sys`, a chat room with names, commands, a JSON mode and a durable
+//!   archive.
+//! - [`counter`]: `counter:counter:sys`, a per-connection counter served through typed
+//!   channels.
 
+pub mod chat;
+pub mod counter;
 pub mod echo;

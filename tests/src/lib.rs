@@ -9,7 +9,8 @@
 //! - [`node`]: the `TestNode` type.
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
-//! - [`procs`]: recorder, crasher, flooder, and the seed's example handler ported.
+//! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
+//!   handler ported.
 //! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
 //! - [`web_procs`]: processes that bind WebSocket and HTTP paths.
 

@@ -47,6 +47,17 @@ impl TestNode {
         Self { node, home }
     }
 
+    /// Shuts the node down (every client gets 1001) and starts a new one on the same home
+    /// and the same address, with the bundled processes and `extra`: a node restart.
+    pub async fn restart(self, extra: Vec<ProcessSpec>) -> Self {
+        let Self { node, home } = self;
+        let addr = node.local_addr();
+        node.shutdown().await;
+        let mut config = Config::new(home.path());
+        config.bind = addr;
+        Self::start_with(config, home, extra).await
+    }
+
     /// `ws://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         self.node.ws_url()

@@ -251,3 +251,54 @@ pub mod archive {
         Ok(())
     }
 }
+
+/// `chat:test:sys`: the real chat, with a crash trigger for tests of crash recovery: a frame
+/// reading exactly [`CHAT_CRASH_WORD`] makes it panic.
+pub fn crashable_chat() -> ProcessSpec {
+    ProcessSpec::new(id("chat:test:sys"), |our: Address| {
+        let options = processes::chat::Options {
+            panic_on: Some(CHAT_CRASH_WORD.to_owned()),
+        };
+        processes::chat::run_with(our, options)
+    })
+}
+
+/// The frame that makes `chat:test:sys` panic.
+pub const CHAT_CRASH_WORD: &str = "crash the chat now (test)";
+
+/// `typed:test:sys`: a typed-channel process. `{"say":"x"}` is answered `{"heard":"x"}`;
+/// `"bye"` ends the connection's handler; `"panic"` makes the handler panic.
+pub fn typed_echo() -> ProcessSpec {
+    use process_lib::typed::{self, Connection};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum In {
+        Say(String),
+        Bye,
+        Panic,
+    }
+
+    #[derive(Debug, Serialize)]
+    struct Out {
+        heard: String,
+    }
+
+    async fn handle(mut conn: Connection<In, Out>) {
+        while let Some(input) = conn.rx.recv().await {
+            match input {
+                In::Say(text) => {
+                    let _ = conn.tx.send(&Out { heard: text });
+                }
+                In::Bye => return,
+                In::Panic => panic!("the handler was asked to panic"),
+            }
+        }
+    }
+
+    ProcessSpec::new(id("typed:test:sys"), |_our: Address| async move {
+        typed::serve(handle).await?;
+        Ok(())
+    })
+}

@@ -3,7 +3,10 @@
 //!
 //! - [`run`]: `switchboard run` (its browser and TLS flags: [`web`]). [`token`]: `switchboard
 //!   token`. [`passwd`]: `switchboard passwd`.
+//! - [`chat`]: `switchboard chat`, with [`chat_view`] turning chat events into lines.
 
+pub mod chat;
+pub mod chat_view;
 pub mod passwd;
 pub mod run;
 pub mod token;
@@ -61,6 +64,21 @@ pub enum Command {
         #[arg(long, default_value_t = 7 * 24 * 3600)]
         ttl: u64,
     },
+    /// Chat in a node's chat process from the terminal.
+    Chat {
+        /// The node's WebSocket URL.
+        #[arg(default_value = "ws://127.0.0.1:8080/")]
+        url: String,
+        /// The token to register with (default: mint one from --home).
+        #[arg(long, conflicts_with = "home")]
+        token: Option<String>,
+        /// The node's home, to mint a token from.
+        #[arg(long, default_value = "./switchboard-home")]
+        home: PathBuf,
+        /// The chat process to join.
+        #[arg(long, default_value = "chat:chat:sys")]
+        process: String,
+    },
 }
 
 /// The node name for `home`: the one given, else the one it remembers, else the default.
@@ -92,6 +110,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             web,
         } => block_on(run::run(home, bind, node, web)),
         Command::Passwd { home } => passwd::passwd(home),
+        Command::Chat {
+            url,
+            token,
+            home,
+            process,
+        } => block_on(chat::chat(chat::ChatArgs {
+            url,
+            token,
+            home,
+            process,
+        })),
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`origin`]: the `Origin` check for upgrades and cookie-authenticated requests.
 //! - [`bindings`]: the paths processes bound; [`bound_ws`], [`bound_http`] serve them.
 //! - [`problem`]: every HTTP error, as a status code and a JSON sentence.
+//! - [`web`]: the chat page and the browser client module, served from `web/`.
 
 pub mod actions;
 pub mod bindings;
@@ -27,6 +28,7 @@ pub mod register;
 pub mod routes;
 pub mod socket;
 pub mod upgrade;
+pub mod web;
 pub mod writer;
 
 /// What the accept loop knows about a connection, handed to the routes as an extension.

@@ -1,6 +1,7 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
-//! `GET /` says what the node is; `/login` and `/logout` log a browser in and out;
-//! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
+//! `GET /` says what the node is; `/login` and `/logout` log a browser in and out; `/chat`
+//! and its files come from [`super::web`]; `/<process_id><path>` reaches what processes
+//! bound; anything else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub fn routes(
                 socket::serve_register_flow(rt, ws, conn, cookie_token)
             })
         });
+    let web = super::web::routes(rt.clone());
     let index = warp::path::end()
         .and(warp::get())
         .and(with_runtime(rt.clone()))
@@ -51,7 +53,12 @@ pub fn routes(
         });
     let login = super::login::routes(rt.clone());
     let bound = super::bound_ws::route(rt.clone()).or(super::bound_http::route(rt));
-    register.or(index).or(login).or(bound).recover(recover)
+    register
+        .or(index)
+        .or(web)
+        .or(login)
+        .or(bound)
+        .recover(recover)
 }
 
 async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {

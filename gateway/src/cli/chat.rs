@@ -1,0 +1,187 @@
+//! `switchboard chat`: a terminal chat client. Input and output run at once: incoming lines
+//! print while the user types (above the prompt, through rustyline, when stdin is a
+//! terminal; plain lines when it is not, so scripts and tests can drive it). `exit` or
+//! Ctrl-D leaves with a goodbye; a lost connection reconnects with backoff and fetches what
+//! it missed; a refused connection says the server's reason and exits non-zero.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use switchboard_client::{connect_with, Backoff, ConnectionState, Options, Received};
+use tokio::sync::mpsc;
+
+use super::chat_view::ChatView;
+use crate::home;
+
+/// What `switchboard chat` was given.
+#[derive(Debug)]
+pub struct ChatArgs {
+    /// The node's WebSocket URL.
+    pub url: String,
+    /// A token, if given.
+    pub token: Option<String>,
+    /// The node home to mint a token from, when no token is given.
+    pub home: PathBuf,
+    /// The chat process.
+    pub process: String,
+}
+
+/// Where lines for the user go.
+enum Screen {
+    /// Plain stdout.
+    Plain,
+    /// Above rustyline's prompt.
+    Prompt(Box<dyn rustyline::ExternalPrinter + Send>),
+}
+
+impl Screen {
+    fn show(&mut self, line: &str) {
+        match self {
+            Self::Plain => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            Self::Prompt(printer) => {
+                let _ = printer.print(format!("{line}\n"));
+            }
+        }
+    }
+}
+
+/// One line the user typed, or the end of their input.
+type Typed = Option<String>;
+
+/// Runs the chat client until the user leaves or the connection is over for good.
+pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
+    let token = match args.token {
+        Some(token) => token,
+        None => mint_token(&args.home)?,
+    };
+    let options = Options {
+        reconnect: Some(Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(15),
+            max_attempts: None,
+        }),
+        ..Options::default()
+    };
+    let mut conn = connect_with(&args.url, &token, &args.process, options)
+        .await
+        .with_context(|| format!("cannot join {} at {}", args.process, args.url))?;
+    let mut states = conn.take_states().context("state stream")?;
+    let (typed_tx, mut typed) = mpsc::channel::<Typed>(16);
+    let mut screen = start_input(typed_tx)?;
+    let mut view = ChatView::default();
+    let sender = conn.sender();
+    sender.send_json(&view.history_request()).await?;
+    let mut connected_once = false;
+
+    loop {
+        tokio::select! {
+            line = typed.recv() => {
+                let Some(Some(line)) = line else {
+                    break;
+                };
+                let line = line.trim_end_matches(['\r', '\n']);
+                if line.trim() == "exit" {
+                    break;
+                }
+                if line.trim().is_empty() {
+                    continue;
+                }
+                sender.send_json(&serde_json::json!({"type": "say", "text": line})).await?;
+            }
+            received = conn.receive() => match received {
+                Received::Text(text) => {
+                    for line in view.lines(&text) {
+                        screen.show(&line);
+                    }
+                }
+                Received::Binary(_) => {}
+                Received::Close { code, reason, error } => {
+                    let why = error.map(|e| e.message).unwrap_or(reason);
+                    anyhow::bail!("the chat closed the connection: {why} (close code {code})");
+                }
+                Received::Error(error) => return Err(error).context("the chat connection ended"),
+            },
+            Some(state) = states.recv() => match state {
+                ConnectionState::Connected { .. } if !connected_once => connected_once = true,
+                ConnectionState::Connected { .. } => {
+                    screen.show("* reconnected; fetching what you missed");
+                    for request in view.resume_requests() {
+                        sender.send_json(&request).await?;
+                    }
+                }
+                ConnectionState::Disconnected(close) => {
+                    screen.show(&format!("* connection lost: {close}"));
+                }
+                ConnectionState::Reconnecting { attempt, delay } => {
+                    screen.show(&format!(
+                        "* reconnecting in {:.1} s (attempt {attempt})",
+                        delay.as_secs_f32()
+                    ));
+                }
+                ConnectionState::Closed => {}
+            },
+        }
+    }
+    screen.show("Goodbye!");
+    conn.close().await;
+    Ok(())
+}
+
+fn mint_token(home: &std::path::Path) -> anyhow::Result<String> {
+    if !home.is_dir() {
+        anyhow::bail!(
+            "no node home at {}: pass --token, or --home with the node's home",
+            home.display()
+        );
+    }
+    let node = super::node_name(home, None)?;
+    let secret = home::load_or_create_secret(home)?;
+    Ok(crate::auth::Auth::new(&node, &secret).mint(Duration::from_secs(24 * 3600)))
+}
+
+/// Starts reading the user's lines on `typed`: through rustyline when stdin is a terminal,
+/// plain lines otherwise. Returns where output should go.
+fn start_input(typed: mpsc::Sender<Typed>) -> anyhow::Result<Screen> {
+    if !std::io::stdin().is_terminal() {
+        std::thread::spawn(move || {
+            // Bytes that are not UTF-8 are shown as U+FFFD rather than ending the input.
+            let mut lines = std::io::BufRead::split(std::io::stdin().lock(), b'\n');
+            loop {
+                let line = lines
+                    .next()
+                    .and_then(Result::ok)
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                let end = line.is_none();
+                if typed.blocking_send(line).is_err() || end {
+                    return;
+                }
+            }
+        });
+        return Ok(Screen::Plain);
+    }
+    let mut editor = rustyline::DefaultEditor::new().context("cannot set up the terminal")?;
+    let printer = editor
+        .create_external_printer()
+        .context("cannot set up the terminal")?;
+    std::thread::spawn(move || loop {
+        let line = match editor.readline("> ") {
+            Ok(line) => {
+                let _ = editor.add_history_entry(line.as_str());
+                Some(line)
+            }
+            // Ctrl-D and Ctrl-C both leave.
+            Err(_) => None,
+        };
+        let end = line.is_none();
+        if typed.blocking_send(line).is_err() || end {
+            return;
+        }
+    });
+    Ok(Screen::Prompt(Box::new(printer)))
+}

@@ -1,0 +1,256 @@
+//! `chat:chat:sys`: a chat room for everyone who opens a channel to it.
+//!
+//! Each newcomer gets a free name (`user1`, `user2`, …), a greeting that says how many people
+//! are here and the last 20 messages; the others are told who joined. A plain text frame is a
+//! message to everyone (`[name]: text`, the sender included); `/name`, `/whisper`, `/who`,
+//! `/history [N]` and `/help` are commands. A frame that is a JSON object is a command in JSON
+//! form, and switches that client to JSON events (see [`events`]). Every message is written to
+//! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it.
+//! A bad frame gets an error for its sender only.
+//!
+//! - [`commands`]: parsing frames into commands. [`events`]: what clients are told.
+//! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
+
+pub mod archive;
+pub mod commands;
+pub mod events;
+pub mod names;
+
+use process_lib::{
+    await_message, get_blob, http_server_id, send_ws_push, state_dir, Address, HttpServerRequest,
+    LazyLoadBlob, WsMessageType,
+};
+
+use archive::Archive;
+use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
+use events::Event;
+use names::{Mode, Roster};
+
+/// The process id the chat is installed under.
+pub const ID: &str = "chat:chat:sys";
+
+/// How many messages one history event carries at most; a longer history comes as several.
+const HISTORY_PAGE: usize = 500;
+
+/// Settings of a chat instance.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A frame with exactly this text makes the process panic. Only tests of crash recovery
+    /// set it; the bundled chat has none.
+    pub panic_on: Option<String>,
+}
+
+/// Runs the bundled chat until the runtime stops it.
+pub async fn run(our: Address) -> anyhow::Result<()> {
+    run_with(our, Options::default()).await
+}
+
+/// Runs a chat with `options`.
+pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
+    let archive = Archive::open(state_dir().as_deref())?;
+    let mut chat = Chat {
+        node: our.node.clone(),
+        roster: Roster::default(),
+        archive,
+        options,
+    };
+    loop {
+        let Ok(message) = await_message().await else {
+            continue;
+        };
+        if message.source().process != http_server_id() {
+            continue;
+        }
+        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body()) else {
+            continue;
+        };
+        match request {
+            HttpServerRequest::WebSocketOpen { channel_id, .. } => chat.open(channel_id),
+            HttpServerRequest::WebSocketPush {
+                channel_id,
+                message_type: WsMessageType::Text | WsMessageType::Binary,
+            } => {
+                let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
+                chat.frame(channel_id, &bytes);
+            }
+            HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
+            HttpServerRequest::WebSocketClose(channel_id) => chat.close(channel_id),
+        }
+    }
+}
+
+struct Chat {
+    node: String,
+    roster: Roster,
+    archive: Archive,
+    options: Options,
+}
+
+impl Chat {
+    fn open(&mut self, channel_id: u32) {
+        let name = self.roster.join(channel_id);
+        let online = self.roster.len();
+        self.push_text(channel_id, events::greeting(&name, online));
+        match self.archive.last(DEFAULT_HISTORY) {
+            Ok(messages) if !messages.is_empty() => {
+                self.tell(channel_id, &Event::History { messages });
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "cannot read the archive for a newcomer"),
+        }
+        self.tell_others(channel_id, &Event::Join { name, online });
+    }
+
+    fn close(&mut self, channel_id: u32) {
+        if let Some(member) = self.roster.leave(channel_id) {
+            let online = self.roster.len();
+            self.tell_all(&Event::Leave {
+                name: member.name,
+                online,
+            });
+        }
+    }
+
+    fn frame(&mut self, channel_id: u32, bytes: &[u8]) {
+        if self.roster.get(channel_id).is_none() {
+            return;
+        }
+        if let Some(word) = &self.options.panic_on {
+            if bytes == word.as_bytes() {
+                panic!("the chat was asked to crash (a test of crash recovery)");
+            }
+        }
+        let (mode, command) = commands::parse(bytes);
+        if mode == Mode::Json && self.roster.set_mode(channel_id, Mode::Json) {
+            let name = self.name_of(channel_id);
+            let online = self.roster.names();
+            self.tell(channel_id, &Event::Hello { name, online });
+        }
+        let outcome = command.and_then(|command| self.run(channel_id, command));
+        if let Err(error) = outcome {
+            let event = Event::Error {
+                code: error.code().to_owned(),
+                message: error.to_string(),
+            };
+            self.tell(channel_id, &event);
+        }
+    }
+
+    fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
+        match command {
+            Command::Say(text) => {
+                let from = self.name_of(channel_id);
+                let stored = self.archive.append(&from, &text).map_err(|error| {
+                    tracing::error!(%error, "a message could not be archived");
+                    CommandError::Archive
+                })?;
+                self.tell_all(&Event::Message(stored));
+            }
+            Command::Whisper { to, text } => {
+                let target = self
+                    .roster
+                    .find(&to)
+                    .ok_or_else(|| CommandError::NoSuchPerson(to.clone()))?;
+                let event = Event::Whisper {
+                    from: self.name_of(channel_id),
+                    to: self.name_of(target),
+                    text,
+                    ts: now_ms(),
+                };
+                self.tell(channel_id, &event);
+                if target != channel_id {
+                    self.tell(target, &event);
+                }
+            }
+            Command::Name(new) => {
+                let old = self.roster.rename(channel_id, &new)?;
+                if old != new {
+                    self.tell_all(&Event::Rename { from: old, to: new });
+                }
+            }
+            Command::Who => {
+                let names = self.roster.names();
+                self.tell(channel_id, &Event::Who { names });
+            }
+            Command::History(query) => self.history(channel_id, query),
+            Command::Help(unknown) => {
+                let text = events::HELP.to_owned();
+                self.tell(channel_id, &Event::Help { text, unknown });
+            }
+        }
+        Ok(())
+    }
+
+    fn history(&self, channel_id: u32, query: HistoryQuery) {
+        let messages = match query {
+            HistoryQuery::Last(n) => self.archive.last(n),
+            HistoryQuery::Since(id) => self.archive.since(id),
+        };
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the archive");
+                let event = Event::Error {
+                    code: "archive_failed".to_owned(),
+                    message: "the archive could not be read; try again".to_owned(),
+                };
+                return self.tell(channel_id, &event);
+            }
+        };
+        if messages.is_empty() {
+            return self.tell(channel_id, &Event::History { messages });
+        }
+        for page in messages.chunks(HISTORY_PAGE) {
+            let event = Event::History {
+                messages: page.to_vec(),
+            };
+            self.tell(channel_id, &event);
+        }
+    }
+
+    fn name_of(&self, channel_id: u32) -> String {
+        self.roster
+            .get(channel_id)
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Tells one member, in the form they chose.
+    fn tell(&self, channel_id: u32, event: &Event) {
+        let Some(member) = self.roster.get(channel_id) else {
+            return;
+        };
+        let text = match member.mode {
+            Mode::Json => event.to_json(),
+            Mode::Text => event.to_text(&member.name),
+        };
+        self.push_text(channel_id, text);
+    }
+
+    fn tell_all(&self, event: &Event) {
+        for (channel_id, _) in self.roster.iter() {
+            self.tell(channel_id, event);
+        }
+    }
+
+    fn tell_others(&self, except: u32, event: &Event) {
+        for (channel_id, _) in self.roster.iter().filter(|(id, _)| *id != except) {
+            self.tell(channel_id, event);
+        }
+    }
+
+    fn push_text(&self, channel_id: u32, text: String) {
+        let blob = LazyLoadBlob::from_bytes(text);
+        if let Err(error) = send_ws_push(&self.node, channel_id, WsMessageType::Text, blob) {
+            // The channel is going; its close event will take the member out.
+            tracing::debug!(channel_id, %error, "chat push refused");
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
