@@ -30,6 +30,8 @@ pub struct Config {
     pub mailbox_capacity: usize,
     /// How long a closing socket may take to flush its last frames.
     pub close_timeout: Duration,
+    /// Node-to-node links: the listener, the peers, their limits.
+    pub net: crate::net::NetConfig,
 }
 
 impl Config {
@@ -46,6 +48,7 @@ impl Config {
             max_connections: 100_000,
             mailbox_capacity: 4096,
             close_timeout: Duration::from_secs(5),
+            net: crate::net::NetConfig::default(),
         }
     }
 }

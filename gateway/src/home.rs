@@ -91,6 +91,12 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
 pub struct HomeConfig {
     /// The node name this home belongs to.
     pub node: Option<String>,
+    /// Where to listen for peer nodes (`--net-bind` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_bind: Option<std::net::SocketAddr>,
+    /// The peer nodes, as `[[peer]]` tables.
+    #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<crate::net::PeerConfig>,
 }
 
 const CONFIG_FILE: &str = "config.toml";

@@ -36,6 +36,8 @@ pub struct Runtime {
     pub shutdown: CancellationToken,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Links to peer nodes.
+    pub net: crate::net::Net,
     next_message_id: AtomicU64,
 }
 
@@ -44,6 +46,7 @@ impl Runtime {
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
         Arc::new(Self {
             node: config.node.clone(),
+            net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             auth,
@@ -78,8 +81,9 @@ impl Host for Runtime {
         blob: LazyLoadBlob,
     ) -> Result<(), HttpServerError> {
         if node != self.node {
-            tracing::debug!(node, channel_id, "push to another node, and no link to it");
-            return Err(HttpServerError::WsChannelNotFound);
+            return self
+                .net
+                .push(self, source, node, channel_id, message_type, blob);
         }
         self.channels
             .push(&source.process, channel_id, message_type, blob)

@@ -1,8 +1,9 @@
 //! The `switchboard` command line. This file holds the argument definitions; each command's
 //! wiring lives in a file of its own, and the work is done by the library modules.
 //!
-//! - [`run`]: `switchboard run`. [`token`]: `switchboard token`.
+//! - [`run`]: `switchboard run`. [`token`]: `switchboard token`. [`id`]: `switchboard id`.
 
+pub mod id;
 pub mod run;
 pub mod token;
 
@@ -39,6 +40,19 @@ pub enum Command {
         /// The node's name (remembered in the home; default local.os).
         #[arg(long)]
         node: Option<String>,
+        /// Address to listen for peer nodes on (default: `net_bind` in config.toml, else off).
+        #[arg(long)]
+        net_bind: Option<SocketAddr>,
+        /// A peer, added to those in config.toml:
+        /// `name=NODE,key=HEX[,address=HOST:PORT][,trust]` (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<crate::net::PeerConfig>,
+    },
+    /// Print the node's name, public key and net address (creates the key pair if needed).
+    Id {
+        /// The node's home directory.
+        #[arg(long, default_value = "./switchboard-home")]
+        home: PathBuf,
     },
     /// Print a token for the home's node.
     Token {
@@ -73,7 +87,14 @@ pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { home, ttl } => token::token(home, ttl),
-        Command::Run { home, bind, node } => block_on(run::run(home, bind, node)),
+        Command::Id { home } => id::id(home),
+        Command::Run {
+            home,
+            bind,
+            node,
+            net_bind,
+            peers,
+        } => block_on(run::run(home, bind, node, run::NetArgs { net_bind, peers })),
     }
 }
 

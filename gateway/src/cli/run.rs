@@ -9,13 +9,22 @@ use crate::config::Config;
 use crate::home;
 
 /// `switchboard run`: starts the node, prints `listening on ws://…/`, and stops on a signal.
-pub async fn run(home: PathBuf, bind: SocketAddr, node: Option<String>) -> anyhow::Result<()> {
+pub async fn run(
+    home: PathBuf,
+    bind: SocketAddr,
+    node: Option<String>,
+    net: NetArgs,
+) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
     let mut config = Config::new(home.clone());
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
+    net.apply(&home::read_config(&home)?, &mut config.net);
     let node = crate::node::start(config, crate::node::bundled_processes()).await?;
     println!("listening on {}", node.ws_url());
+    if let Some(addr) = node.net_addr() {
+        println!("net listening on {addr}");
+    }
     use std::io::Write;
     std::io::stdout().flush().ok();
     wait_for_signal().await?;
@@ -33,4 +42,25 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+/// The node-to-node flags of `run`.
+#[derive(Debug, Default)]
+pub struct NetArgs {
+    /// `--net-bind`.
+    pub net_bind: Option<SocketAddr>,
+    /// `--peer`, repeated.
+    pub peers: Vec<crate::net::PeerConfig>,
+}
+
+impl NetArgs {
+    /// The home's settings with the flags on top (a flag's peer replaces one of the same name).
+    pub fn apply(self, home: &home::HomeConfig, net: &mut crate::net::NetConfig) {
+        net.bind = self.net_bind.or(home.net_bind);
+        net.peers = home.peers.clone();
+        for peer in self.peers {
+            net.peers.retain(|p| p.name != peer.name);
+            net.peers.push(peer);
+        }
+    }
 }
