@@ -9,12 +9,16 @@
 //! - [`node`]: the `TestNode` type.
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
+//! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
+//! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, and the seed's example handler ported.
 
 pub mod browser;
 pub mod client;
+pub mod mesh;
 pub mod node;
 pub mod procs;
+pub mod remote;
 
 pub use client::{Frame, WsClient};
 pub use node::TestNode;

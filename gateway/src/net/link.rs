@@ -32,6 +32,9 @@ use crate::runtime::Runtime;
 /// Handshakes that may be in progress on the listener at once.
 const MAX_PENDING_HANDSHAKES: usize = 64;
 
+/// A link up this long resets the redial backoff.
+const STABLE_LINK: Duration = Duration::from_secs(10);
+
 /// The writer stops adding messages to a batch past this many plaintext bytes.
 const BATCH_BYTES: usize = 256 * 1024;
 
@@ -116,9 +119,18 @@ pub(super) async fn dial_loop(rt: Arc<Runtime>, identity: Arc<Identity>, peer: A
         };
         match attempt {
             Ok(Ok((stream, session))) => {
-                backoff = config.redial_min;
-                start_link(&rt, stream, session, true);
-                continue;
+                let started = tokio::time::Instant::now();
+                if start_link(&rt, stream, session, true) {
+                    tokio::select! {
+                        down = up.wait_for(|up| !*up) => if down.is_err() { return },
+                        () = rt.shutdown.cancelled() => return,
+                    }
+                }
+                // A link that dies at once (e.g. the peer refused our key after the
+                // handshake) must not turn into a tight redial loop.
+                if started.elapsed() >= STABLE_LINK {
+                    backoff = config.redial_min;
+                }
             }
             Ok(Err(DialError::Connect(error))) => {
                 tracing::debug!(peer = %peer.name, %addr, %error, ?backoff, "dial failed")
