@@ -10,8 +10,8 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use gateway::ProcessSpec;
 use process_lib::{
-    await_message, http_server_id, send_ws_push, Address, HttpServerAction, LazyLoadBlob,
-    Message, Request, RequestError, Response, SendErrorKind, WsMessageType,
+    await_message, http_server_id, send_ws_push, Address, HttpServerAction, LazyLoadBlob, Message,
+    Request, RequestError, Response, SendErrorKind, WsMessageType,
 };
 use switchboard_tests::mesh::{net_addr, wait_linked, Plan};
 use switchboard_tests::WAIT;
