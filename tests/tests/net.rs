@@ -293,7 +293,7 @@ async fn an_authenticated_peer_sending_oversized_or_garbage_records_loses_only_i
 }
 
 #[tokio::test]
-async fn a_message_whose_source_is_not_the_link_peer_is_dropped() {
+async fn a_message_whose_source_or_rsvp_is_not_the_link_peer_is_dropped() {
     let rogue = Identity::generate().expect("key");
     let mut alice = Plan::new(ALICE);
     alice.peer(CAROL, rogue.public(), None, true);
@@ -321,13 +321,17 @@ async fn a_message_whose_source_is_not_the_link_peer_is_dropped() {
     };
     let mut plain = Vec::new();
     codec::encode(&push(BOB, "forged as bob"), 1 << 20, &mut plain).expect("encode");
+    // An answer redirected to another node would make alice reflect carol's traffic.
+    let mut redirected = push(CAROL, "answer to bob");
+    redirected.rsvp = Some(at(BOB).parse().expect("address"));
+    codec::encode(&redirected, 1 << 20, &mut plain).expect("encode");
     codec::encode(&push(CAROL, "honest carol"), 1 << 20, &mut plain).expect("encode");
     let mut wire = Vec::new();
     session.sealer.seal(&plain, &mut wire).expect("seal");
     stream.write_all(&wire).await.expect("write");
 
     assert_eq!(client.next_text().await, "honest carol");
-    assert_eq!(alice.node.net_stats().bad_source, 1);
+    assert_eq!(alice.node.net_stats().bad_source, 2);
     assert!(alice.node.is_linked(CAROL));
 }
 

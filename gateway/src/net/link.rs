@@ -17,7 +17,7 @@ use rand::Rng;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, Reassembler, Record};
@@ -25,6 +25,7 @@ use super::framing::{read_frame, FrameError};
 use super::handshake::{self, HandshakeError, Session};
 use super::identity::Identity;
 use super::peers::{LinkHandle, Peer};
+use super::queue::{link_queue, LinkDrain};
 use super::session::{Opener, Sealer};
 use super::stats::NetStats;
 use crate::runtime::Runtime;
@@ -185,7 +186,7 @@ fn start_link(rt: &Arc<Runtime>, stream: TcpStream, session: Session, dialed_by_
     let Some(peer) = net.peers.get(&session.peer).cloned() else {
         return false;
     };
-    let (queue, rx) = mpsc::channel(net.config.queue_capacity);
+    let (queue, rx) = link_queue(net.config.queue_capacity, net.config.queue_bytes);
     let cancel = rt.shutdown.child_token();
     let id = net.next_link_id.fetch_add(1, Ordering::Relaxed);
     let dialer = if dialed_by_us {
@@ -227,7 +228,7 @@ async fn writer(
     id: u64,
     mut write: OwnedWriteHalf,
     mut sealer: Sealer,
-    mut rx: mpsc::Receiver<KernelMessage>,
+    mut rx: LinkDrain,
     cancel: CancellationToken,
 ) {
     let config = &rt.net.config;
@@ -248,8 +249,8 @@ async fn writer(
                 add(&rt, &peer, message, limit, &mut plain);
                 while plain.len() < BATCH_BYTES {
                     match rx.try_recv() {
-                        Ok(message) => add(&rt, &peer, message, limit, &mut plain),
-                        Err(_) => break,
+                        Some(message) => add(&rt, &peer, message, limit, &mut plain),
+                        None => break,
                     }
                 }
             }
@@ -275,7 +276,7 @@ async fn writer(
     cancel.cancel();
     peer.unregister(id);
     rx.close();
-    while let Ok(message) = rx.try_recv() {
+    while let Some(message) = rx.try_recv() {
         NetStats::bump(&rt.net.stats.offline);
         bounce(&rt, SendErrorKind::Offline, message);
     }
@@ -343,13 +344,14 @@ async fn reader(
 
 /// Hands a message from `peer` to local routing, if its source is that peer.
 fn deliver(rt: &Runtime, peer: &Peer, message: KernelMessage) {
-    if message.source.node != peer.name || message.target.node != rt.node {
+    let rsvp_elsewhere = message.rsvp.as_ref().is_some_and(|a| a.node != peer.name);
+    if message.source.node != peer.name || message.target.node != rt.node || rsvp_elsewhere {
         NetStats::bump(&rt.net.stats.bad_source);
         tracing::warn!(
             peer = %peer.name,
             source = %message.source,
             target = %message.target,
-            "message dropped: its source is not the link's peer, or it is not for us"
+            "message dropped: its source (or rsvp) is not the link's peer, or it is not for us"
         );
         return;
     }

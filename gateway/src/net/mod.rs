@@ -10,6 +10,7 @@
 //! - [`identity`]: the node's static X25519 key pair, kept in the home.
 //! - [`peers`]: configured peers, the one live link per peer, and the tie-break.
 //! - [`handshake`]: Noise XX, and the check of the peer's name against its key.
+//! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
 //! - [`session`]: the sealing and opening halves of an established session.
 //! - [`framing`]: length-prefixed frames on TCP.
 //! - [`codec`]: kernel messages as records in bincode, split across frames and reassembled.
@@ -22,6 +23,7 @@ pub mod handshake;
 pub mod identity;
 pub mod link;
 pub mod peers;
+pub mod queue;
 pub mod session;
 pub mod stats;
 
@@ -61,6 +63,8 @@ pub struct NetConfig {
     pub handshake_timeout: Duration,
     /// Messages that may wait in one link's queue.
     pub queue_capacity: usize,
+    /// Payload bytes that may wait in one link's queue.
+    pub queue_bytes: usize,
     /// The first wait before redialing a peer after a failed dial.
     pub redial_min: Duration,
     /// The longest wait between dials.
@@ -77,6 +81,7 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             queue_capacity: 16 * 1024,
+            queue_bytes: 64 << 20,
             redial_min: Duration::from_millis(100),
             redial_max: Duration::from_secs(5),
         }
@@ -158,7 +163,7 @@ impl Net {
             tracing::warn!(peer = %node, source = %message.source, "message to a node that is not a configured peer");
             return Err((SendErrorKind::Offline, message));
         };
-        let payload = message_len(&message);
+        let payload = queue::payload_len(&message);
         if payload > self.config.max_message_size {
             NetStats::bump(&self.stats.too_large);
             tracing::warn!(peer = %node, source = %message.source, payload, "message over the link's size limit not sent");
@@ -252,15 +257,6 @@ impl Net {
         peer.set_address(address);
         true
     }
-}
-
-fn message_len(message: &KernelMessage) -> usize {
-    let body = match &message.message {
-        WireMessage::Request { body, .. }
-        | WireMessage::Response { body }
-        | WireMessage::Bounce { body, .. } => body.len(),
-    };
-    body + message.blob.as_ref().map_or(0, |b| b.bytes.len())
 }
 
 /// Starts the net module: the listener (when `config.bind` is set) and a dialer per peer.

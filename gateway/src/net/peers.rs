@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use process_lib::KernelMessage;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::identity::PublicKey;
+use super::queue::LinkQueue;
 
 /// A peer as the config lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,7 +76,7 @@ pub struct LinkHandle {
     /// The node that dialed it.
     pub dialer: String,
     /// The writer task's queue.
-    pub queue: mpsc::Sender<KernelMessage>,
+    pub queue: LinkQueue,
     /// Cancelled to close the link.
     pub cancel: CancellationToken,
 }
@@ -191,8 +191,8 @@ impl Peers {
 mod tests {
     use super::*;
 
-    fn handle(id: u64, dialer: &str) -> (LinkHandle, mpsc::Receiver<KernelMessage>) {
-        let (queue, rx) = mpsc::channel(1);
+    fn handle(id: u64, dialer: &str) -> (LinkHandle, super::super::queue::LinkDrain) {
+        let (queue, rx) = super::super::queue::link_queue(1, 1);
         let link = LinkHandle {
             id,
             dialer: dialer.into(),
