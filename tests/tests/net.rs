@@ -71,7 +71,15 @@ async fn a_request_and_its_response_cross_nodes_both_ways() {
             .await,
         "Err(Offline)"
     );
+    // Over the 10 MiB limit: refused before it leaves alice.
+    let huge = "x".repeat(11 << 20);
+    assert_eq!(alice_p.request(&at(BOB), &huge).await, "Err(Offline)");
+    assert_eq!(
+        alice_p.request(&at(BOB), "ping").await,
+        "Ok(pong from bob.os)"
+    );
     let stats = alice.node.net_stats();
+    assert_eq!(stats.too_large, 1);
     assert!(stats.sent >= 2 && stats.received >= 2, "{stats:?}");
     assert_eq!(stats.bad_source, 0);
     drop(bob);
@@ -440,4 +448,17 @@ async fn nodes_that_dial_each_other_at_once_settle_on_one_working_link() {
     }
     assert_eq!(answers.0, "Ok(pong from bob.os)");
     assert_eq!(answers.1, "Ok(pong from alice.os)");
+}
+
+#[tokio::test]
+async fn a_silent_link_is_dropped_after_the_idle_timeout() {
+    let rogue = Identity::generate().expect("key");
+    let mut alice = Plan::new(ALICE);
+    alice.peer(CAROL, rogue.public(), None, false);
+    alice.config.net.idle_timeout = Duration::from_millis(300);
+    let alice = alice.start(vec![]).await;
+    // The rogue completes the handshake, then never sends a keepalive.
+    let (mut stream, _session) = rogue_link(&alice, &rogue).await;
+    wait_linked(&alice, CAROL, false).await;
+    expect_closed(&mut stream).await;
 }
