@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gateway::net::{codec, handshake, identity::Identity};
+use gateway::net::{codec, framing, handshake, identity::Identity};
 use process_lib::{HttpServerError, KernelMessage, WireMessage};
 use switchboard_tests::mesh::{eventually, net_addr, wait_linked, Plan};
 use switchboard_tests::remote::{self, push_error, Driver, PUSHED};
@@ -461,4 +461,26 @@ async fn a_silent_link_is_dropped_after_the_idle_timeout() {
     let (mut stream, _session) = rogue_link(&alice, &rogue).await;
     wait_linked(&alice, CAROL, false).await;
     expect_closed(&mut stream).await;
+}
+
+#[tokio::test]
+async fn a_quiet_link_carries_keepalives() {
+    let rogue = Identity::generate().expect("key");
+    let mut alice = Plan::new(ALICE);
+    alice.peer(CAROL, rogue.public(), None, false);
+    alice.config.net.keepalive = Duration::from_millis(50);
+    let alice = alice.start(vec![]).await;
+    let (stream, mut session) = rogue_link(&alice, &rogue).await;
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut frame = Vec::new();
+    tokio::time::timeout(WAIT, framing::read_frame(&mut reader, &mut frame))
+        .await
+        .expect("a frame in time")
+        .expect("a frame");
+    let mut plain = Vec::new();
+    session
+        .opener
+        .open(&frame, &mut plain)
+        .expect("it decrypts");
+    assert_eq!(plain, [0, 0, 0, 0], "an empty record: a keepalive");
 }
