@@ -26,6 +26,7 @@
 //!   sees), [`SendError`].
 //! - [`http`]: the http-server's wire — [`HttpServerRequest`], [`HttpServerAction`],
 //!   [`HttpServerError`], [`WsMessageType`], [`WsRegister`], the client-facing error frame.
+//! - [`net`]: asking `net:distro:sys` for this node's peers ([`net::peers`]).
 //! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
 //!
 //! This crate depends on no web framework: the gateway implements [`host::Host`].
@@ -37,6 +38,7 @@ pub mod blob;
 pub mod host;
 pub mod http;
 pub mod message;
+pub mod net;
 pub mod process_id;
 
 pub use address::{Address, AddressParseError};
@@ -51,6 +53,7 @@ pub use http::{
     WsErrorCode, WsErrorFrame, WsMessageType, WsRegister, WsRegistered,
 };
 pub use message::{KernelMessage, Message, SendError, SendErrorKind, WireMessage};
+pub use net::{NetRequest, NetResponse, PeerInfo};
 pub use process_id::{ProcessId, ProcessIdParseError};
 
 /// The publisher of the runtime's own modules and bundled processes.

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use gateway::ProcessSpec;
 use process_lib::{
     await_message, http_server_id, send_ws_push, Address, HttpServerAction, HttpServerError,
-    LazyLoadBlob, Message, ProcessId, Request, RequestError, Response, SendErrorKind,
-    WsMessageType,
+    LazyLoadBlob, Message, ProcessId, Request, RequestError, Response, WsMessageType,
 };
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -33,10 +32,8 @@ enum Command {
         channel_id: u32,
         text: String,
     },
+    Peers,
 }
-
-/// The outcome of a request: the answer's body, or why there was none.
-pub type Answer = Result<String, SendErrorKind>;
 
 type Job = (Command, oneshot::Sender<String>);
 
@@ -80,6 +77,10 @@ async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> an
 
 async fn perform(command: Command) -> String {
     match command {
+        Command::Peers => match process_lib::net::peers(5).await {
+            Ok(peers) => format!("{peers:?}"),
+            Err(error) => format!("Failed({error})"),
+        },
         Command::Request { to, body } => {
             match Request::to(to).body(body).send_and_await_response(5).await {
                 Ok(answer) => format!("Ok({})", String::from_utf8_lossy(answer.body())),
@@ -142,6 +143,11 @@ impl Driver {
             body: body.to_owned(),
         })
         .await
+    }
+
+    /// `process_lib::net::peers`, as `Debug` of the list.
+    pub async fn peers(&self) -> String {
+        self.ask(Command::Peers).await
     }
 
     /// `send_ws_push(node, channel_id, Text, text)`, as `Debug` of its result.

@@ -80,6 +80,18 @@ async fn a_request_and_its_response_cross_nodes_both_ways() {
     );
     let stats = alice.node.net_stats();
     assert_eq!(stats.too_large, 1);
+    // What a federating process learns about its node's peers.
+    assert_eq!(
+        alice_p.peers().await,
+        r#"[PeerInfo { name: "bob.os", linked: true, trust_pushes: true }]"#
+    );
+    // Bob may not ask alice's net module.
+    assert_eq!(
+        bob_p
+            .request(&format!("{ALICE}@net:distro:sys"), r#""Peers""#)
+            .await,
+        "Err(Offline)"
+    );
     assert!(stats.sent >= 2 && stats.received >= 2, "{stats:?}");
     assert_eq!(stats.bad_source, 0);
     drop(bob);

@@ -1,7 +1,7 @@
 //! Routing: every `KernelMessage` goes to a mailbox, a runtime module, the net module (for
 //! another node), or back to its sender.
 
-use process_lib::{http_server_id, KernelMessage, SendErrorKind};
+use process_lib::{http_server_id, net_id, KernelMessage, SendErrorKind};
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::runtime::Runtime;
@@ -13,6 +13,10 @@ pub fn route(rt: &Runtime, message: KernelMessage) -> Result<(), (SendErrorKind,
     }
     if message.target.process == http_server_id() {
         crate::http::actions::handle(rt, message);
+        return Ok(());
+    }
+    if message.target.process == net_id() {
+        crate::net::requests::handle(rt, message);
         return Ok(());
     }
     let Some(mailbox) = rt.processes.mailbox(&message.target.process) else {

@@ -11,6 +11,7 @@
 //! - [`peers`]: configured peers, the one live link per peer, and the tie-break.
 //! - [`handshake`]: Noise XX, and the check of the peer's name against its key.
 //! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
+//! - [`requests`]: what local processes ask `net:distro:sys` (the peer list).
 //! - [`session`]: the sealing and opening halves of an established session.
 //! - [`framing`]: length-prefixed frames on TCP.
 //! - [`codec`]: kernel messages as records in bincode, split across frames and reassembled.
@@ -24,6 +25,7 @@ pub mod identity;
 pub mod link;
 pub mod peers;
 pub mod queue;
+pub mod requests;
 pub mod session;
 pub mod stats;
 
