@@ -179,3 +179,59 @@ pub const PUSHED: &str = "Ok(())";
 pub fn push_error(error: HttpServerError) -> String {
     format!("{:?}", Err::<(), _>(error))
 }
+
+/// `relay:test:sys`, federation in miniature: what a client on one node sends reaches the
+/// clients of the same process on every linked peer. A frame from a local client is pushed
+/// to the local channels and sent, as a request with the text as blob, to `relay:test:sys`
+/// on each linked peer (from `process_lib::net::peers`); such a request from a peer's relay
+/// is pushed to the local channels.
+pub fn relay() -> ProcessSpec {
+    use std::collections::BTreeSet;
+
+    use process_lib::{get_blob, HttpServerRequest};
+
+    let id: ProcessId = "relay:test:sys".parse().expect("valid id");
+    ProcessSpec::new(id, |our: Address| async move {
+        let mut channels = BTreeSet::new();
+        loop {
+            let Ok(message) = await_message().await else {
+                continue;
+            };
+            let source = message.source().clone();
+            let Some(blob) = get_blob() else {
+                if let Ok(event) = serde_json::from_slice::<HttpServerRequest>(message.body()) {
+                    match event {
+                        HttpServerRequest::WebSocketOpen { channel_id, .. } => {
+                            channels.insert(channel_id);
+                        }
+                        HttpServerRequest::WebSocketClose(channel_id) => {
+                            channels.remove(&channel_id);
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            };
+            let from_peer = source.node != our.node && source.process == our.process;
+            let from_client = source.process == http_server_id();
+            if !(from_peer || from_client) {
+                continue;
+            }
+            for &channel_id in &channels {
+                let _ = send_ws_push(&our.node, channel_id, WsMessageType::Text, blob.clone());
+            }
+            if from_client {
+                for peer in process_lib::net::peers(5).await? {
+                    if peer.linked {
+                        let to = Address {
+                            node: peer.name,
+                            process: our.process.clone(),
+                        };
+                        // A peer that went down meanwhile: its users miss this one.
+                        let _ = Request::to(to).body("relay").blob(blob.clone()).send();
+                    }
+                }
+            }
+        }
+    })
+}

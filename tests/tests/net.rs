@@ -495,3 +495,43 @@ async fn a_quiet_link_carries_keepalives() {
         .expect("it decrypts");
     assert_eq!(plain, [0, 0, 0, 0], "an empty record: a keepalive");
 }
+
+#[tokio::test]
+async fn a_relay_on_three_nodes_shares_what_each_client_says() {
+    let mut alice = Plan::new(ALICE);
+    let mut bob = Plan::new(BOB);
+    let mut carol = Plan::new(CAROL);
+    let (alice_key, bob_key, carol_key) = (alice.key, bob.key, carol.key);
+    alice.peer(BOB, bob_key, None, false);
+    alice.peer(CAROL, carol_key, None, false);
+    let alice = alice.start(vec![remote::relay()]).await;
+    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
+    bob.peer(CAROL, carol_key, None, false);
+    let bob = bob.start(vec![remote::relay()]).await;
+    carol.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
+    carol.peer(BOB, bob_key, Some(net_addr(&bob)), false);
+    let carol = carol.start(vec![remote::relay()]).await;
+    for (node, peers) in [
+        (&alice, [BOB, CAROL]),
+        (&bob, [ALICE, CAROL]),
+        (&carol, [ALICE, BOB]),
+    ] {
+        for peer in peers {
+            wait_linked(node, peer, true).await;
+        }
+    }
+    let mut clients = Vec::new();
+    for node in [&alice, &bob, &carol] {
+        clients.push(node.register("relay:test:sys").await.0);
+    }
+    for (speaker, text) in [
+        (0, "hello from alice"),
+        (1, "hello from bob"),
+        (2, "hello from carol"),
+    ] {
+        clients[speaker].send_text(text).await;
+        for client in &mut clients {
+            assert_eq!(client.next_text().await, text);
+        }
+    }
+}
