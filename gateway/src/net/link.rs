@@ -102,6 +102,7 @@ pub(super) async fn dial_loop(rt: Arc<Runtime>, identity: Arc<Identity>, peer: A
     let mut up = peer.watch_up();
     let mut address = peer.watch_address();
     let mut backoff = config.redial_min;
+    let mut failures = 0u32;
     loop {
         tokio::select! {
             down = up.wait_for(|up| !*up) => if down.is_err() { return },
@@ -121,6 +122,7 @@ pub(super) async fn dial_loop(rt: Arc<Runtime>, identity: Arc<Identity>, peer: A
         match attempt {
             Ok(Ok((stream, session))) => {
                 let started = tokio::time::Instant::now();
+                failures = 0;
                 if start_link(&rt, stream, session, true) {
                     tokio::select! {
                         down = up.wait_for(|up| !*up) => if down.is_err() { return },
@@ -134,7 +136,12 @@ pub(super) async fn dial_loop(rt: Arc<Runtime>, identity: Arc<Identity>, peer: A
                 }
             }
             Ok(Err(DialError::Connect(error))) => {
-                tracing::debug!(peer = %peer.name, %addr, %error, ?backoff, "dial failed")
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!(peer = %peer.name, %addr, %error, "cannot reach peer; retrying with backoff");
+                } else {
+                    tracing::debug!(peer = %peer.name, %addr, %error, ?backoff, failures, "dial failed");
+                }
             }
             Ok(Err(DialError::Handshake(error))) => refused(&rt, &addr, &error),
             Err(_) => {

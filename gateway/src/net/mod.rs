@@ -173,7 +173,11 @@ impl Net {
         }
         let Some(link) = peer.link() else {
             NetStats::bump(&self.stats.offline);
-            tracing::warn!(peer = %node, source = %message.source, "peer not linked; message not sent");
+            if peer.first_offline() {
+                tracing::warn!(peer = %node, source = %message.source, "peer not linked; messages to it fail Offline until it is (counted in the net stats)");
+            } else {
+                tracing::debug!(peer = %node, source = %message.source, "peer not linked; message not sent");
+            }
             return Err((SendErrorKind::Offline, message));
         };
         match link.queue.try_send(message) {

@@ -6,6 +6,7 @@
 //! the peer restarted and the old link is stale.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -93,6 +94,9 @@ pub struct Peer {
     address: watch::Sender<Option<String>>,
     link: Mutex<Option<LinkHandle>>,
     up: watch::Sender<bool>,
+    /// Set once a failed send to this peer has been logged as a warning; cleared when a
+    /// link comes up, so a flood of sends to a dead peer logs one warning, not thousands.
+    offline_warned: AtomicBool,
 }
 
 impl Peer {
@@ -104,12 +108,19 @@ impl Peer {
             address: watch::channel(config.address.clone()).0,
             link: Mutex::new(None),
             up: watch::channel(false).0,
+            offline_warned: AtomicBool::new(false),
         }
     }
 
     /// The live link, if any.
     pub fn link(&self) -> Option<LinkHandle> {
         self.link.lock().clone()
+    }
+
+    /// True the first time it is asked after the link went down (or since start): whether
+    /// a failed send should be logged as a warning rather than at debug level.
+    pub fn first_offline(&self) -> bool {
+        !self.offline_warned.swap(true, Ordering::Relaxed)
     }
 
     /// Whether a link is up.
@@ -145,6 +156,7 @@ impl Peer {
             live.cancel.cancel();
         }
         *slot = Some(link);
+        self.offline_warned.store(false, Ordering::Relaxed);
         self.up.send_replace(true);
         true
     }
