@@ -24,8 +24,9 @@ const PUSHES: u64 = 1_000_000;
 /// Pushes between two round trips that keep the sender from outrunning the receiver.
 const WINDOW: u64 = 2_000;
 
-/// What the blaster on bob is asked to do: push `PUSHES` frames to a channel on alice.
-type Job = (u32, oneshot::Sender<Result<(), String>>);
+/// What the blaster on bob is asked to do: push `PUSHES` frames to this channel on alice,
+/// or (with `None`) send `PUSHES` requests to alice's blaster.
+type Job = (Option<u32>, oneshot::Sender<Result<(), String>>);
 
 /// On alice it only answers `sync`; on bob it blasts pushes when asked.
 fn blaster(jobs: Option<mpsc::UnboundedReceiver<Job>>) -> ProcessSpec {
@@ -48,7 +49,11 @@ fn blaster(jobs: Option<mpsc::UnboundedReceiver<Job>>) -> ProcessSpec {
                         }
                     }
                     Some((channel_id, done)) = job => {
-                        let _ = done.send(blast(channel_id).await);
+                        let outcome = match channel_id {
+                            Some(channel_id) => blast(channel_id).await,
+                            None => blast_requests().await,
+                        };
+                        let _ = done.send(outcome);
                     }
                 }
             }
@@ -88,6 +93,62 @@ async fn blast(channel_id: u32) -> Result<(), String> {
     Ok(())
 }
 
+async fn blast_requests() -> Result<(), String> {
+    let target: Address = format!("{ALICE}@{ID}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let payload = LazyLoadBlob::from_bytes(vec![b'x'; 32]);
+    let mut sent = 0;
+    while sent < PUSHES {
+        for _ in 0..WINDOW {
+            loop {
+                match Request::to(&target).body("n").blob(payload.clone()).send() {
+                    Ok(()) => break,
+                    Err(RequestError::Send(e)) if e.kind == SendErrorKind::MailboxFull => {
+                        tokio::task::yield_now().await
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        sent += WINDOW;
+        Request::to(&target)
+            .body("sync")
+            .send_and_await_response(10)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run in release mode with --ignored --nocapture"]
+async fn requests_per_second_from_a_process_on_bob_to_one_on_alice() {
+    let mut alice = Plan::new(ALICE);
+    let mut bob = Plan::new(BOB);
+    alice.peer(BOB, bob.key, None, true);
+    let alice_key = alice.key;
+    let alice = alice.start(vec![blaster(None)]).await;
+    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
+    let (jobs, rx) = mpsc::unbounded_channel();
+    let _bob = bob.start(vec![blaster(Some(rx))]).await;
+    wait_linked(&alice, BOB, true).await;
+    let (done, finished) = oneshot::channel();
+    let start = Instant::now();
+    jobs.send((None, done)).expect("blaster alive");
+    tokio::time::timeout(WAIT * 12, finished)
+        .await
+        .expect("done in time")
+        .expect("blaster answered")
+        .expect("blast");
+    let elapsed = start.elapsed();
+    println!(
+        "{PUSHES} requests bob -> process on alice in {:.2?}: {:.0} requests/s",
+        elapsed,
+        PUSHES as f64 / elapsed.as_secs_f64()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: run in release mode with --ignored --nocapture"]
 async fn pushes_per_second_from_bob_to_a_client_on_alice() {
@@ -105,7 +166,7 @@ async fn pushes_per_second_from_bob_to_a_client_on_alice() {
     let (client, channel_id) = alice.register(ID).await;
     let (done, finished) = oneshot::channel();
     let start = Instant::now();
-    jobs.send((channel_id, done)).expect("blaster alive");
+    jobs.send((Some(channel_id), done)).expect("blaster alive");
     let reader = tokio::spawn(async move {
         let mut ws = client.ws;
         let mut frames = 0u64;
