@@ -187,7 +187,11 @@ impl Net {
             }
             Err(TrySendError::Full(message)) => {
                 NetStats::bump(&self.stats.queue_full);
-                tracing::warn!(peer = %peer.name, source = %message.source, "link queue full; message not sent");
+                if peer.full_warning_due() {
+                    tracing::warn!(peer = %peer.name, source = %message.source, "link queue full; messages refused with MailboxFull (counted in the net stats)");
+                } else {
+                    tracing::debug!(peer = %peer.name, source = %message.source, "link queue full; message not sent");
+                }
                 Err((SendErrorKind::MailboxFull, message))
             }
             Err(TrySendError::Closed(message)) => {

@@ -6,7 +6,7 @@
 //! the peer restarted and the old link is stale.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -97,6 +97,9 @@ pub struct Peer {
     /// Set once a failed send to this peer has been logged as a warning; cleared when a
     /// link comes up, so a flood of sends to a dead peer logs one warning, not thousands.
     offline_warned: AtomicBool,
+    /// When a full queue was last logged as a warning, in ms since `created` (+1, 0 = never).
+    last_full_warning: AtomicU64,
+    created: std::time::Instant,
 }
 
 impl Peer {
@@ -109,6 +112,8 @@ impl Peer {
             link: Mutex::new(None),
             up: watch::channel(false).0,
             offline_warned: AtomicBool::new(false),
+            last_full_warning: AtomicU64::new(0),
+            created: std::time::Instant::now(),
         }
     }
 
@@ -121,6 +126,17 @@ impl Peer {
     /// a failed send should be logged as a warning rather than at debug level.
     pub fn first_offline(&self) -> bool {
         !self.offline_warned.swap(true, Ordering::Relaxed)
+    }
+
+    /// Whether a full queue should be logged as a warning now: at most once a second.
+    pub fn full_warning_due(&self) -> bool {
+        let now = self.created.elapsed().as_millis() as u64 + 1;
+        let last = self.last_full_warning.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= 1000)
+            && self
+                .last_full_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Whether a link is up.
