@@ -33,6 +33,11 @@ enum Command {
         text: String,
     },
     Peers,
+    Flood {
+        to: String,
+        blob_len: usize,
+        max: usize,
+    },
 }
 
 type Job = (Command, oneshot::Sender<String>);
@@ -77,6 +82,19 @@ async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> an
 
 async fn perform(command: Command) -> String {
     match command {
+        Command::Flood { to, blob_len, max } => {
+            let blob = LazyLoadBlob::from_bytes(vec![7u8; blob_len]);
+            for sent in 0..max {
+                let request = Request::to(to.as_str()).body("flood").blob(blob.clone());
+                if let Err(error) = request.send() {
+                    return match error {
+                        RequestError::Send(error) => format!("{:?} after {sent}", error.kind),
+                        other => format!("Failed({other})"),
+                    };
+                }
+            }
+            format!("none refused in {max}")
+        }
         Command::Peers => match process_lib::net::peers(5).await {
             Ok(peers) => format!("{peers:?}"),
             Err(error) => format!("Failed({error})"),
@@ -141,6 +159,17 @@ impl Driver {
         self.ask(Command::Request {
             to: to.to_owned(),
             body: body.to_owned(),
+        })
+        .await
+    }
+
+    /// Sends requests with a `blob_len`-byte blob to `to`, without waiting, until one is
+    /// refused (at most `max`): `KIND after N`.
+    pub async fn flood(&self, to: &str, blob_len: usize, max: usize) -> String {
+        self.ask(Command::Flood {
+            to: to.to_owned(),
+            blob_len,
+            max,
         })
         .await
     }

@@ -535,3 +535,30 @@ async fn a_relay_on_three_nodes_shares_what_each_client_says() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_fills_only_its_own_queue() {
+    let rogue = Identity::generate().expect("key");
+    let mut alice = Plan::new(ALICE);
+    let mut bob = Plan::new(BOB);
+    alice.peer(BOB, bob.key, None, true);
+    alice.peer(CAROL, rogue.public(), None, false);
+    let alice_key = alice.key;
+    let (alice_proc, alice_p) = remote::spec();
+    let alice = alice.start(vec![alice_proc]).await;
+    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
+    let (bob_proc, _bob_p) = remote::spec();
+    let _bob = bob.start(vec![bob_proc]).await;
+    wait_linked(&alice, BOB, true).await;
+    // Carol links and then never reads: her socket fills, then her queue.
+    let (_stream, _session) = rogue_link(&alice, &rogue).await;
+    let flood = alice_p.flood(&at(CAROL), 64 * 1024, 100_000).await;
+    assert!(flood.starts_with("MailboxFull after "), "{flood}");
+    assert!(alice.node.net_stats().queue_full >= 1);
+    // Traffic to bob does not wait behind carol.
+    assert_eq!(
+        alice_p.request(&at(BOB), "ping").await,
+        "Ok(pong from bob.os)"
+    );
+    assert!(alice.node.is_linked(CAROL));
+}
