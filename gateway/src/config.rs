@@ -30,6 +30,8 @@ pub struct Config {
     pub mailbox_capacity: usize,
     /// How long a closing socket may take to flush its last frames.
     pub close_timeout: Duration,
+    /// Node-to-node links: the listener, the peers, their limits.
+    pub net: crate::net::NetConfig,
     /// How long a token from `POST /login` lives.
     pub token_ttl: Duration,
     /// Origins, besides the node's own, whose pages may open WebSockets (`https://app.example`).
@@ -73,6 +75,7 @@ impl Config {
             login_attempts_per_minute: 6,
             http_response_timeout: Duration::from_secs(30),
             tls: None,
+            net: crate::net::NetConfig::default(),
         }
     }
 }

@@ -97,6 +97,12 @@ pub struct HomeConfig {
     /// Lifetime of login tokens, in seconds (default 7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ttl_secs: Option<u64>,
+    /// Where to listen for peer nodes (`--net-bind` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_bind: Option<std::net::SocketAddr>,
+    /// The peer nodes, as `[[peer]]` tables.
+    #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<crate::net::PeerConfig>,
 }
 
 const CONFIG_FILE: &str = "config.toml";

@@ -9,6 +9,7 @@
 //! - [`runtime`]: the one state struct every module shares; it hosts processes.
 //! - [`kernel`]: the process table, routing, supervision and restarts.
 //! - [`http`]: the http-server module — upgrades, register flow, channels, writer queues.
+//! - [`net`]: node-to-node links (Noise over TCP), remote requests and pushes.
 //! - [`server`]: the accept loop (TCP_NODELAY, peer address, shutdown).
 //! - [`auth`], [`home`], [`config`]: tokens, the node's home directory, settings.
 //! - [`password`]: the node password's Argon2id hash. [`tls`]: https/wss with rustls.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod home;
 pub mod http;
 pub mod kernel;
+pub mod net;
 pub mod node;
 pub mod password;
 pub mod runtime;

@@ -10,6 +10,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::home::{self, HomeError};
 use crate::kernel::{supervisor, ProcessSpec};
+use crate::net::{NetStatsSnapshot, PublicKey};
 use crate::runtime::Runtime;
 
 /// Why a node did not start.
@@ -29,6 +30,9 @@ pub enum StartError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The net module (identity, peers, listener) could not start.
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -59,6 +63,8 @@ pub struct RunningNode {
     rt: Arc<Runtime>,
     local_addr: SocketAddr,
     scheme: &'static str,
+    net_addr: Option<SocketAddr>,
+    public_key: PublicKey,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -70,6 +76,10 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         }
     })?;
     let secret = home::load_or_create_secret(&config.home)?;
+    crate::net::Net::validate(&config.net, &config.node)?;
+    let identity =
+        crate::net::identity::load_or_create(&config.home).map_err(crate::net::NetError::from)?;
+    let public_key = identity.public();
     let auth = Auth::new(&config.node, &secret);
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let listener = TcpListener::bind(config.bind)
@@ -83,6 +93,13 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         source,
     })?;
     let rt = Runtime::new(config, auth);
+    let net_addr = match crate::net::start(&rt, identity).await {
+        Ok(addr) => addr,
+        Err(error) => {
+            rt.shutdown.cancel();
+            return Err(error.into());
+        }
+    };
     for spec in processes {
         supervisor::spawn(&rt, spec);
     }
@@ -94,6 +111,8 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         rt,
         local_addr,
         scheme,
+        net_addr,
+        public_key,
     })
 }
 
@@ -136,6 +155,36 @@ impl RunningNode {
     /// A token for this node, valid for `ttl`.
     pub fn mint_token(&self, ttl: Duration) -> String {
         self.rt.auth.mint(ttl)
+    }
+
+    /// Where the node-to-node listener is bound, when `--net-bind` was given.
+    pub fn net_addr(&self) -> Option<SocketAddr> {
+        self.net_addr
+    }
+
+    /// This node's public key, which its peers list in their config.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// The net module's counters.
+    pub fn net_stats(&self) -> NetStatsSnapshot {
+        self.rt.net.stats.snapshot()
+    }
+
+    /// Whether a link to peer `node` is up.
+    pub fn is_linked(&self, node: &str) -> bool {
+        self.rt.net.is_linked(node)
+    }
+
+    /// Waits until the link to peer `node` is up (`up`) or down; false for an unknown peer.
+    pub async fn wait_linked(&self, node: &str, up: bool) -> bool {
+        self.rt.net.wait_linked(node, up).await
+    }
+
+    /// Changes the address this node dials peer `node` at; false for an unknown peer.
+    pub fn set_peer_address(&self, node: &str, address: Option<String>) -> bool {
+        self.rt.net.set_peer_address(node, address)
     }
 
     /// How many WebSocket channels are open.

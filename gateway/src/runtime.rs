@@ -42,6 +42,8 @@ pub struct Runtime {
     pub bindings: Bindings,
     /// Login attempt counting and the password-check gate.
     pub login: LoginGuard,
+    /// Links to peer nodes.
+    pub net: crate::net::Net,
     next_message_id: AtomicU64,
 }
 
@@ -50,6 +52,7 @@ impl Runtime {
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
         Arc::new(Self {
             node: config.node.clone(),
+            net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             bindings: Bindings::default(),
             login: LoginGuard::new(&config),
@@ -86,8 +89,9 @@ impl Host for Runtime {
         blob: LazyLoadBlob,
     ) -> Result<(), HttpServerError> {
         if node != self.node {
-            tracing::debug!(node, channel_id, "push to another node, and no link to it");
-            return Err(HttpServerError::WsChannelNotFound);
+            return self
+                .net
+                .push(self, source, node, channel_id, message_type, blob);
         }
         self.channels
             .push(&source.process, channel_id, message_type, blob)

@@ -316,6 +316,12 @@ impl Response {
 /// Never blocks. On this node it fails at once with `WsChannelNotFound` when the channel
 /// does not exist, `InvalidSourceProcess` when it is bound to another process, and
 /// `SlowConsumer` when the client is not keeping up (the channel is then closed).
+///
+/// To a channel on a peer node the push travels over the link as a `WebSocketPush` request
+/// to the peer's http-server; it fails at once with `WsChannelNotFound` when it cannot leave
+/// this node (the peer is not linked, or its queue is full). The peer accepts it only if it
+/// trusts this node's pushes and the channel is bound to the same `ProcessId` as the sender;
+/// to hear its answer, send that request yourself with `Request::send_and_await_response`.
 pub fn send_ws_push(
     node: &str,
     channel_id: u32,

@@ -27,6 +27,7 @@
 //! - [`http`]: the http-server's wire — [`HttpServerRequest`], [`HttpServerAction`],
 //!   [`HttpServerError`], [`WsMessageType`], [`WsRegister`], the client-facing error frame.
 //! - [`bind`]: serving `/<process_id><path>` as WebSocket channels or HTTP.
+//! - [`net`]: asking `net:distro:sys` for this node's peers ([`net::peers`]).
 //! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
 //! - [`typed`]: typed channels — each connection as a `(Receiver<In>, Sender<Out>)` pair of
 //!   serde types, served by a handler task that lives as long as the connection.
@@ -41,6 +42,7 @@ pub mod blob;
 pub mod host;
 pub mod http;
 pub mod message;
+pub mod net;
 pub mod process_id;
 pub mod typed;
 
@@ -57,6 +59,7 @@ pub use http::{
     WsErrorCode, WsErrorFrame, WsMessageType, WsRegister, WsRegistered,
 };
 pub use message::{KernelMessage, Message, SendError, SendErrorKind, WireMessage};
+pub use net::{NetRequest, NetResponse, PeerInfo};
 pub use process_id::{ProcessId, ProcessIdParseError};
 
 /// The publisher of the runtime's own modules and bundled processes.

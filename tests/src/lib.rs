@@ -9,6 +9,8 @@
 //! - [`node`]: the `TestNode` type.
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
+//! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
+//! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
 //!   handler ported.
 //! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
@@ -16,8 +18,10 @@
 
 pub mod browser;
 pub mod client;
+pub mod mesh;
 pub mod node;
 pub mod procs;
+pub mod remote;
 pub mod web;
 pub mod web_procs;
 

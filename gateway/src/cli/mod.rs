@@ -2,11 +2,12 @@
 //! wiring lives in a file of its own, and the work is done by the library modules.
 //!
 //! - [`run`]: `switchboard run` (its browser and TLS flags: [`web`]). [`token`]: `switchboard
-//!   token`. [`passwd`]: `switchboard passwd`.
+//!   token`. [`passwd`]: `switchboard passwd`. [`id`]: `switchboard id`.
 //! - [`chat`]: `switchboard chat`, with [`chat_view`] turning chat events into lines.
 
 pub mod chat;
 pub mod chat_view;
+pub mod id;
 pub mod passwd;
 pub mod run;
 pub mod token;
@@ -48,6 +49,19 @@ pub enum Command {
         /// Origins, TLS, token lifetime.
         #[command(flatten)]
         web: web::WebArgs,
+        /// Address to listen for peer nodes on (default: `net_bind` in config.toml, else off).
+        #[arg(long)]
+        net_bind: Option<SocketAddr>,
+        /// A peer, added to those in config.toml:
+        /// `name=NODE,key=HEX[,address=HOST:PORT][,trust]` (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<crate::net::PeerConfig>,
+    },
+    /// Print the node's name, public key and net address (creates the key pair if needed).
+    Id {
+        /// The node's home directory.
+        #[arg(long, default_value = "./switchboard-home")]
+        home: PathBuf,
     },
     /// Set the node password (from the terminal, or one line of stdin).
     Passwd {
@@ -103,12 +117,21 @@ pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { home, ttl } => token::token(home, ttl),
+        Command::Id { home } => id::id(home),
         Command::Run {
             home,
             bind,
             node,
             web,
-        } => block_on(run::run(home, bind, node, web)),
+            net_bind,
+            peers,
+        } => block_on(run::run(
+            home,
+            bind,
+            node,
+            web,
+            run::NetArgs { net_bind, peers },
+        )),
         Command::Passwd { home } => passwd::passwd(home),
         Command::Chat {
             url,

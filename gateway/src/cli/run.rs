@@ -15,12 +15,14 @@ pub async fn run(
     bind: SocketAddr,
     node: Option<String>,
     web: super::web::WebArgs,
+    net: NetArgs,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
     let mut config = Config::new(home.clone());
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
     web.apply(&home, &mut config)?;
+    net.apply(&home::read_config(&home)?, &mut config.net);
     let node = crate::node::start(config, crate::node::bundled_processes()).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {
@@ -32,6 +34,9 @@ pub async fn run(
         );
     }
     println!("listening on {}", node.ws_url());
+    if let Some(addr) = node.net_addr() {
+        println!("net listening on {addr}");
+    }
     use std::io::Write;
     std::io::stdout().flush().ok();
     wait_for_signal().await?;
@@ -49,4 +54,25 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+/// The node-to-node flags of `run`.
+#[derive(Debug, Default)]
+pub struct NetArgs {
+    /// `--net-bind`.
+    pub net_bind: Option<SocketAddr>,
+    /// `--peer`, repeated.
+    pub peers: Vec<crate::net::PeerConfig>,
+}
+
+impl NetArgs {
+    /// The home's settings with the flags on top (a flag's peer replaces one of the same name).
+    pub fn apply(self, home: &home::HomeConfig, net: &mut crate::net::NetConfig) {
+        net.bind = self.net_bind.or(home.net_bind);
+        net.peers = home.peers.clone();
+        for peer in self.peers {
+            net.peers.retain(|p| p.name != peer.name);
+            net.peers.push(peer);
+        }
+    }
 }

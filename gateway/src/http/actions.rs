@@ -9,8 +9,9 @@ use process_lib::{
 use super::bindings::Kind;
 use crate::runtime::Runtime;
 
-/// Handles one action. Actions are accepted only from processes on this node.
-/// A response is the answer to an HTTP request on a bound path, and goes to its waiter.
+/// Handles one action. Actions are accepted from processes on this node, and pushes and
+/// closes from processes on peers whose pushes are trusted. A response is the answer to an
+/// HTTP request on a bound path, and goes to its waiter (only from this node).
 pub fn handle(rt: &Runtime, message: KernelMessage) {
     let Some(message) = rt.bindings.answer(message) else {
         return;
@@ -45,12 +46,23 @@ pub fn handle(rt: &Runtime, message: KernelMessage) {
 }
 
 fn perform(rt: &Runtime, message: &KernelMessage, body: &[u8]) -> Result<(), HttpServerError> {
-    if message.source.node != rt.node {
+    // A peer's process may push to our channels bound to the same process id, when our
+    // config trusts that peer's pushes; the channel table checks the binding.
+    let remote = message.source.node != rt.node;
+    if remote && !rt.net.trusts_pushes(&message.source.node) {
         return Err(HttpServerError::InvalidSourceProcess);
     }
     let source = &message.source.process;
     let action: HttpServerAction =
         serde_json::from_slice(body).map_err(|_| HttpServerError::MalformedRequest)?;
+    if remote
+        && !matches!(
+            action,
+            HttpServerAction::WebSocketPush { .. } | HttpServerAction::WebSocketClose(_)
+        )
+    {
+        return Err(HttpServerError::InvalidSourceProcess);
+    }
     match action {
         HttpServerAction::WebSocketPush {
             channel_id,

@@ -212,7 +212,7 @@ where
         .ok_or_else(|| Problem::Unavailable(process.to_string()))?;
     let timeout = rt.config.http_response_timeout;
     let id = rt.next_id();
-    let answer = rt.bindings.await_answer(id);
+    let answer = rt.bindings.await_answer(id, rt.address(process.clone()));
     // However this ends (answer, timeout, or the client leaving), the waiter is removed.
     let _waiting = Waiting { rt: &rt, id };
     let message = KernelMessage {

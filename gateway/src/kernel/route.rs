@@ -1,6 +1,7 @@
-//! Routing: every `KernelMessage` goes to a mailbox, a runtime module, or back to its sender.
+//! Routing: every `KernelMessage` goes to a mailbox, a runtime module, the net module (for
+//! another node), or back to its sender.
 
-use process_lib::{http_server_id, KernelMessage, SendErrorKind};
+use process_lib::{http_server_id, net_id, KernelMessage, SendErrorKind};
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::runtime::Runtime;
@@ -8,11 +9,14 @@ use crate::runtime::Runtime;
 /// Delivers `message` without waiting. On failure the message comes back with the reason.
 pub fn route(rt: &Runtime, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
     if message.target.node != rt.node {
-        tracing::warn!(target_node = %message.target.node, "message to a node this node has no link to");
-        return Err((SendErrorKind::Offline, message));
+        return rt.net.send(message);
     }
     if message.target.process == http_server_id() {
         crate::http::actions::handle(rt, message);
+        return Ok(());
+    }
+    if message.target.process == net_id() {
+        crate::net::requests::handle(rt, message);
         return Ok(());
     }
     let Some(mailbox) = rt.processes.mailbox(&message.target.process) else {

@@ -1,0 +1,59 @@
+//! Requests local processes send `net:distro:sys`: for now, the list of peers and whether
+//! each is linked. Requests from other nodes are refused (bounced as `Offline`, as if the
+//! module did not exist for them).
+
+use process_lib::{
+    net_id, KernelMessage, NetRequest, NetResponse, PeerInfo, SendErrorKind, WireMessage,
+};
+
+use crate::runtime::Runtime;
+
+/// Answers one request to the net module.
+pub fn handle(rt: &Runtime, message: KernelMessage) {
+    let WireMessage::Request {
+        expects_response: Some(_),
+        body,
+    } = &message.message
+    else {
+        return;
+    };
+    if message.source.node != rt.node {
+        tracing::warn!(source = %message.source, "a peer asked the net module; refused");
+        super::link::bounce(rt, SendErrorKind::Offline, message);
+        return;
+    }
+    let answer = match serde_json::from_slice::<NetRequest>(body) {
+        Ok(NetRequest::Peers) => {
+            let mut peers: Vec<PeerInfo> = rt
+                .net
+                .peers
+                .iter()
+                .map(|peer| PeerInfo {
+                    name: peer.name.clone(),
+                    linked: peer.is_up(),
+                    trust_pushes: peer.trust_pushes,
+                })
+                .collect();
+            peers.sort_by(|a, b| a.name.cmp(&b.name));
+            NetResponse::Peers(peers)
+        }
+        Err(error) => {
+            tracing::debug!(source = %message.source, %error, "malformed request to net");
+            super::link::bounce(rt, SendErrorKind::Offline, message);
+            return;
+        }
+    };
+    let reply = KernelMessage {
+        id: message.id,
+        source: rt.address(net_id()),
+        target: message.rsvp.unwrap_or(message.source),
+        rsvp: None,
+        message: WireMessage::Response {
+            body: serde_json::to_vec(&answer).unwrap_or_default(),
+        },
+        blob: None,
+    };
+    if let Err((kind, reply)) = crate::kernel::route::route(rt, reply) {
+        tracing::debug!(target = %reply.target, ?kind, "net answer not delivered");
+    }
+}

@@ -1,0 +1,266 @@
+//! `peer:test:sys`, a process for node-to-node tests. It answers a request `ping` with
+//! `pong from NODE`, and does what the test asks through its [`Driver`]: requests to other
+//! nodes' processes, and pushes to channels on other nodes, with or without asking for the
+//! http-server's answer. It uses only `process_lib`, as a federating process would.
+
+use std::sync::Arc;
+
+use gateway::ProcessSpec;
+use process_lib::{
+    await_message, http_server_id, send_ws_push, Address, HttpServerAction, HttpServerError,
+    LazyLoadBlob, Message, ProcessId, Request, RequestError, Response, WsMessageType,
+};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// The process's id, the same on every node.
+pub const ID: &str = "peer:test:sys";
+
+/// What the test asks the process to do.
+#[derive(Debug)]
+enum Command {
+    Request {
+        to: String,
+        body: String,
+    },
+    Push {
+        node: String,
+        channel_id: u32,
+        text: String,
+    },
+    PushAsking {
+        node: String,
+        channel_id: u32,
+        text: String,
+    },
+    Peers,
+    Flood {
+        to: String,
+        blob_len: usize,
+        max: usize,
+    },
+}
+
+type Job = (Command, oneshot::Sender<String>);
+
+/// The test's handle on one node's `peer:test:sys`.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// The process spec and the driver for it.
+pub fn spec() -> (ProcessSpec, Driver) {
+    let (jobs, rx) = mpsc::unbounded_channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    let id: ProcessId = ID.parse().expect("valid id");
+    let spec = ProcessSpec::new(id, move |our: Address| run(our, rx.clone()));
+    (spec, Driver { jobs })
+}
+
+async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> anyhow::Result<()> {
+    // Without a driver (the test dropped it) the process still answers pings.
+    let mut driven = true;
+    loop {
+        tokio::select! {
+            message = await_message() => {
+                if let Ok(Message::Request { body, expects_response: Some(_), .. }) = message {
+                    if body == b"ping" {
+                        Response::new().body(format!("pong from {}", our.node)).send()?;
+                    }
+                }
+            }
+            job = async { jobs.lock().await.recv().await }, if driven => {
+                let Some((command, reply)) = job else {
+                    driven = false;
+                    continue;
+                };
+                let _ = reply.send(perform(command).await);
+            }
+        }
+    }
+}
+
+async fn perform(command: Command) -> String {
+    match command {
+        Command::Flood { to, blob_len, max } => {
+            let blob = LazyLoadBlob::from_bytes(vec![7u8; blob_len]);
+            for sent in 0..max {
+                let request = Request::to(to.as_str()).body("flood").blob(blob.clone());
+                if let Err(error) = request.send() {
+                    return match error {
+                        RequestError::Send(error) => format!("{:?} after {sent}", error.kind),
+                        other => format!("Failed({other})"),
+                    };
+                }
+            }
+            format!("none refused in {max}")
+        }
+        Command::Peers => match process_lib::net::peers(5).await {
+            Ok(peers) => format!("{peers:?}"),
+            Err(error) => format!("Failed({error})"),
+        },
+        Command::Request { to, body } => {
+            match Request::to(to).body(body).send_and_await_response(5).await {
+                Ok(answer) => format!("Ok({})", String::from_utf8_lossy(answer.body())),
+                Err(RequestError::Send(error)) => format!("Err({:?})", error.kind),
+                Err(other) => format!("Failed({other})"),
+            }
+        }
+        Command::Push {
+            node,
+            channel_id,
+            text,
+        } => {
+            let result = send_ws_push(
+                &node,
+                channel_id,
+                WsMessageType::Text,
+                LazyLoadBlob::from_bytes(text),
+            );
+            format!("{result:?}")
+        }
+        Command::PushAsking {
+            node,
+            channel_id,
+            text,
+        } => {
+            let action = HttpServerAction::WebSocketPush {
+                channel_id,
+                message_type: WsMessageType::Text,
+            };
+            let target = Address {
+                node,
+                process: http_server_id(),
+            };
+            let request = Request::to(target)
+                .body(serde_json::to_vec(&action).unwrap_or_default())
+                .blob_bytes(text);
+            match request.send_and_await_response(5).await {
+                Ok(answer) => String::from_utf8_lossy(answer.body()).into_owned(),
+                Err(RequestError::Send(error)) => format!("Err({:?})", error.kind),
+                Err(other) => format!("Failed({other})"),
+            }
+        }
+    }
+}
+
+impl Driver {
+    async fn ask(&self, command: Command) -> String {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send((command, reply)).expect("process alive");
+        tokio::time::timeout(crate::WAIT, answer)
+            .await
+            .expect("the process answers in time")
+            .expect("the process answers")
+    }
+
+    /// Sends `body` to `to` and waits (5 s) for the answer: `Ok(BODY)` or `Err(KIND)`.
+    pub async fn request(&self, to: &str, body: &str) -> String {
+        self.ask(Command::Request {
+            to: to.to_owned(),
+            body: body.to_owned(),
+        })
+        .await
+    }
+
+    /// Sends requests with a `blob_len`-byte blob to `to`, without waiting, until one is
+    /// refused (at most `max`): `KIND after N`.
+    pub async fn flood(&self, to: &str, blob_len: usize, max: usize) -> String {
+        self.ask(Command::Flood {
+            to: to.to_owned(),
+            blob_len,
+            max,
+        })
+        .await
+    }
+
+    /// `process_lib::net::peers`, as `Debug` of the list.
+    pub async fn peers(&self) -> String {
+        self.ask(Command::Peers).await
+    }
+
+    /// `send_ws_push(node, channel_id, Text, text)`, as `Debug` of its result.
+    pub async fn push(&self, node: &str, channel_id: u32, text: &str) -> String {
+        self.ask(Command::Push {
+            node: node.to_owned(),
+            channel_id,
+            text: text.to_owned(),
+        })
+        .await
+    }
+
+    /// A `WebSocketPush` request to `node`'s http-server that waits for its answer: the
+    /// answer's body (`{"Ok":null}`, `{"Err":"…"}`) or `Err(KIND)` when none came.
+    pub async fn push_asking(&self, node: &str, channel_id: u32, text: &str) -> String {
+        self.ask(Command::PushAsking {
+            node: node.to_owned(),
+            channel_id,
+            text: text.to_owned(),
+        })
+        .await
+    }
+}
+
+/// `Ok(())` as [`Driver::push`] reports it.
+pub const PUSHED: &str = "Ok(())";
+
+/// What [`Driver::push`] reports for `error`.
+pub fn push_error(error: HttpServerError) -> String {
+    format!("{:?}", Err::<(), _>(error))
+}
+
+/// `relay:test:sys`, federation in miniature: what a client on one node sends reaches the
+/// clients of the same process on every linked peer. A frame from a local client is pushed
+/// to the local channels and sent, as a request with the text as blob, to `relay:test:sys`
+/// on each linked peer (from `process_lib::net::peers`); such a request from a peer's relay
+/// is pushed to the local channels.
+pub fn relay() -> ProcessSpec {
+    use std::collections::BTreeSet;
+
+    use process_lib::{get_blob, HttpServerRequest};
+
+    let id: ProcessId = "relay:test:sys".parse().expect("valid id");
+    ProcessSpec::new(id, |our: Address| async move {
+        let mut channels = BTreeSet::new();
+        loop {
+            let Ok(message) = await_message().await else {
+                continue;
+            };
+            let source = message.source().clone();
+            let Some(blob) = get_blob() else {
+                if let Ok(event) = serde_json::from_slice::<HttpServerRequest>(message.body()) {
+                    match event {
+                        HttpServerRequest::WebSocketOpen { channel_id, .. } => {
+                            channels.insert(channel_id);
+                        }
+                        HttpServerRequest::WebSocketClose(channel_id) => {
+                            channels.remove(&channel_id);
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            };
+            let from_peer = source.node != our.node && source.process == our.process;
+            let from_client = source.process == http_server_id();
+            if !(from_peer || from_client) {
+                continue;
+            }
+            for &channel_id in &channels {
+                let _ = send_ws_push(&our.node, channel_id, WsMessageType::Text, blob.clone());
+            }
+            if from_client {
+                for peer in process_lib::net::peers(5).await? {
+                    if peer.linked {
+                        let to = Address {
+                            node: peer.name,
+                            process: our.process.clone(),
+                        };
+                        // A peer that went down meanwhile: its users miss this one.
+                        let _ = Request::to(to).body("relay").blob(blob.clone()).send();
+                    }
+                }
+            }
+        }
+    })
+}
