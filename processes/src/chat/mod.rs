@@ -14,16 +14,18 @@
 pub mod archive;
 pub mod commands;
 pub mod events;
+pub mod federation;
 pub mod names;
 
 use process_lib::{
     await_message, get_blob, http_server_id, send_ws_push, state_dir, Address, HttpServerRequest,
-    LazyLoadBlob, WsMessageType,
+    LazyLoadBlob, Message, RequestError, Response, WsMessageType,
 };
 
 use archive::Archive;
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
 use events::Event;
+use federation::{FedRequest, FedResponse, Federation, Outcome, Pending};
 use names::{Mode, Roster};
 
 /// The process id the chat is installed under.
@@ -53,28 +55,21 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
         roster: Roster::default(),
         archive,
         options,
+        federation: Federation::new(our),
     };
     loop {
-        let Ok(message) = await_message().await else {
-            continue;
+        // A whisper to another node that waits for its answer bounds the wait.
+        let next = match chat.federation.next_deadline() {
+            Some(deadline) => tokio::select! {
+                message = await_message() => Some(message),
+                () = tokio::time::sleep_until(deadline) => None,
+            },
+            None => Some(await_message().await),
         };
-        if message.source().process != http_server_id() {
-            continue;
-        }
-        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body()) else {
-            continue;
-        };
-        match request {
-            HttpServerRequest::WebSocketOpen { channel_id, .. } => chat.open(channel_id),
-            HttpServerRequest::WebSocketPush {
-                channel_id,
-                message_type: WsMessageType::Text | WsMessageType::Binary,
-            } => {
-                let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
-                chat.frame(channel_id, &bytes);
-            }
-            HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
-            HttpServerRequest::WebSocketClose(channel_id) => chat.close(channel_id),
+        match next {
+            Some(Ok(message)) => chat.message(message).await,
+            Some(Err(error)) => chat.bounced(error.into()),
+            None => chat.whispers_expired(),
         }
     }
 }
@@ -84,9 +79,47 @@ struct Chat {
     roster: Roster,
     archive: Archive,
     options: Options,
+    federation: Federation,
 }
 
 impl Chat {
+    /// Handles one message: an event from this node's http-server, or a request or answer
+    /// from the chat on a peer. Anything else is ignored.
+    async fn message(&mut self, message: Message) {
+        let source = message.source().clone();
+        if source.process == http_server_id() && source.node == self.node {
+            self.client_event(message.body()).await;
+        } else if &source.process == self.federation.process() && source.node != self.node {
+            match message {
+                Message::Request { body, .. } => self.peer_request(&source.node, &body),
+                Message::Response { body, .. } => {
+                    if let Some((pending, outcome)) = self.federation.answered(&source.node, &body)
+                    {
+                        self.whisper_ended(pending, outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn client_event(&mut self, body: &[u8]) {
+        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(body) else {
+            return;
+        };
+        match request {
+            HttpServerRequest::WebSocketOpen { channel_id, .. } => self.open(channel_id),
+            HttpServerRequest::WebSocketPush {
+                channel_id,
+                message_type: WsMessageType::Text | WsMessageType::Binary,
+            } => {
+                let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
+                self.frame(channel_id, &bytes).await;
+            }
+            HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
+            HttpServerRequest::WebSocketClose(channel_id) => self.close(channel_id),
+        }
+    }
+
     fn open(&mut self, channel_id: u32) {
         let name = self.roster.join(channel_id);
         let online = self.roster.len();
@@ -111,7 +144,7 @@ impl Chat {
         }
     }
 
-    fn frame(&mut self, channel_id: u32, bytes: &[u8]) {
+    async fn frame(&mut self, channel_id: u32, bytes: &[u8]) {
         if self.roster.get(channel_id).is_none() {
             return;
         }
@@ -126,17 +159,16 @@ impl Chat {
             let online = self.roster.names();
             self.tell(channel_id, &Event::Hello { name, online });
         }
-        let outcome = command.and_then(|command| self.run(channel_id, command));
+        let outcome = match command {
+            Ok(command) => self.run(channel_id, command).await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = outcome {
-            let event = Event::Error {
-                code: error.code().to_owned(),
-                message: error.to_string(),
-            };
-            self.tell(channel_id, &event);
+            self.tell_error(channel_id, &error);
         }
     }
 
-    fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
+    async fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
         match command {
             Command::Say(text) => {
                 let from = self.name_of(channel_id);
@@ -144,9 +176,21 @@ impl Chat {
                     tracing::error!(%error, "a message could not be archived");
                     CommandError::Archive
                 })?;
-                self.tell_all(&Event::Message(stored));
+                self.tell_all(&Event::Message(stored.clone()));
+                self.federation.relay(&from, &text, stored.ts).await;
             }
             Command::Whisper { to, text } => {
+                let to = match federation::split_remote(&to) {
+                    Some((name, node)) if node != self.node => {
+                        let from = self.name_of(channel_id);
+                        return self
+                            .federation
+                            .whisper(channel_id, &from, (name, node), &text, now_ms())
+                            .map_err(|_| CommandError::PeerOffline(node.to_owned()));
+                    }
+                    Some((name, _)) => name.to_owned(),
+                    None => to,
+                };
                 let target = self
                     .roster
                     .find(&to)
@@ -208,6 +252,109 @@ impl Chat {
         }
     }
 
+    /// A request from the chat on `node`: a message to archive and show, or a whisper for one
+    /// member. Malformed input is logged and dropped.
+    fn peer_request(&mut self, node: &str, body: &[u8]) {
+        let request = match serde_json::from_slice::<FedRequest>(body) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(peer = %node, %error, "a malformed request from a peer's chat; dropped");
+                return;
+            }
+        };
+        match request {
+            FedRequest::Relay { from, text, ts } => {
+                if !peer_input_ok(node, &from, &text) {
+                    return;
+                }
+                match self.archive.append_remote(ts, &from, node, &text) {
+                    Ok(stored) => self.tell_all(&Event::Message(stored)),
+                    Err(error) => {
+                        tracing::error!(peer = %node, %error, "a relayed message could not be archived; not shown");
+                    }
+                }
+            }
+            FedRequest::Whisper {
+                id,
+                from,
+                to,
+                text,
+                ts,
+            } => {
+                if !peer_input_ok(node, &from, &text) {
+                    return;
+                }
+                let answer = match self.roster.find(&to) {
+                    Some(target) => {
+                        let to = self.name_of(target);
+                        let event = Event::Whisper {
+                            from: format!("{from}@{node}"),
+                            to: to.clone(),
+                            text,
+                            ts,
+                        };
+                        self.tell(target, &event);
+                        FedResponse::Delivered { id, to }
+                    }
+                    None => FedResponse::NoSuchPerson { id },
+                };
+                let body = serde_json::to_vec(&answer).unwrap_or_default();
+                if let Err(error) = Response::new().body(body).send() {
+                    tracing::debug!(peer = %node, %error, "a whisper's answer was not sent");
+                }
+            }
+        }
+    }
+
+    /// Tells the sender of a whisper to another node how it ended.
+    fn whisper_ended(&self, pending: Pending, outcome: Outcome) {
+        let Pending {
+            channel_id,
+            from,
+            to,
+            node,
+            text,
+            ts,
+            ..
+        } = pending;
+        let error = match outcome {
+            Outcome::Delivered(to) => {
+                let event = Event::Whisper {
+                    from,
+                    to: format!("{to}@{node}"),
+                    text,
+                    ts,
+                };
+                return self.tell(channel_id, &event);
+            }
+            Outcome::NoSuchPerson => CommandError::NoSuchPerson(format!("{to}@{node}")),
+            Outcome::Offline => CommandError::PeerOffline(node),
+            Outcome::Timeout => CommandError::PeerTimeout(node),
+        };
+        self.tell_error(channel_id, &error);
+    }
+
+    /// A request this chat sent came back undelivered.
+    fn bounced(&mut self, error: RequestError) {
+        if let Some((pending, outcome)) = self.federation.bounced(&error) {
+            self.whisper_ended(pending, outcome);
+        }
+    }
+
+    fn whispers_expired(&mut self) {
+        for pending in self.federation.expired() {
+            self.whisper_ended(pending, Outcome::Timeout);
+        }
+    }
+
+    fn tell_error(&self, channel_id: u32, error: &CommandError) {
+        let event = Event::Error {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        };
+        self.tell(channel_id, &event);
+    }
+
     fn name_of(&self, channel_id: u32) -> String {
         self.roster
             .get(channel_id)
@@ -246,6 +393,17 @@ impl Chat {
             tracing::debug!(channel_id, %error, "chat push refused");
         }
     }
+}
+
+/// Whether a name and text from a peer's chat follow the rules a local member's would.
+fn peer_input_ok(node: &str, from: &str, text: &str) -> bool {
+    let ok = names::validate(from).is_ok()
+        && text.len() <= commands::MAX_TEXT_BYTES
+        && !text.trim().is_empty();
+    if !ok {
+        tracing::warn!(peer = %node, "a peer's chat sent a name or text that breaks the rules; dropped");
+    }
+    ok
 }
 
 fn now_ms() -> u64 {
