@@ -3,6 +3,8 @@
 //! `[user1@alice.os]: …`, whispers cross to one member, history holds the whole room, a node
 //! that goes down leaves the others working, and three nodes show each message once.
 
+use gateway::ProcessSpec;
+use process_lib::{await_message, Address, Message, Request};
 use serde_json::Value;
 use switchboard_tests::mesh::{net_addr, wait_linked, Plan};
 use switchboard_tests::{TestNode, WsClient};
@@ -26,9 +28,59 @@ async fn alice_and_bob() -> (TestNode, TestNode) {
     (alice, bob)
 }
 
+/// Where the chat meets a peer that misbehaves: the real chat on alice, the rogue on bob,
+/// both under this id (a chat federates with the process of its own id on each peer).
+const ROGUE_CHAT: &str = "rogue-chat:test:sys";
+
+/// The real chat under [`ROGUE_CHAT`].
+fn real_chat() -> ProcessSpec {
+    ProcessSpec::new(ROGUE_CHAT.parse().expect("id"), processes::chat::run)
+}
+
+/// A peer chat gone wrong: to the first relayed message it answers with garbage, a relay whose
+/// name breaks the rules, an answer to no whisper, then one good relay; whispers it swallows
+/// without an answer.
+fn rogue_chat() -> ProcessSpec {
+    ProcessSpec::new(ROGUE_CHAT.parse().expect("id"), rogue)
+}
+
+async fn rogue(_our: Address) -> anyhow::Result<()> {
+    let mut answered = false;
+    loop {
+        let Ok(Message::Request {
+            source,
+            expects_response: None,
+            ..
+        }) = await_message().await
+        else {
+            continue;
+        };
+        if std::mem::replace(&mut answered, true) {
+            continue;
+        }
+        let oversized = format!(
+            r#"{{"Relay":{{"from":"user1","text":"{}","ts":1}}}}"#,
+            "x".repeat(20_000)
+        );
+        for body in [
+            "garbage",
+            r#"{"Relay":{"from":"bad name","text":"x","ts":1}}"#,
+            r#"{"Delivered":{"id":1,"to":"nobody"}}"#,
+            &oversized,
+            r#"{"Relay":{"from":"rogue","text":"after the garbage","ts":1}}"#,
+        ] {
+            Request::to(source.clone()).body(body).send()?;
+        }
+    }
+}
+
 /// Joins the chat on `node` and reads the greeting.
 async fn join(node: &TestNode) -> (WsClient, String) {
-    let (mut client, _) = node.register(CHAT).await;
+    join_to(node, CHAT).await
+}
+
+async fn join_to(node: &TestNode, process: &str) -> (WsClient, String) {
+    let (mut client, _) = node.register(process).await;
     let greeting = client.next_text().await;
     (client, greeting)
 }
@@ -268,4 +320,41 @@ async fn three_nodes_show_each_message_once_to_everyone() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_peer_chat_that_sends_garbage_or_never_answers_harms_nobody() {
+    let mut alice = Plan::new(ALICE);
+    let mut bob = Plan::new(BOB);
+    alice.peer(BOB, bob.key, None, false);
+    let alice_key = alice.key;
+    let alice = alice.start(vec![real_chat()]).await;
+    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
+    let _bob = bob.start(vec![rogue_chat()]).await;
+    wait_linked(&alice, BOB, true).await;
+    let (mut a, _) = join_to(&alice, ROGUE_CHAT).await;
+    let (mut a2, _) = join_to(&alice, ROGUE_CHAT).await;
+    assert_eq!(a.next_text().await, "* user2 joined; 2 people here");
+
+    a.send_text("hi bob").await;
+    for client in [&mut a, &mut a2] {
+        assert_eq!(client.next_text().await, "[user1]: hi bob");
+        // The garbage, the bad name and the oversized text were dropped; the chat lives on.
+        assert_eq!(
+            client.next_text().await,
+            "[rogue@bob.os]: after the garbage"
+        );
+    }
+
+    // A whisper bob never answers: the chat serves everyone meanwhile, and the sender is
+    // told when the wait is over.
+    a.send_text("/whisper someone@bob.os are you there?").await;
+    a2.send_text("meanwhile").await;
+    for client in [&mut a, &mut a2] {
+        assert_eq!(client.next_text().await, "[user2]: meanwhile");
+    }
+    assert_eq!(
+        a.next_text().await,
+        "error: the whisper may not have been delivered: bob.os did not answer in time"
+    );
 }
