@@ -198,6 +198,15 @@ async fn a_whisper_crosses_to_one_member_of_the_other_node() {
         a.next_text().await,
         "error: nobody called nobody@bob.os is here; /who lists who is"
     );
+    a.send_text("/whisper zed@ hello?").await;
+    assert_eq!(
+        a.next_text().await,
+        "error: nobody called zed@ is here; /who lists who is"
+    );
+    // Our own node's name is the local room.
+    a.send_text("/whisper user2@alice.os psst").await;
+    assert_eq!(a.next_text().await, "[whisper to user2]: psst");
+    assert_eq!(a_bystander.next_text().await, "[whisper from user1]: psst");
     a.send_text("/whisper zed@carol.os hello?").await;
     assert_eq!(
         a.next_text().await,

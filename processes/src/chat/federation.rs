@@ -173,7 +173,8 @@ impl Federation {
     }
 
     /// Sends a whisper to `to` in the chat on `node` and keeps it until the answer comes;
-    /// `Err(Offline)` when it could not leave this node.
+    /// `Err(NoSuchPerson)` when `node` is not a node name, `Err(Offline)` when the whisper
+    /// could not leave this node.
     pub fn whisper(
         &mut self,
         channel_id: u32,
@@ -182,7 +183,8 @@ impl Federation {
         text: &str,
         ts: u64,
     ) -> Result<(), Outcome> {
-        let target = Address::new(node, self.our.process.clone()).map_err(|_| Outcome::Offline)?;
+        let target =
+            Address::new(node, self.our.process.clone()).map_err(|_| Outcome::NoSuchPerson)?;
         self.last_id += 1;
         let id = self.last_id;
         let body = FedRequest::Whisper {

@@ -8,8 +8,13 @@
 //! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it.
 //! A bad frame gets an error for its sender only.
 //!
+//! The chats on linked nodes are one room ([`federation`]): a message said here is relayed to
+//! the chat on every configured peer, which archives it and shows it as `[name@node]: text`;
+//! `/whisper name@node` reaches one member of a peer's chat.
+//!
 //! - [`commands`]: parsing frames into commands. [`events`]: what clients are told.
 //! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
+//! - [`federation`]: the wire between the chats on two nodes, and the whispers in flight.
 
 pub mod archive;
 pub mod commands;
@@ -186,7 +191,10 @@ impl Chat {
                         return self
                             .federation
                             .whisper(channel_id, &from, (name, node), &text, now_ms())
-                            .map_err(|_| CommandError::PeerOffline(node.to_owned()));
+                            .map_err(|outcome| match outcome {
+                                Outcome::NoSuchPerson => CommandError::NoSuchPerson(to.clone()),
+                                _ => CommandError::PeerOffline(node.to_owned()),
+                            });
                     }
                     Some((name, _)) => name.to_owned(),
                     None => to,
