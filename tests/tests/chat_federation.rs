@@ -257,8 +257,16 @@ async fn a_newcomer_on_bob_is_shown_what_was_said_on_alice() {
 }
 
 #[tokio::test]
-async fn with_bob_down_the_chat_on_alice_keeps_working() {
-    let (alice, bob) = alice_and_bob().await;
+async fn with_bob_down_the_chat_on_alice_keeps_working_and_bob_rejoins_later() {
+    let mut alice = Plan::new(ALICE);
+    let mut bob = Plan::new(BOB);
+    alice.peer(BOB, bob.key, None, false);
+    let alice_key = alice.key;
+    let alice = alice.start(vec![]).await;
+    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
+    let bob_config = bob.config.clone();
+    let bob = bob.start(vec![]).await;
+    wait_linked(&alice, BOB, true).await;
     let (mut a, _) = join(&alice).await;
     let (mut a2, _) = join(&alice).await;
     assert_eq!(a.next_text().await, "* user2 joined; 2 people here");
@@ -266,7 +274,8 @@ async fn with_bob_down_the_chat_on_alice_keeps_working() {
     a.send_text("bob, are you there?").await;
     assert_eq!(b.next_text().await, "[user1@alice.os]: bob, are you there?");
 
-    bob.node.shutdown().await;
+    let TestNode { node, home } = bob;
+    node.shutdown().await;
     wait_linked(&alice, BOB, false).await;
 
     for client in [&mut a, &mut a2] {
@@ -283,6 +292,19 @@ async fn with_bob_down_the_chat_on_alice_keeps_working() {
     );
     a2.send_text("/who").await;
     assert_eq!(a2.next_text().await, "2 people here: user1, user2");
+
+    // Bob comes back on the same home: the room goes on, without what bob missed.
+    let bob = TestNode::start_with(bob_config, home, vec![]).await;
+    wait_linked(&alice, BOB, true).await;
+    wait_linked(&bob, ALICE, true).await;
+    let (mut b, _) = join(&bob).await;
+    assert_eq!(
+        b.next_text().await,
+        "The last message:\n[user1@alice.os]: bob, are you there?"
+    );
+    a.send_text("welcome back").await;
+    assert_eq!(a.next_text().await, "[user1]: welcome back");
+    assert_eq!(b.next_text().await, "[user1@alice.os]: welcome back");
 }
 
 #[tokio::test]
