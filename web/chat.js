@@ -39,7 +39,9 @@ function people(n) {
 function showMessage(m) {
   if (!Number.isInteger(m.id) || m.id <= lastShown) return;
   lastShown = m.id;
-  const item = add('message', [['time', time(m.ts)], ['from', `[${m.from}]`], [null, `: ${m.text}`]]);
+  // A message relayed from the chat on another node names that node.
+  const from = m.node ? `${m.from}@${m.node}` : m.from;
+  const item = add('message', [['time', time(m.ts)], ['from', `[${from}]`], [null, `: ${m.text}`]]);
   item.dataset.id = String(m.id);
 }
 

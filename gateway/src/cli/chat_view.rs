@@ -121,11 +121,12 @@ impl ChatView {
             return None;
         }
         self.last_id = id;
-        Some(format!(
-            "[{}]: {}",
-            str_of(message, "from"),
-            str_of(message, "text")
-        ))
+        // A message relayed from the chat on another node names that node.
+        let from = match message["node"].as_str() {
+            Some(node) => format!("{}@{node}", str_of(message, "from")),
+            None => str_of(message, "from").to_owned(),
+        };
+        Some(format!("[{from}]: {}", str_of(message, "text")))
     }
 
     /// The requests that pick up where this client was after a reconnect: its chosen name
@@ -168,6 +169,8 @@ mod tests {
             {"id":4,"ts":1,"from":"ann","text":"hi"},{"id":5,"ts":2,"from":"bob","text":"yo"}]}"#;
         assert_eq!(view.lines(history), ["[bob]: yo"]);
         assert_eq!(view.history_request()["since"], 5);
+        let remote = r#"{"type":"message","id":6,"ts":3,"from":"ann","node":"bob.os","text":"o/"}"#;
+        assert_eq!(view.lines(remote), ["[ann@bob.os]: o/"]);
         assert!(view.lines("Welcome, user1! (text mode)").is_empty());
     }
 

@@ -67,6 +67,12 @@ pub enum CommandError {
     /// A whisper to someone who is not here.
     #[error("nobody called {0} is here; /who lists who is")]
     NoSuchPerson(String),
+    /// A whisper to another node that could not be sent there.
+    #[error("the whisper was not delivered: {0} is not linked to this node now")]
+    PeerOffline(String),
+    /// A whisper to another node that got no answer in time.
+    #[error("the whisper may not have been delivered: {0} did not answer in time")]
+    PeerTimeout(String),
     /// The archive could not store the message.
     #[error("the message could not be stored, so it was not sent; try again")]
     Archive,
@@ -83,6 +89,8 @@ impl CommandError {
             Self::Usage(_) => "usage",
             Self::Name(e) => e.code(),
             Self::NoSuchPerson(_) => "no_such_person",
+            Self::PeerOffline(_) => "peer_offline",
+            Self::PeerTimeout(_) => "peer_timeout",
             Self::Archive => "archive_failed",
         }
     }

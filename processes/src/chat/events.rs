@@ -10,6 +10,7 @@ use super::archive::Stored;
 pub const HELP: &str = "Commands:
   /name NEW            change your name
   /whisper NAME text   say something only NAME sees
+  /whisper NAME@NODE text   the same, to someone in the chat on a linked node
   /who                 list who is here
   /history [N]         show the last N messages (default 20)
   /help                show this
@@ -28,7 +29,8 @@ pub enum Event {
     },
     /// An archived message.
     Message(Stored),
-    /// A message only `from` and `to` see. Whispers are not archived.
+    /// A message only `from` and `to` see. Whispers are not archived. A name on another
+    /// node is written `name@node`.
     Whisper {
         /// Who said it.
         from: String,
@@ -104,7 +106,10 @@ pub fn greeting(name: &str, online: usize) -> String {
 }
 
 fn line(message: &Stored) -> String {
-    format!("[{}]: {}", message.from, message.text)
+    match &message.node {
+        Some(node) => format!("[{}@{node}]: {}", message.from, message.text),
+        None => format!("[{}]: {}", message.from, message.text),
+    }
 }
 
 impl Event {
@@ -158,12 +163,25 @@ mod tests {
             id: 3,
             ts: 1000,
             from: "ann".into(),
+            node: None,
             text: "hi".into(),
         });
         assert_eq!(message.to_text("bob"), "[ann]: hi");
         assert_eq!(
             message.to_json(),
             r#"{"type":"message","id":3,"ts":1000,"from":"ann","text":"hi"}"#
+        );
+        let remote = Event::Message(Stored {
+            id: 4,
+            ts: 1001,
+            from: "ann".into(),
+            node: Some("bob.os".into()),
+            text: "hi".into(),
+        });
+        assert_eq!(remote.to_text("bob"), "[ann@bob.os]: hi");
+        assert_eq!(
+            remote.to_json(),
+            r#"{"type":"message","id":4,"ts":1001,"from":"ann","node":"bob.os","text":"hi"}"#
         );
     }
 

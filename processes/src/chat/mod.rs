@@ -8,22 +8,31 @@
 //! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it.
 //! A bad frame gets an error for its sender only.
 //!
+//! The chats on linked nodes are one room ([`federation`]): a message said here is relayed to
+//! the chat on every configured peer, which archives it and shows it as `[name@node]: text`;
+//! `/whisper name@node` reaches one member of a peer's chat.
+//!
 //! - [`commands`]: parsing frames into commands. [`events`]: what clients are told.
 //! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
+//! - [`federation`]: the wire between the chats on two nodes, and the whispers in flight;
+//!   `peers` (private): what the chat does with what a peer's chat sends or answers.
 
 pub mod archive;
 pub mod commands;
 pub mod events;
+pub mod federation;
 pub mod names;
+mod peers;
 
 use process_lib::{
     await_message, get_blob, http_server_id, send_ws_push, state_dir, Address, HttpServerRequest,
-    LazyLoadBlob, WsMessageType,
+    LazyLoadBlob, Message, WsMessageType,
 };
 
 use archive::Archive;
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
 use events::Event;
+use federation::{Federation, Outcome};
 use names::{Mode, Roster};
 
 /// The process id the chat is installed under.
@@ -53,28 +62,21 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
         roster: Roster::default(),
         archive,
         options,
+        federation: Federation::new(our),
     };
     loop {
-        let Ok(message) = await_message().await else {
-            continue;
+        // A whisper to another node that waits for its answer bounds the wait.
+        let next = match chat.federation.next_deadline() {
+            Some(deadline) => tokio::select! {
+                message = await_message() => Some(message),
+                () = tokio::time::sleep_until(deadline) => None,
+            },
+            None => Some(await_message().await),
         };
-        if message.source().process != http_server_id() {
-            continue;
-        }
-        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body()) else {
-            continue;
-        };
-        match request {
-            HttpServerRequest::WebSocketOpen { channel_id, .. } => chat.open(channel_id),
-            HttpServerRequest::WebSocketPush {
-                channel_id,
-                message_type: WsMessageType::Text | WsMessageType::Binary,
-            } => {
-                let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
-                chat.frame(channel_id, &bytes);
-            }
-            HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
-            HttpServerRequest::WebSocketClose(channel_id) => chat.close(channel_id),
+        match next {
+            Some(Ok(message)) => chat.message(message).await,
+            Some(Err(error)) => chat.bounced(error.into()),
+            None => chat.whispers_expired(),
         }
     }
 }
@@ -84,9 +86,47 @@ struct Chat {
     roster: Roster,
     archive: Archive,
     options: Options,
+    federation: Federation,
 }
 
 impl Chat {
+    /// Handles one message: an event from this node's http-server, or a request or answer
+    /// from the chat on a peer. Anything else is ignored.
+    async fn message(&mut self, message: Message) {
+        let source = message.source().clone();
+        if source.process == http_server_id() && source.node == self.node {
+            self.client_event(message.body()).await;
+        } else if &source.process == self.federation.process() && source.node != self.node {
+            match message {
+                Message::Request { body, .. } => self.peer_request(&source.node, &body),
+                Message::Response { body, .. } => {
+                    if let Some((pending, outcome)) = self.federation.answered(&source.node, &body)
+                    {
+                        self.whisper_ended(pending, outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn client_event(&mut self, body: &[u8]) {
+        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(body) else {
+            return;
+        };
+        match request {
+            HttpServerRequest::WebSocketOpen { channel_id, .. } => self.open(channel_id),
+            HttpServerRequest::WebSocketPush {
+                channel_id,
+                message_type: WsMessageType::Text | WsMessageType::Binary,
+            } => {
+                let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
+                self.frame(channel_id, &bytes).await;
+            }
+            HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
+            HttpServerRequest::WebSocketClose(channel_id) => self.close(channel_id),
+        }
+    }
+
     fn open(&mut self, channel_id: u32) {
         let name = self.roster.join(channel_id);
         let online = self.roster.len();
@@ -111,7 +151,7 @@ impl Chat {
         }
     }
 
-    fn frame(&mut self, channel_id: u32, bytes: &[u8]) {
+    async fn frame(&mut self, channel_id: u32, bytes: &[u8]) {
         if self.roster.get(channel_id).is_none() {
             return;
         }
@@ -126,17 +166,16 @@ impl Chat {
             let online = self.roster.names();
             self.tell(channel_id, &Event::Hello { name, online });
         }
-        let outcome = command.and_then(|command| self.run(channel_id, command));
+        let outcome = match command {
+            Ok(command) => self.run(channel_id, command).await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = outcome {
-            let event = Event::Error {
-                code: error.code().to_owned(),
-                message: error.to_string(),
-            };
-            self.tell(channel_id, &event);
+            self.tell_error(channel_id, &error);
         }
     }
 
-    fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
+    async fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
         match command {
             Command::Say(text) => {
                 let from = self.name_of(channel_id);
@@ -144,9 +183,24 @@ impl Chat {
                     tracing::error!(%error, "a message could not be archived");
                     CommandError::Archive
                 })?;
-                self.tell_all(&Event::Message(stored));
+                self.tell_all(&Event::Message(stored.clone()));
+                self.federation.relay(&from, &text, stored.ts).await;
             }
             Command::Whisper { to, text } => {
+                let to = match federation::split_remote(&to) {
+                    Some((name, node)) if node != self.node => {
+                        let from = self.name_of(channel_id);
+                        return self
+                            .federation
+                            .whisper(channel_id, &from, (name, node), &text, now_ms())
+                            .map_err(|outcome| match outcome {
+                                Outcome::NoSuchPerson => CommandError::NoSuchPerson(to.clone()),
+                                _ => CommandError::PeerOffline(node.to_owned()),
+                            });
+                    }
+                    Some((name, _)) => name.to_owned(),
+                    None => to,
+                };
                 let target = self
                     .roster
                     .find(&to)
@@ -206,6 +260,14 @@ impl Chat {
             };
             self.tell(channel_id, &event);
         }
+    }
+
+    fn tell_error(&self, channel_id: u32, error: &CommandError) {
+        let event = Event::Error {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        };
+        self.tell(channel_id, &event);
     }
 
     fn name_of(&self, channel_id: u32) -> String {
