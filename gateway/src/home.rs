@@ -58,6 +58,18 @@ pub fn ensure_home(home: &Path) -> Result<(), HomeError> {
     Ok(())
 }
 
+/// Creates `path` (it must not exist yet) readable by its owner only (mode 0600), writes
+/// `bytes` and syncs them to disk: how every secret in a home is written.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 /// Reads the node's JWT secret, creating a random one (mode 0600) on first run.
 pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError> {
     ensure_home(home)?;
@@ -72,14 +84,7 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = [0u8; SECRET_LEN];
             rand::rngs::OsRng.fill_bytes(&mut secret);
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io_error(&path))?;
-            file.write_all(&secret).map_err(io_error(&path))?;
-            file.sync_all().map_err(io_error(&path))?;
+            write_private(&path, &secret).map_err(io_error(&path))?;
             Ok(secret)
         }
         Err(e) => Err(io_error(&path)(e)),

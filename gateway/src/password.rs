@@ -4,8 +4,6 @@
 //! [`verify`] on a blocking thread.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -81,14 +79,7 @@ pub fn store(home: &Path, password: &str) -> Result<(), PasswordError> {
     })?;
     let staging = home.join(format!(".{PASSWORD_FILE}.new"));
     let _ = fs::remove_file(&staging);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&staging)
-        .map_err(io)?;
-    file.write_all(hashed.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    crate::home::write_private(&staging, hashed.as_bytes()).map_err(io)?;
     fs::rename(&staging, &target).map_err(io)
 }
 

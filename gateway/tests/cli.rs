@@ -1,49 +1,16 @@
 //! The `switchboard` binary as scripts use it: `run`, `token`, signals, and bad input.
 
 use futures_util::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{Running, BIN};
 
 fn run_node(home: &std::path::Path, extra: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
-        .args(["run", "--bind", "127.0.0.1:0", "--home"])
-        .arg(home)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn switchboard");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    assert!(
-        url.starts_with("ws://127.0.0.1:") && url.ends_with('/'),
-        "{url}"
-    );
-    assert!(!url.ends_with(":0/"), "the real port is printed: {url}");
-    Running { child, url }
+    let node = common::run_node(home, extra, Stdio::null());
+    assert!(node.url.starts_with("ws://127.0.0.1:"), "{}", node.url);
+    node
 }
 
 fn token(home: &std::path::Path, extra: &[&str]) -> String {

@@ -4,11 +4,13 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+mod common;
+use common::BIN;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// `switchboard id --home HOME` as `(node, public_key, net_address)`.
@@ -33,43 +35,24 @@ fn id(home: &Path) -> (String, String, String) {
     (field("node"), field("public_key"), field("net_address"))
 }
 
-/// A running `switchboard run`, its stdout lines so far, and its stderr as a stream of lines.
+/// A running `switchboard run` with its net listener, and its stderr as a stream of lines.
 struct Node {
-    child: Child,
+    /// Held so the node is stopped when the test drops it.
+    _running: common::Running,
     net_addr: String,
     stderr: mpsc::Receiver<String>,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn run(home: &Path, args: &[&str]) -> Node {
-    let mut child = Command::new(BIN)
-        .args(["run", "--bind", "127.0.0.1:0", "--home"])
-        .arg(home)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn switchboard");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("listening line");
-    assert!(line.starts_with("listening on ws://"), "{line:?}");
-    line.clear();
-    stdout.read_line(&mut line).expect("net line");
+    let mut running = common::run_node(home, args, Stdio::piped());
+    assert!(running.url.starts_with("ws://"), "{}", running.url);
+    let line = running.next_line();
     let net_addr = line
-        .trim()
         .strip_prefix("net listening on ")
         .unwrap_or_else(|| panic!("expected the net line, got {line:?}"))
         .to_owned();
     let (tx, stderr) = mpsc::channel();
-    let err = child.stderr.take().expect("stderr");
+    let err = running.child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -78,7 +61,7 @@ fn run(home: &Path, args: &[&str]) -> Node {
         }
     });
     Node {
-        child,
+        _running: running,
         net_addr,
         stderr,
     }

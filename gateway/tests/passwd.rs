@@ -5,41 +5,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{Running, BIN};
 
 fn start(home: &Path, extra: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
-        .args(["run", "--bind", "127.0.0.1:0", "--home"])
-        .arg(home)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn switchboard");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("stdout's first line is {line:?}"))
-        .to_owned();
-    Running { child, url }
+    common::run_node(home, extra, Stdio::piped())
 }
 
 /// Stops the node with SIGTERM and returns everything it wrote on stderr.

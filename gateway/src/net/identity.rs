@@ -3,8 +3,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -187,14 +185,7 @@ pub fn load_or_create(home: &Path) -> Result<Identity, IdentityError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let identity = Identity::generate()?;
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io)?;
-            file.write_all(identity.private()).map_err(io)?;
-            file.sync_all().map_err(io)?;
+            crate::home::write_private(&path, identity.private()).map_err(io)?;
             Ok(identity)
         }
         Err(e) => Err(io(e)),
