@@ -38,12 +38,20 @@ pub enum StartError {
 
 /// The processes every node runs.
 pub fn bundled_processes() -> Vec<ProcessSpec> {
-    vec![ProcessSpec::new(
-        processes::echo::ID
-            .parse()
-            .unwrap_or_else(|_| unreachable!("a valid literal")),
-        processes::echo::run,
-    )]
+    vec![
+        ProcessSpec::new(
+            processes::echo::ID
+                .parse()
+                .unwrap_or_else(|_| unreachable!("a valid literal")),
+            processes::echo::run,
+        ),
+        ProcessSpec::new(
+            processes::broadcast::ID
+                .parse()
+                .unwrap_or_else(|_| unreachable!("a valid literal")),
+            processes::broadcast::run,
+        ),
+    ]
 }
 
 /// A node that is running.

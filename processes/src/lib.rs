@@ -6,5 +6,7 @@
 //!
 //! ## Layout
 //! - [`echo`]: `echo:echo:sys`, sends every push back to its channel.
+//! - [`broadcast`]: `broadcast:broadcast:sys`, pushes every frame to every client registered to it.
 
+pub mod broadcast;
 pub mod echo;
