@@ -6,11 +6,13 @@
 //! - [`socket`]: one channel's life: reader, writer task, close.
 //! - [`writer`]: the writer task that drains a channel's byte-bounded queue.
 //! - [`channels`]: the channel table and the writer queues.
+//! - [`queue`]: the storage-free-when-empty queue under each writer.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
 
 pub mod actions;
 pub mod channels;
+pub mod queue;
 pub mod refusal;
 pub mod register;
 pub mod routes;
