@@ -24,6 +24,14 @@ pub struct CompareParams {
     pub fanout: FanoutParams,
     /// The core servers are pinned to, if any (the generator pins itself elsewhere).
     pub server_core: Option<usize>,
+    /// Which scenarios run: any of `idle`, `echo`, `fanout`.
+    pub scenarios: Vec<String>,
+}
+
+impl CompareParams {
+    fn runs_scenario(&self, name: &str) -> bool {
+        self.scenarios.iter().any(|s| s == name)
+    }
 }
 
 /// One server's results in one run; a scenario that failed has `None` and an error line.
@@ -125,21 +133,27 @@ pub async fn run_server(
         }
     };
     let target = Target::of(&server);
-    eprintln!("  {}: idle", kind.short());
-    match idle::run(&target, server.pid, params.idle).await {
-        Ok(r) => result.idle = Some(r),
-        Err(e) => result.errors.push(format!("idle: {e:#}")),
+    if params.runs_scenario("idle") {
+        eprintln!("  {}: idle", kind.short());
+        match idle::run(&target, server.pid, params.idle).await {
+            Ok(r) => result.idle = Some(r),
+            Err(e) => result.errors.push(format!("idle: {e:#}")),
+        }
     }
-    eprintln!("  {}: echo", kind.short());
-    match echo::run(&target, server.pid, params.echo).await {
-        Ok(r) => result.echo = Some(r),
-        Err(e) => result.errors.push(format!("echo: {e:#}")),
+    if params.runs_scenario("echo") {
+        eprintln!("  {}: echo", kind.short());
+        match echo::run(&target, server.pid, params.echo).await {
+            Ok(r) => result.echo = Some(r),
+            Err(e) => result.errors.push(format!("echo: {e:#}")),
+        }
+        settle().await;
     }
-    settle().await;
-    eprintln!("  {}: fan-out", kind.short());
-    match fanout::run(&target, server.pid, params.fanout).await {
-        Ok(r) => result.fanout = Some(r),
-        Err(e) => result.errors.push(format!("fanout: {e:#}")),
+    if params.runs_scenario("fanout") {
+        eprintln!("  {}: fan-out", kind.short());
+        match fanout::run(&target, server.pid, params.fanout).await {
+            Ok(r) => result.fanout = Some(r),
+            Err(e) => result.errors.push(format!("fanout: {e:#}")),
+        }
     }
     server.stop().await;
     for error in &result.errors {

@@ -62,6 +62,9 @@ struct CompareArgs {
     /// Seconds each fan-out run publishes.
     #[arg(long, default_value_t = 5.0)]
     fanout_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout.
+    #[arg(long, value_delimiter = ',', default_value = "idle,echo,fanout")]
+    scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.
     #[arg(long)]
     no_pin: bool,
@@ -112,6 +115,7 @@ fn main() -> anyhow::Result<()> {
             duration: Duration::from_secs_f64(args.fanout_secs),
         },
         server_core: pin.then_some(0),
+        scenarios: args.scenarios.clone(),
     };
     // bench/run.sh says how it was called; otherwise this binary's own arguments.
     let command = std::env::var("BENCH_COMMAND").unwrap_or_else(|_| {

@@ -57,6 +57,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             duration: Duration::from_secs(1),
         },
         server_core: None,
+        scenarios: vec!["idle".into(), "echo".into(), "fanout".into()],
     };
     for &kind in &params.servers {
         let run = run_server(kind, &programs, &params).await;
