@@ -35,10 +35,12 @@ pub async fn serve_register_flow(
             WsErrorCode::OverCapacity,
             "this node holds as many connections as it allows; try again later",
         );
-        return refuse(&rt, ws, refusal).await;
+        return Box::pin(refuse(&rt, ws, refusal)).await;
     };
     let tls = conn.is_some_and(|c| c.tls);
-    match await_register(&rt, &mut ws, tls, cookie_token.as_deref()).await {
+    // Each phase is boxed so the connection's task is sized for none of them: an idle
+    // channel then holds only the channel phase's state.
+    match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
             let open = OpenChannel {
                 process: registration.process,
@@ -46,9 +48,9 @@ pub async fn serve_register_flow(
                 mailbox: registration.mailbox,
                 announce: true,
             };
-            run_channel(rt, ws, open).await;
+            Box::pin(run_channel(rt, ws, open)).await;
         }
-        Err(NotRegistered::Refused(refusal)) => refuse(&rt, ws, refusal).await,
+        Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, ws, refusal)).await,
         Err(NotRegistered::Gone) => {}
     }
 }
@@ -215,7 +217,16 @@ impl<'a> Courier<'a> {
             },
             blob,
         };
-        if self.mailbox.send(message).await.is_err() {
+        // The mailbox almost always has room: try first, and keep the (large) waiting send
+        // future out of every channel's task state by boxing it for the rare full mailbox.
+        let closed = match self.mailbox.try_send(message) {
+            Ok(()) => false,
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                Box::pin(self.mailbox.send(message)).await.is_err()
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        };
+        if closed {
             tracing::debug!("process mailbox closed; event dropped with the dead instance");
         }
     }
