@@ -2,6 +2,7 @@
 //!
 //! - [`routes`]: the warp filters (`GET /` upgrades; everything else is plain HTTP).
 //! - [`upgrade`]: finishing a WebSocket upgrade ourselves, so the socket gets our buffer sizes.
+//! - [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`register`]: the first frame — parse, authenticate, find the process.
 //! - [`socket`]: one channel's life: reader, writer task, close.
 //! - [`writer`]: the writer task that drains a channel's byte-bounded queue.
@@ -12,6 +13,7 @@
 
 pub mod actions;
 pub mod channels;
+pub mod lazy_read;
 pub mod queue;
 pub mod refusal;
 pub mod register;
