@@ -107,7 +107,7 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
         path: open.path.clone(),
         writer,
     });
-    let span = tracing::info_span!("channel", channel_id, process = %open.process);
+    let span = tracing::debug_span!("channel", channel_id, process = %open.process);
     let (sink, mut stream) = ws.split();
     async move {
         if open.announce {
