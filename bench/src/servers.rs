@@ -151,7 +151,7 @@ pub async fn start(
     };
     command
         .args(&args)
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
