@@ -50,7 +50,19 @@ fn panel(
         .iter()
         .filter_map(|&k| Spread::of(&values(c, k, metric)).map(|s| (k, s)))
         .collect();
-    let top = bars.iter().map(|(_, s)| s.max).fold(0.0, f64::max).max(1.0) * 1.15;
+    // One bar far above the rest (tokio-tungstenite's default 128 KiB read buffer, in the
+    // memory panel) would flatten the others: cut the axis above the second-highest and
+    // say so on that bar.
+    let mut tops: Vec<f64> = bars.iter().map(|(_, s)| s.max).collect();
+    tops.sort_by(f64::total_cmp);
+    let highest = tops.last().copied().unwrap_or(1.0);
+    let second = tops.iter().rev().nth(1).copied().unwrap_or(highest);
+    let top = if highest > 4.0 * second && second > 0.0 {
+        second * 1.6
+    } else {
+        highest * 1.25
+    }
+    .max(1.0);
     let n = bars.len().max(1);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
@@ -78,27 +90,54 @@ fn panel(
         let x0 = i as f64 + 0.15;
         let x1 = i as f64 + 0.85;
         let mid = i as f64 + 0.5;
+        let off_scale = spread.max > top;
+        let height = spread.median.min(top * 0.9);
         chart.draw_series([Rectangle::new(
-            [(x0, 0.0), (x1, spread.median)],
+            [(x0, 0.0), (x1, height)],
             color(*kind).filled(),
         )])?;
-        chart.draw_series([PathElement::new(
-            vec![(mid, spread.min), (mid, spread.max)],
-            BLACK.stroke_width(2),
-        )])?;
-        for y in [spread.min, spread.max] {
+        if !off_scale {
             chart.draw_series([PathElement::new(
-                vec![(mid - 0.1, y), (mid + 0.1, y)],
+                vec![(mid, spread.min), (mid, spread.max)],
                 BLACK.stroke_width(2),
             )])?;
+            for y in [spread.min, spread.max] {
+                chart.draw_series([PathElement::new(
+                    vec![(mid - 0.1, y), (mid + 0.1, y)],
+                    BLACK.stroke_width(2),
+                )])?;
+            }
         }
-        chart.draw_series([Text::new(
-            kind.short().to_owned(),
-            (x0, spread.max + top * 0.07),
-            ("sans-serif", 15).into_font().color(&BLACK),
-        )])?;
+        let label_y = if off_scale {
+            top * 0.99
+        } else {
+            spread.max + top * 0.12
+        };
+        let value = format!(
+            "{}{}",
+            si(spread.median),
+            if off_scale { " (off scale)" } else { "" }
+        );
+        for (text, dy) in [(kind.short().to_owned(), 0.0), (value, top * 0.05)] {
+            chart.draw_series([Text::new(
+                text,
+                (x0, label_y - dy),
+                ("sans-serif", 15).into_font().color(&BLACK),
+            )])?;
+        }
     }
     Ok(())
+}
+
+/// `1234567` as `1.23M`, `4021` as `4.02k`.
+fn si(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.2}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// Draws the chart for `c` into `path`.

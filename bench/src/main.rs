@@ -27,6 +27,13 @@ struct Cli {
 enum Command {
     /// Runs every server through every scenario N times and writes the report.
     Compare(CompareArgs),
+    /// Rewrites RESULTS.md and results.png from the last run's out/results.json (after
+    /// editing findings.md, say); measures nothing.
+    Report {
+        /// Where RESULTS.md, results.png and out/ are.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,8 +81,15 @@ struct CompareArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let Command::Compare(args) = cli.command;
+    let args = match Cli::parse().command {
+        Command::Compare(args) => args,
+        Command::Report { out } => {
+            let json = std::fs::read(out.join("out/results.json"))
+                .context("no out/results.json: run compare first")?;
+            let comparison: compare::Comparison = serde_json::from_slice(&json)?;
+            return write_report(&comparison, &out);
+        }
+    };
     let fd_limit = raise_fd_limit();
     // Read before pinning: once pinned, this process sees one core.
     let machine = Machine::detect(fd_limit);
@@ -134,12 +148,16 @@ fn main() -> anyhow::Result<()> {
         args.out.join("out/results.json"),
         serde_json::to_vec_pretty(&comparison)?,
     )?;
-    let findings = std::fs::read_to_string(args.out.join("findings.md")).unwrap_or_default();
+    write_report(&comparison, &args.out)
+}
+
+fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyhow::Result<()> {
+    let findings = std::fs::read_to_string(out.join("findings.md")).unwrap_or_default();
     std::fs::write(
-        args.out.join("RESULTS.md"),
-        report::render(&comparison, &findings),
+        out.join("RESULTS.md"),
+        report::render(comparison, &findings),
     )?;
-    chart::draw(&comparison, &args.out.join("results.png"))?;
-    eprintln!("wrote {}", args.out.join("RESULTS.md").display());
+    chart::draw(comparison, &out.join("results.png"))?;
+    eprintln!("wrote {}", out.join("RESULTS.md").display());
     Ok(())
 }
