@@ -1,18 +1,18 @@
-//! The queue under each channel's writer: a `VecDeque` behind a mutex, and a `Notify` that
-//! wakes the one consumer. tokio's unbounded mpsc allocates a 32-slot block (about 2 KiB with
+//! The queue under each channel's writer: a `VecDeque` behind a mutex, and an `AtomicWaker`
+//! that wakes the one consumer without taking a lock. tokio's unbounded mpsc allocates a 32-slot block (about 2 KiB with
 //! our frame type) for every channel up front and keeps it; this queue holds no storage while
 //! it is empty, which is what an idle channel's queue almost always is.
 
 use std::collections::VecDeque;
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 /// A multi-producer, single-consumer queue that can be closed from either end.
 #[derive(Debug)]
 pub struct Queue<T> {
     inner: Mutex<Inner<T>>,
-    ready: Notify,
+    ready: AtomicWaker,
 }
 
 #[derive(Debug)]
@@ -28,7 +28,7 @@ impl<T> Default for Queue<T> {
                 items: VecDeque::new(),
                 closed: false,
             }),
-            ready: Notify::new(),
+            ready: AtomicWaker::new(),
         }
     }
 }
@@ -47,7 +47,7 @@ impl<T> Queue<T> {
         // The consumer drains the queue before it waits, so only the first item of a burst
         // needs to wake it.
         if was_empty {
-            self.ready.notify_one();
+            self.ready.wake();
         }
         Ok(())
     }
@@ -62,30 +62,31 @@ impl<T> Queue<T> {
         item
     }
 
-    /// Waits for the oldest item; `None` once the queue is closed and drained.
+    /// Waits for the oldest item; `None` once the queue is closed and drained. Only one task
+    /// may wait at a time (the writer).
     pub async fn pop(&self) -> Option<T> {
-        loop {
-            let notified = self.ready.notified();
-            {
-                let mut inner = self.inner.lock();
-                if let Some(item) = inner.items.pop_front() {
-                    if inner.items.is_empty() {
-                        inner.items = VecDeque::new();
-                    }
-                    return Some(item);
+        std::future::poll_fn(|cx| {
+            // Register before looking, so a push between the look and the wait still wakes.
+            self.ready.register(cx.waker());
+            let mut inner = self.inner.lock();
+            if let Some(item) = inner.items.pop_front() {
+                if inner.items.is_empty() {
+                    inner.items = VecDeque::new();
                 }
-                if inner.closed {
-                    return None;
-                }
+                return std::task::Poll::Ready(Some(item));
             }
-            notified.await;
-        }
+            if inner.closed {
+                return std::task::Poll::Ready(None);
+            }
+            std::task::Poll::Pending
+        })
+        .await
     }
 
     /// Refuses further pushes and wakes the consumer; queued items can still be taken.
     pub fn close(&self) {
         self.inner.lock().closed = true;
-        self.ready.notify_one();
+        self.ready.wake();
     }
 }
 
