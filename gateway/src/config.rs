@@ -22,7 +22,8 @@ pub struct Config {
     pub max_message_size: usize,
     /// Bytes that may wait in one channel's writer queue before it counts as a slow consumer.
     pub writer_queue_bytes: usize,
-    /// Read buffer per socket, in bytes.
+    /// tungstenite's read buffer per socket, in bytes. Small, because socket reads go through
+    /// a per-thread 16 KiB buffer (`http::lazy_read`) and this one is held by every socket.
     pub read_buffer_size: usize,
     /// Most WebSocket connections held at once.
     pub max_connections: usize,
@@ -65,7 +66,7 @@ impl Config {
             register_timeout: Duration::from_secs(10),
             max_message_size: 1 << 20,
             writer_queue_bytes: 1 << 20,
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 128,
             max_connections: 100_000,
             mailbox_capacity: 4096,
             close_timeout: Duration::from_secs(5),

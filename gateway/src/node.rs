@@ -54,6 +54,7 @@ pub fn bundled_processes() -> Vec<ProcessSpec> {
         ProcessSpec::new(id(processes::echo::ID), processes::echo::run),
         ProcessSpec::new(id(processes::chat::ID), processes::chat::run),
         ProcessSpec::new(id(processes::counter::ID), processes::counter::run),
+        ProcessSpec::new(id(processes::broadcast::ID), processes::broadcast::run),
     ]
 }
 

@@ -111,3 +111,20 @@ async fn pings_are_answered_with_pongs() {
         assert_eq!(pong, payload);
     }
 }
+
+#[tokio::test]
+async fn large_frames_come_back_whole_through_the_small_read_buffer() {
+    // Each socket keeps a tiny tungstenite read buffer behind 16 KiB reads; a frame far
+    // larger than both must still arrive whole, and several back to back stay in order.
+    let node = TestNode::start(vec![]).await;
+    let (mut client, _) = node.register("echo:echo:sys").await;
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    client.send_binary(&big).await;
+    client.send_text("after the big one").await;
+    client.send_binary(&big[..20_000]).await;
+    assert_eq!(client.next().await, Frame::Binary(big.clone()));
+    assert_eq!(client.next_text().await, "after the big one");
+    assert_eq!(client.next().await, Frame::Binary(big[..20_000].to_vec()));
+    drop(client);
+    node.node.shutdown().await;
+}

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use super::queue::Queue;
 
 const SHARDS: usize = 16;
 
@@ -27,44 +29,68 @@ pub enum Outbound {
     Close(u16, String),
 }
 
+/// What the writer's queue holds, shared by its two ends.
+#[derive(Debug, Default)]
+struct Shared {
+    frames: Queue<Outbound>,
+    queued: AtomicUsize,
+}
+
 /// The sending side of one channel's writer queue.
 #[derive(Debug)]
 pub struct WriterQueue {
-    tx: mpsc::UnboundedSender<Outbound>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     limit: usize,
     closing: AtomicBool,
     closing_notify: Notify,
 }
 
-/// The writer task's side: counts bytes out as it writes them.
+/// The writer task's side: takes frames out and counts bytes out as it writes them.
 #[derive(Debug)]
 pub struct WriterDrain {
-    /// The queue.
-    pub rx: mpsc::UnboundedReceiver<Outbound>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 }
 
 impl WriterDrain {
+    /// Waits for the next thing to do; `None` when the sending side is gone.
+    pub async fn next(&mut self) -> Option<Outbound> {
+        self.shared.frames.pop().await
+    }
+
+    /// The next thing to do if one is already waiting.
+    pub fn try_next(&mut self) -> Option<Outbound> {
+        self.shared.frames.try_pop()
+    }
+
     /// Marks `len` bytes as written.
     pub fn written(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+    }
+}
+
+impl Drop for WriterDrain {
+    fn drop(&mut self) {
+        self.shared.frames.close();
+    }
+}
+
+impl Drop for WriterQueue {
+    fn drop(&mut self) {
+        self.shared.frames.close();
     }
 }
 
 /// A queue holding at most `limit` bytes of frames.
 pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(Shared::default());
     (
         WriterQueue {
-            tx,
-            queued: queued.clone(),
+            shared: shared.clone(),
             limit,
             closing: AtomicBool::new(false),
             closing_notify: Notify::new(),
         },
-        WriterDrain { rx, queued },
+        WriterDrain { shared },
     )
 }
 
@@ -74,17 +100,18 @@ impl WriterQueue {
         if self.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
-        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
         if before + len > self.limit && before > 0 {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
+            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
             self.fail(
                 WsErrorCode::SlowConsumer,
                 "the client did not read its messages fast enough",
             );
             return Err(HttpServerError::SlowConsumer);
         }
-        self.tx
-            .send(Outbound::Frame(message))
+        self.shared
+            .frames
+            .push(Outbound::Frame(message))
             .map_err(|_| HttpServerError::WsChannelNotFound)
     }
 
@@ -97,7 +124,10 @@ impl WriterQueue {
     /// Closes the channel with an error frame. Only the first close counts.
     pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.send(Outbound::Fail(code, message.into()));
+            let _ = self
+                .shared
+                .frames
+                .push(Outbound::Fail(code, message.into()));
             self.closing_notify.notify_waiters();
         }
     }
@@ -105,7 +135,10 @@ impl WriterQueue {
     /// Closes the channel normally. Only the first close counts.
     pub fn close(&self, code: u16, reason: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.send(Outbound::Close(code, reason.into()));
+            let _ = self
+                .shared
+                .frames
+                .push(Outbound::Close(code, reason.into()));
             self.closing_notify.notify_waiters();
         }
     }
@@ -347,8 +380,8 @@ mod tests {
             Err(HttpServerError::WsPingPongTooLong)
         );
         assert_eq!(table.push(&echo, id, WsMessageType::Text, text), Ok(()));
-        match drain.rx.try_recv() {
-            Ok(Outbound::Frame(Message::Text(t))) => assert_eq!(t.as_str(), "hi"),
+        match drain.try_next() {
+            Some(Outbound::Frame(Message::Text(t))) => assert_eq!(t.as_str(), "hi"),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -371,10 +404,10 @@ mod tests {
             table.push(&echo, id, WsMessageType::Binary, blob),
             Err(HttpServerError::WsChannelNotFound)
         );
-        assert!(matches!(drain.rx.try_recv(), Ok(Outbound::Frame(_))));
+        assert!(matches!(drain.try_next(), Some(Outbound::Frame(_))));
         assert!(matches!(
-            drain.rx.try_recv(),
-            Ok(Outbound::Fail(WsErrorCode::SlowConsumer, _))
+            drain.try_next(),
+            Some(Outbound::Fail(WsErrorCode::SlowConsumer, _))
         ));
     }
 

@@ -2,10 +2,12 @@
 //!
 //! - [`routes`]: the warp filters (`GET /` upgrades; everything else is plain HTTP).
 //! - [`upgrade`]: finishing a WebSocket upgrade ourselves, so the socket gets our buffer sizes.
+//! - [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`register`]: the first frame — parse, authenticate, find the process.
 //! - [`socket`]: one channel's life: reader, writer task, close.
 //! - [`writer`]: the writer task that drains a channel's byte-bounded queue.
 //! - [`channels`]: the channel table and the writer queues.
+//! - [`queue`]: the storage-free-when-empty queue under each writer.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
 //! - [`login`], [`login_page`]: password login, the auth cookie, logout.
@@ -19,10 +21,12 @@ pub mod bindings;
 pub mod bound_http;
 pub mod bound_ws;
 pub mod channels;
+pub mod lazy_read;
 pub mod login;
 pub mod login_page;
 pub mod origin;
 pub mod problem;
+pub mod queue;
 pub mod refusal;
 pub mod register;
 pub mod routes;

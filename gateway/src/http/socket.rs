@@ -1,12 +1,13 @@
 //! One WebSocket's life: admission, the register flow, then a reader loop (this task) and a
 //! writer task, until either side ends; then the channel is removed and its process told.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use process_lib::{
-    http_server_id, Address, HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId,
-    WireMessage, WsErrorCode, WsMessageType, WsRegistered,
+    http_server_id, HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WireMessage,
+    WsErrorCode, WsMessageType, WsRegistered,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -24,9 +25,20 @@ use process_lib::host::Host;
 
 /// Serves a socket that connected to `/`: admission, register frame, then the channel.
 /// `cookie_token` is the upgrade request's login cookie, used when the frame's token is empty.
-pub async fn serve_register_flow(
+pub fn serve_register_flow(
     rt: Arc<Runtime>,
-    mut ws: WsStream,
+    ws: WsStream,
+    conn: Option<ConnInfo>,
+    cookie_token: Option<String>,
+) -> impl Future<Output = ()> {
+    // Boxed: the future lives as long as the connection, and an argument stays in it for
+    // good, so it holds a pointer rather than the whole socket it has already handed on.
+    register_flow(rt, Box::new(ws), conn, cookie_token)
+}
+
+async fn register_flow(
+    rt: Arc<Runtime>,
+    mut ws: Box<WsStream>,
     conn: Option<ConnInfo>,
     cookie_token: Option<String>,
 ) {
@@ -35,10 +47,12 @@ pub async fn serve_register_flow(
             WsErrorCode::OverCapacity,
             "this node holds as many connections as it allows; try again later",
         );
-        return refuse(&rt, ws, refusal).await;
+        return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
     };
     let tls = conn.is_some_and(|c| c.tls);
-    match await_register(&rt, &mut ws, tls, cookie_token.as_deref()).await {
+    // Each phase is boxed so the connection's task is sized for none of them: an idle
+    // channel then holds only the channel phase's state.
+    match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
             let open = OpenChannel {
                 process: registration.process,
@@ -46,11 +60,17 @@ pub async fn serve_register_flow(
                 mailbox: registration.mailbox,
                 announce: true,
             };
-            run_channel(rt, ws, open).await;
+            Box::pin(run_channel(rt, unbox(ws), open)).await;
         }
-        Err(NotRegistered::Refused(refusal)) => refuse(&rt, ws, refusal).await,
+        Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
         Err(NotRegistered::Gone) => {}
     }
+}
+
+/// Takes the socket out of its box and frees the box now (`*ws` would keep the allocation
+/// until the binding's scope ends, which is the connection's end).
+fn unbox(ws: Box<WsStream>) -> WsStream {
+    *ws
 }
 
 /// Tells the client why, closes with the matching code, and waits (bounded) for its close.
@@ -78,21 +98,22 @@ pub struct OpenChannel {
     pub announce: bool,
 }
 
-/// Runs an open channel until it ends.
-pub async fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) {
+/// Runs an open channel until it ends. The set-up is done at the call, so the returned
+/// future, which lives as long as the channel, does not also hold the unsplit socket.
+pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Future<Output = ()> {
     let (writer, drain) = writer_queue(rt.config.writer_queue_bytes);
     let (channel_id, channel) = rt.channels.insert(Channel {
         process: open.process.clone(),
         path: open.path.clone(),
         writer,
     });
-    let span = tracing::info_span!("channel", channel_id, process = %open.process);
+    let span = tracing::debug_span!("channel", channel_id, process = %open.process);
+    let (sink, mut stream) = ws.split();
     async move {
         if open.announce {
             let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
             let _ = channel.writer.send(Message::text(reply));
         }
-        let (sink, mut stream) = ws.split();
         let mut writer_task = tokio::spawn(writer::run(sink, drain));
         let courier = Courier::new(&rt, &open);
         courier
@@ -173,7 +194,6 @@ pub async fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) {
         }
     }
     .instrument(span)
-    .await;
 }
 
 /// Carries a channel's events to its process's mailbox, waiting when the mailbox is full so
@@ -181,33 +201,45 @@ pub async fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) {
 struct Courier<'a> {
     rt: &'a Runtime,
     mailbox: &'a mpsc::Sender<KernelMessage>,
-    source: Address,
-    target: Address,
+    process: &'a ProcessId,
 }
 
 impl<'a> Courier<'a> {
     fn new(rt: &'a Runtime, open: &'a OpenChannel) -> Self {
+        // Addresses are built per message (each message needs its own copy anyway), so an
+        // idle channel keeps none.
         Self {
             rt,
             mailbox: &open.mailbox,
-            source: rt.address(http_server_id()),
-            target: rt.address(open.process.clone()),
+            process: &open.process,
         }
     }
 
-    async fn push(&self, channel_id: u32, message_type: WsMessageType, blob: LazyLoadBlob) {
+    fn push(
+        &self,
+        channel_id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> impl Future<Output = ()> + '_ {
         let request = HttpServerRequest::WebSocketPush {
             channel_id,
             message_type,
         };
-        self.deliver(request, Some(blob)).await;
+        self.deliver(request, Some(blob))
     }
 
-    async fn deliver(&self, request: HttpServerRequest, blob: Option<LazyLoadBlob>) {
+    /// Delivers at once when the mailbox has room, as it almost always does; only a full
+    /// mailbox leaves something to wait for, boxed. The returned future is a few bytes, so
+    /// it does not swell the state every channel's task holds while idle.
+    fn deliver(
+        &self,
+        request: HttpServerRequest,
+        blob: Option<LazyLoadBlob>,
+    ) -> impl Future<Output = ()> + '_ {
         let message = KernelMessage {
             id: self.rt.next_id(),
-            source: self.source.clone(),
-            target: self.target.clone(),
+            source: self.rt.address(http_server_id()),
+            target: self.rt.address(self.process.clone()),
             rsvp: None,
             message: WireMessage::Request {
                 expects_response: None,
@@ -215,8 +247,26 @@ impl<'a> Courier<'a> {
             },
             blob,
         };
-        if self.mailbox.send(message).await.is_err() {
-            tracing::debug!("process mailbox closed; event dropped with the dead instance");
+        let waiting = match self.mailbox.try_send(message) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                Some(Box::pin(self.mailbox.send(message)))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                mailbox_closed();
+                None
+            }
+        };
+        async move {
+            if let Some(send) = waiting {
+                if send.await.is_err() {
+                    mailbox_closed();
+                }
+            }
         }
     }
+}
+
+fn mailbox_closed() {
+    tracing::debug!("process mailbox closed; event dropped with the dead instance");
 }

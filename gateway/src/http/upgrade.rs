@@ -13,11 +13,12 @@ use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
+use super::lazy_read::LazyRead;
 use super::ConnInfo;
 use crate::config::Config;
 
 /// A server-side WebSocket over an upgraded hyper connection.
-pub type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+pub type WsStream = WebSocketStream<LazyRead<TokioIo<Upgraded>>>;
 
 /// A valid upgrade request, not yet answered.
 #[derive(Debug)]
@@ -95,16 +96,19 @@ impl PendingUpgrade {
     {
         let accept = derive_accept_key(self.key.as_bytes());
         let on_upgrade = self.on_upgrade;
+        let serving = tasks.clone();
         tasks.spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        LazyRead::new(TokioIo::new(upgraded)),
                         Role::Server,
                         Some(config),
                     )
                     .await;
-                    serve(ws).await;
+                    // A task of its own: the connection's long-lived task is then sized for
+                    // `serve` alone, not for the upgrade's state beside it.
+                    serving.spawn(serve(ws));
                 }
                 Err(error) => tracing::debug!(%error, "websocket upgrade failed"),
             }

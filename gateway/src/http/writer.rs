@@ -39,7 +39,7 @@ pub enum WriterEnd {
 
 /// Runs until the channel closes. Never holds more than one batch out of the queue.
 pub async fn run(mut sink: WsSink, mut drain: WriterDrain) -> WriterEnd {
-    while let Some(first) = drain.rx.recv().await {
+    while let Some(first) = drain.next().await {
         let mut next = Some(first);
         let mut fed = 0;
         while let Some(outbound) = next.take() {
@@ -53,7 +53,7 @@ pub async fn run(mut sink: WsSink, mut drain: WriterDrain) -> WriterEnd {
                     }
                     fed += 1;
                     if fed < BATCH {
-                        next = drain.rx.try_recv().ok();
+                        next = drain.try_next();
                     }
                 }
                 Outbound::Fail(code, text) => {

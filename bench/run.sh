@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole side-by-side comparison and writes bench/RESULTS.md and bench/results.png.
+# Builds Switchboard and the generator in release mode, installs the Node baseline's pinned
+# npm packages if needed, then runs `switchboard-bench compare` with any arguments given
+# (see `target/release/switchboard-bench compare --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p gateway --bin switchboard -p switchboard-bench
+if [ ! -d bench/node/node_modules/ws ]; then
+  (cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+BENCH_COMMAND="bench/run.sh $*" exec target/release/switchboard-bench compare "$@"

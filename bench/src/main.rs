@@ -1,0 +1,163 @@
+//! `switchboard-bench`: runs the side-by-side comparison and writes `RESULTS.md`,
+//! `results.png` and the raw `out/results.json`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::scenario::echo::EchoParams;
+use switchboard_bench::scenario::fanout::FanoutParams;
+use switchboard_bench::scenario::idle::IdleParams;
+use switchboard_bench::servers::{Programs, ServerKind};
+use switchboard_bench::{chart, raise_fd_limit, report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard-bench",
+    about = "Switchboard's side-by-side benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every server through every scenario N times and writes the report.
+    Compare(CompareArgs),
+    /// Rewrites RESULTS.md and results.png from the last run's out/results.json (after
+    /// editing findings.md, say); measures nothing.
+    Report {
+        /// Where RESULTS.md, results.png and out/ are.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// Runs of the whole set (medians need at least 3).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Servers to compare, comma-separated: switchboard, tt-default, tt-4k, node-ws.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "switchboard,tt-default,tt-4k,node-ws"
+    )]
+    servers: Vec<String>,
+    /// Seconds each echo run is counted.
+    #[arg(long, default_value_t = 5.0)]
+    echo_secs: f64,
+    /// Echo clients.
+    #[arg(long, default_value_t = 64)]
+    echo_clients: usize,
+    /// Payload bytes (echo and fan-out).
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Idle connections to hold at once.
+    #[arg(long, default_value_t = 10_000)]
+    idle_connections: usize,
+    /// Fan-out subscribers.
+    #[arg(long, default_value_t = 1_000)]
+    subscribers: usize,
+    /// Fan-out frames in flight at most.
+    #[arg(long, default_value_t = 16)]
+    window: u64,
+    /// Seconds each fan-out run publishes.
+    #[arg(long, default_value_t = 5.0)]
+    fanout_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout.
+    #[arg(long, value_delimiter = ',', default_value = "idle,echo,fanout")]
+    scenarios: Vec<String>,
+    /// Do not pin servers and the generator to separate cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Where RESULTS.md, results.png and out/ go.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
+    out: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = match Cli::parse().command {
+        Command::Compare(args) => args,
+        Command::Report { out } => {
+            let json = std::fs::read(out.join("out/results.json"))
+                .context("no out/results.json: run compare first")?;
+            let comparison: compare::Comparison = serde_json::from_slice(&json)?;
+            return write_report(&comparison, &out);
+        }
+    };
+    let fd_limit = raise_fd_limit();
+    // Read before pinning: once pinned, this process sees one core.
+    let machine = Machine::detect(fd_limit);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = !args.no_pin && cores >= 2;
+    if pin {
+        // The generator on core 1, before any runtime thread exists; servers go to core 0.
+        let status = std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("taskset")?;
+        anyhow::ensure!(status.success(), "taskset could not pin the generator");
+    }
+    let servers = args
+        .servers
+        .iter()
+        .map(|s| ServerKind::from_short(s).with_context(|| format!("unknown server {s:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let params = CompareParams {
+        runs: args.runs,
+        servers,
+        echo: EchoParams {
+            clients: args.echo_clients,
+            size: args.size,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs_f64(args.echo_secs),
+        },
+        idle: IdleParams {
+            connections: args.idle_connections,
+            concurrency: 128,
+        },
+        fanout: FanoutParams {
+            subscribers: args.subscribers,
+            size: args.size,
+            window: args.window,
+            duration: Duration::from_secs_f64(args.fanout_secs),
+        },
+        server_core: pin.then_some(0),
+        scenarios: args.scenarios.clone(),
+    };
+    // bench/run.sh says how it was called; otherwise this binary's own arguments.
+    let command = std::env::var("BENCH_COMMAND").unwrap_or_else(|_| {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        format!("target/release/switchboard-bench {}", args.join(" "))
+    });
+    let programs = Programs::beside_current_exe()?;
+    // One thread: the generator has one core, and a current-thread runtime wastes none of it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let comparison = runtime.block_on(compare::run(params, &programs, machine, command));
+
+    std::fs::create_dir_all(args.out.join("out"))?;
+    std::fs::write(
+        args.out.join("out/results.json"),
+        serde_json::to_vec_pretty(&comparison)?,
+    )?;
+    write_report(&comparison, &args.out)
+}
+
+fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyhow::Result<()> {
+    let findings = std::fs::read_to_string(out.join("findings.md")).unwrap_or_default();
+    std::fs::write(
+        out.join("RESULTS.md"),
+        report::render(comparison, &findings),
+    )?;
+    chart::draw(comparison, &out.join("results.png"))?;
+    eprintln!("wrote {}", out.join("RESULTS.md").display());
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! `RESULTS.md`: the machine and command, one table per scenario (medians over runs with
+//! min–max), and the issue's targets as Switchboard/baseline ratios computed run by run.
+//! Hand-written findings are kept in `findings.md` and included as they are.
+
+use std::fmt::Write;
+
+use crate::compare::{Comparison, ServerRun};
+use crate::servers::ServerKind;
+
+/// Median, minimum and maximum of some values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The median (mean of the middle two for an even count).
+    pub median: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Self {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        })
+    }
+
+    fn show(&self, digits: usize) -> String {
+        format!(
+            "{} [{}–{}]",
+            group(self.median, digits),
+            group(self.min, digits),
+            group(self.max, digits)
+        )
+    }
+}
+
+/// `12345.6` as `12,346` (or with `digits` decimals).
+fn group(x: f64, digits: usize) -> String {
+    let s = format!("{x:.digits$}");
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, int) = int.strip_prefix('-').map_or(("", int), |i| ("-", i));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{out}.{f}"),
+        None => format!("{sign}{out}"),
+    }
+}
+
+/// Values of one metric for `kind`, one per run where it was measured.
+pub fn values(
+    c: &Comparison,
+    kind: ServerKind,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> Vec<f64> {
+    c.runs
+        .iter()
+        .filter_map(|run| run.iter().find(|r| r.kind == kind).and_then(&metric))
+        .collect()
+}
+
+/// Switchboard/`baseline` for one metric, computed within each run.
+pub fn ratios(
+    c: &Comparison,
+    baseline: ServerKind,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> Vec<f64> {
+    c.runs
+        .iter()
+        .filter_map(|run| {
+            let ours = run
+                .iter()
+                .find(|r| r.kind == ServerKind::Switchboard)
+                .and_then(&metric)?;
+            let theirs = run.iter().find(|r| r.kind == baseline).and_then(&metric)?;
+            (theirs > 0.0).then(|| ours / theirs)
+        })
+        .collect()
+}
+
+fn cell(
+    c: &Comparison,
+    kind: ServerKind,
+    digits: usize,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> String {
+    Spread::of(&values(c, kind, metric)).map_or_else(|| "—".to_owned(), |s| s.show(digits))
+}
+
+fn median_cell(
+    c: &Comparison,
+    kind: ServerKind,
+    digits: usize,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> String {
+    Spread::of(&values(c, kind, metric)).map_or_else(|| "—".to_owned(), |s| group(s.median, digits))
+}
+
+/// A target: a ratio (or an absolute figure) and the bound it must meet.
+struct Target<'a> {
+    what: &'a str,
+    per_run: Vec<f64>,
+    bound: f64,
+    at_least: bool,
+}
+
+impl Target<'_> {
+    fn row(&self) -> String {
+        let runs = self
+            .per_run
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let relation = if self.at_least { "≥" } else { "≤" };
+        let Some(spread) = Spread::of(&self.per_run) else {
+            return format!(
+                "| {} | {relation} {} | — | — | not measured |\n",
+                self.what, self.bound
+            );
+        };
+        let ok = |x: f64| {
+            if self.at_least {
+                x >= self.bound
+            } else {
+                x <= self.bound
+            }
+        };
+        let verdict = match (ok(spread.median), self.per_run.iter().all(|&x| ok(x))) {
+            (true, true) => "**met** in every run",
+            (true, false) => "met by the median, not in every run",
+            (false, _) => "**missed**",
+        };
+        format!(
+            "| {} | {relation} {} | {runs} | {:.2} [{:.2}–{:.2}] | {verdict} |\n",
+            self.what, self.bound, spread.median, spread.min, spread.max
+        )
+    }
+}
+
+/// The report as Markdown; `findings` is included under its own heading.
+pub fn render(c: &Comparison, findings: &str) -> String {
+    let p = &c.params;
+    let m = &c.machine;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Switchboard benchmarks, side by side\n");
+    let _ = writeln!(
+        out,
+        "Written by the command below from its own runs; every figure is from the same invocation, \
+         and every ratio is Switchboard/baseline computed within one run, then summarised as \
+         median [min–max] over {} runs. Latencies are in µs. CPU is the share of one core each side \
+         used while the scenario was measured: a generator near 100 % means the figure is a lower \
+         bound set by the load generator, not by the server.\n",
+        p.runs
+    );
+    let _ = writeln!(out, "```sh\n{}\n```\n", c.command);
+    let _ = writeln!(
+        out,
+        "- Machine: {} × {}, kernel {}, open-file limit {}, Node {}\n- Servers pinned to core {}, the load generator to the other core; loopback only, client sockets spread over 127.0.0.1–127.0.0.{}\n- Whole comparison took {:.0} s\n",
+        m.nproc,
+        m.cpu,
+        m.kernel,
+        m.fd_limit,
+        m.node,
+        p.server_core.map_or("(none)".to_owned(), |c| c.to_string()),
+        crate::client::SOURCE_ADDRESSES,
+        c.elapsed_s
+    );
+    let _ = writeln!(
+        out,
+        "![throughput and memory per connection](results.png)\n"
+    );
+
+    let _ = writeln!(out, "## Targets (issue 6)\n");
+    let _ = writeln!(out, "| target | bound | ratio in each run | median [min–max] | verdict |\n|---|---|---|---|---|");
+    let echo_rate = |r: &ServerRun| r.echo.map(|e| e.msgs_per_s);
+    let fan_rate = |r: &ServerRun| r.fanout.map(|f| f.deliveries_per_s);
+    let fan_p99 = |r: &ServerRun| r.fanout.map(|f| f.latency.p99_us);
+    let idle_rss = |r: &ServerRun| r.idle.map(|i| i.rss_per_conn);
+    let targets = [
+        Target {
+            what: "echo msgs/s, Switchboard / tokio-tungstenite 4 KiB",
+            per_run: ratios(c, ServerKind::Tt4k, echo_rate),
+            bound: 0.9,
+            at_least: true,
+        },
+        Target {
+            what: "echo msgs/s, Switchboard / Node ws",
+            per_run: ratios(c, ServerKind::NodeWs, echo_rate),
+            bound: 1.5,
+            at_least: true,
+        },
+        Target {
+            what: "idle: Switchboard RSS bytes per connection",
+            per_run: values(c, ServerKind::Switchboard, idle_rss),
+            bound: 4096.0,
+            at_least: false,
+        },
+        Target {
+            what: "fan-out deliveries/s, Switchboard / tokio-tungstenite default",
+            per_run: ratios(c, ServerKind::TtDefault, fan_rate),
+            bound: 1.0,
+            at_least: true,
+        },
+        Target {
+            what: "fan-out p99, Switchboard / tokio-tungstenite default",
+            per_run: ratios(c, ServerKind::TtDefault, fan_p99),
+            bound: 1.0,
+            at_least: false,
+        },
+        Target {
+            what: "fan-out deliveries/s, Switchboard / tokio-tungstenite 4 KiB",
+            per_run: ratios(c, ServerKind::Tt4k, fan_rate),
+            bound: 1.0,
+            at_least: true,
+        },
+        Target {
+            what: "fan-out p99, Switchboard / tokio-tungstenite 4 KiB",
+            per_run: ratios(c, ServerKind::Tt4k, fan_p99),
+            bound: 1.0,
+            at_least: false,
+        },
+        Target {
+            what: "fan-out deliveries/s, Switchboard / Node ws",
+            per_run: ratios(c, ServerKind::NodeWs, fan_rate),
+            bound: 4.0,
+            at_least: true,
+        },
+    ];
+    for target in &targets {
+        out.push_str(&target.row());
+    }
+    let _ = writeln!(
+        out,
+        "\nThe net scenario (pushes/s between two nodes, target ≥ 100,000/s) is not here yet: node-to-node \
+         links are being built in parallel, and the scenario is added once they land (see `src/scenario/mod.rs`).\n"
+    );
+
+    let _ = writeln!(
+        out,
+        "## Echo: {} clients × {} B, one frame in flight each, {:.0} s after {:.0} s warm-up\n",
+        p.echo.clients,
+        p.echo.size,
+        p.echo.duration.as_secs_f64(),
+        p.echo.warmup.as_secs_f64()
+    );
+    let _ = writeln!(out, "| server | msgs/s median [min–max] | RTT p50 | p99 | p99.9 | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            kind.label(),
+            cell(c, kind, 0, echo_rate),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p50_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p99_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p999_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.cpu.server_pct)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.cpu.client_pct)),
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Idle: {} connections, each registered (Switchboard) and past one round trip\n",
+        group(p.idle.connections as f64, 0)
+    );
+    let _ = writeln!(out, "| server | held | RSS bytes per connection median [min–max] | connects/s (median) | server RSS before → after, MiB (median) |\n|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let mib = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{:.1}", x / 1048576.0));
+        let before =
+            Spread::of(&values(c, kind, |r| r.idle.map(|i| i.rss_before as f64))).map(|s| s.median);
+        let after =
+            Spread::of(&values(c, kind, |r| r.idle.map(|i| i.rss_after as f64))).map(|s| s.median);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} → {} |",
+            kind.label(),
+            median_cell(c, kind, 0, |r| r.idle.map(|i| i.held as f64)),
+            cell(c, kind, 0, idle_rss),
+            median_cell(c, kind, 0, |r| r.idle.map(|i| i.connects_per_s)),
+            mib(before),
+            mib(after),
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s\n",
+        group(p.fanout.subscribers as f64, 0),
+        p.fanout.size,
+        p.fanout.window,
+        p.fanout.duration.as_secs_f64()
+    );
+    let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let missing: f64 = values(c, kind, |r| r.fanout.map(|f| f.missing as f64))
+            .iter()
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            kind.label(),
+            cell(c, kind, 0, fan_rate),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.latency.p50_us)),
+            median_cell(c, kind, 0, fan_p99),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.published as f64)),
+            group(missing, 0),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.server_pct)),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.client_pct)),
+        );
+    }
+
+    let errors: Vec<String> = c
+        .runs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, run)| {
+            run.iter().flat_map(move |r| {
+                r.errors
+                    .iter()
+                    .map(move |e| format!("- run {}, {}: {e}", i + 1, r.kind.short()))
+            })
+        })
+        .collect();
+    if !errors.is_empty() {
+        let _ = writeln!(out, "\n## Errors during the runs\n\n{}", errors.join("\n"));
+    }
+    if !findings.trim().is_empty() {
+        let _ = writeln!(out, "\n{}", findings.trim());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_and_grouping() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).expect("values");
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(
+            Spread::of(&[1.0, 2.0, 3.0, 4.0]).map(|s| s.median),
+            Some(2.5)
+        );
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(group(1234567.4, 0), "1,234,567");
+        assert_eq!(group(999.0, 1), "999.0");
+        assert_eq!(group(-1000.0, 0), "-1,000");
+    }
+}

@@ -1,0 +1,197 @@
+//! Fan-out: M subscribers and one publisher on the broadcast endpoint. The publisher keeps
+//! at most W published frames not yet delivered to everyone, for T seconds; each frame
+//! carries its sequence number and send time, so subscribers record delivery latency and
+//! check that every frame arrived, in order.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{histogram, Latency};
+use crate::client::{next_data, Endpoint, Target};
+use crate::procfs::{CpuMark, CpuUse};
+
+/// The sequence number of warm-up frames, sent until every subscriber has seen one.
+const WARMUP: u64 = u64::MAX;
+/// The sequence number of the frame that ends the run.
+const END: u64 = u64::MAX - 1;
+
+/// What to run.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct FanoutParams {
+    /// Subscribers (the publisher is one more connection).
+    pub subscribers: usize,
+    /// Payload bytes per frame (at least 16: sequence number and send time).
+    pub size: usize,
+    /// Published frames not yet delivered to every subscriber, at most.
+    pub window: u64,
+    /// How long the publisher publishes.
+    pub duration: Duration,
+}
+
+/// What was measured.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct FanoutResult {
+    /// Frames delivered to subscribers per second.
+    pub deliveries_per_s: f64,
+    /// From publish to delivery.
+    pub latency: Latency,
+    /// Frames published.
+    pub published: u64,
+    /// Deliveries expected (published × subscribers) but missing or out of order.
+    pub missing: u64,
+    /// Each side's CPU while publishing and delivering.
+    pub cpu: CpuUse,
+}
+
+struct Shared {
+    epoch: std::time::Instant,
+    delivered: AtomicU64,
+    ready: AtomicUsize,
+    progress: Notify,
+}
+
+fn frame(seq: u64, size: usize, epoch: std::time::Instant) -> Message {
+    let mut payload = vec![b'f'; size.max(16)];
+    payload[..8].copy_from_slice(&seq.to_le_bytes());
+    payload[8..16].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
+    Message::Binary(payload.into())
+}
+
+fn parse(payload: &[u8]) -> Option<(u64, u64)> {
+    let seq = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+    let sent = u64::from_le_bytes(payload.get(8..16)?.try_into().ok()?);
+    Some((seq, sent))
+}
+
+/// Runs the fan-out scenario against `target`, whose process is `server_pid`.
+pub async fn run(
+    target: &Target,
+    server_pid: u32,
+    params: FanoutParams,
+) -> anyhow::Result<FanoutResult> {
+    let shared = Arc::new(Shared {
+        epoch: std::time::Instant::now(),
+        delivered: AtomicU64::new(0),
+        ready: AtomicUsize::new(0),
+        progress: Notify::new(),
+    });
+    let mut subscribers = Vec::with_capacity(params.subscribers);
+    for _ in 0..params.subscribers {
+        let mut ws = target.connect(Endpoint::Broadcast).await?;
+        let shared = shared.clone();
+        subscribers.push(tokio::spawn(async move {
+            let mut latency = histogram();
+            let mut expected = 0u64;
+            let mut missing = 0u64;
+            let mut seen_warmup = false;
+            loop {
+                let payload = next_data(&mut ws).await?;
+                let (seq, sent) = parse(&payload).ok_or_else(|| anyhow::anyhow!("short frame"))?;
+                match seq {
+                    WARMUP => {
+                        if !seen_warmup {
+                            seen_warmup = true;
+                            shared.ready.fetch_add(1, Ordering::AcqRel);
+                            shared.progress.notify_one();
+                        }
+                    }
+                    END => {
+                        // Everything published came before this frame on the same channel.
+                        missing += sent.saturating_sub(expected);
+                        return Ok::<_, anyhow::Error>((latency, missing));
+                    }
+                    seq => {
+                        if seq != expected {
+                            missing += 1;
+                        }
+                        expected = seq + 1;
+                        let now = shared.epoch.elapsed().as_nanos() as u64;
+                        let _ = latency.record(now.saturating_sub(sent).max(1));
+                        shared.delivered.fetch_add(1, Ordering::AcqRel);
+                        shared.progress.notify_one();
+                    }
+                }
+            }
+        }));
+    }
+    let publisher = target.connect(Endpoint::Broadcast).await?;
+    let (mut sink, mut own) = publisher.split();
+    // The publisher is a subscriber too: read and drop what comes back to it.
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = own.next().await {} });
+
+    // Warm up until every subscriber is known to the server's broadcast.
+    let wait_ready = Instant::now() + Duration::from_secs(30);
+    // One warm-up frame per 200 ms at most, so the warm-up leaves no backlog behind.
+    'warmup: while shared.ready.load(Ordering::Acquire) < params.subscribers {
+        anyhow::ensure!(Instant::now() < wait_ready, "subscribers not ready in 30 s");
+        sink.send(frame(WARMUP, params.size, shared.epoch)).await?;
+        let next = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < next {
+            if shared.ready.load(Ordering::Acquire) == params.subscribers {
+                break 'warmup;
+            }
+            let _ =
+                tokio::time::timeout(Duration::from_millis(10), shared.progress.notified()).await;
+        }
+    }
+
+    let m = params.subscribers as u64;
+    let start = CpuMark::now(server_pid);
+    let started = Instant::now();
+    let end = started + params.duration;
+    let mut published = 0u64;
+    while Instant::now() < end {
+        let floor = (published + 1).saturating_sub(params.window) * m;
+        if shared.delivered.load(Ordering::Acquire) < floor {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(10), shared.progress.notified()).await;
+            continue;
+        }
+        sink.send(frame(published, params.size, shared.epoch))
+            .await?;
+        published += 1;
+    }
+    // Wait (bounded) for every delivery, then tell subscribers how many there were.
+    let total = published * m;
+    let drain_by = Instant::now() + Duration::from_secs(15);
+    while shared.delivered.load(Ordering::Acquire) < total && Instant::now() < drain_by {
+        let _ = tokio::time::timeout(Duration::from_millis(10), shared.progress.notified()).await;
+    }
+    let finished = Instant::now();
+    let stop = CpuMark::now(server_pid);
+    let delivered = shared.delivered.load(Ordering::Acquire);
+    let mut end_frame = vec![b'f'; params.size.max(16)];
+    end_frame[..8].copy_from_slice(&END.to_le_bytes());
+    end_frame[8..16].copy_from_slice(&published.to_le_bytes());
+    sink.send(Message::Binary(end_frame.into())).await?;
+
+    let mut latency = histogram();
+    let mut missing = 0u64;
+    let wait_end = Instant::now() + Duration::from_secs(15);
+    for mut subscriber in subscribers {
+        match tokio::time::timeout_at(wait_end, &mut subscriber).await {
+            Ok(Ok(Ok((h, lost)))) => {
+                latency.add(&h).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                missing += lost;
+            }
+            _ => {
+                subscriber.abort();
+                missing += published;
+            }
+        }
+    }
+    drain.abort();
+    Ok(FanoutResult {
+        deliveries_per_s: delivered as f64 / finished.duration_since(started).as_secs_f64(),
+        latency: Latency::of(&latency),
+        published,
+        missing,
+        cpu: start.until(&stop),
+    })
+}

@@ -1,0 +1,43 @@
+//! The scenarios. Each takes a running server and its parameters, is bounded in time and
+//! count, and returns a plain, serializable result.
+//!
+//! - [`echo`]: C clients, one S-byte frame in flight each: messages/s and round-trip latency.
+//! - [`idle`]: N connections that did one round trip and then sit: RSS per connection and
+//!   connect rate.
+//! - [`fanout`]: M subscribers and a publisher: deliveries/s, delivery latency, and a check
+//!   that every frame reached every subscriber.
+
+pub mod echo;
+pub mod fanout;
+pub mod idle;
+
+use hdrhistogram::Histogram;
+
+/// A latency histogram in nanoseconds, 1 ns to 60 s, three significant figures.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+}
+
+impl Latency {
+    /// Percentiles of `h` (recorded in nanoseconds).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            p50_us: us(0.5),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+        }
+    }
+}

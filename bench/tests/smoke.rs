@@ -1,0 +1,85 @@
+//! A short smoke of the harness: a real Switchboard node and the bare tokio-tungstenite
+//! baseline, each through every scenario for about a second with a few clients. It checks
+//! that each produced sane, non-zero results and that every fan-out frame arrived; it
+//! asserts no time or rate.
+
+use std::path::Path;
+use std::time::Duration;
+
+use switchboard_bench::compare::{run_server, CompareParams};
+use switchboard_bench::scenario::echo::EchoParams;
+use switchboard_bench::scenario::fanout::FanoutParams;
+use switchboard_bench::scenario::idle::IdleParams;
+use switchboard_bench::servers::{Programs, ServerKind};
+
+/// Builds the `switchboard` binary (same profile as this test) so the node runs as its own
+/// process, as in the real comparison.
+fn build_switchboard() -> std::path::PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut command = std::process::Command::new(env!("CARGO"));
+    command
+        .current_dir(&workspace)
+        .args(["build", "-q", "-p", "gateway", "--bin", "switchboard"]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command.status().expect("run cargo");
+    assert!(status.success(), "cargo build of switchboard failed");
+    Programs::beside_current_exe()
+        .expect("programs")
+        .switchboard
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_scenario_runs_against_a_node_and_a_baseline() {
+    let programs = Programs {
+        switchboard: build_switchboard(),
+        tt_server: env!("CARGO_BIN_EXE_tt-server").into(),
+        ..Programs::beside_current_exe().expect("programs")
+    };
+    let params = CompareParams {
+        runs: 1,
+        servers: vec![ServerKind::Switchboard, ServerKind::TtDefault],
+        echo: EchoParams {
+            clients: 4,
+            size: 32,
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_secs(1),
+        },
+        idle: IdleParams {
+            connections: 50,
+            concurrency: 8,
+        },
+        fanout: FanoutParams {
+            subscribers: 10,
+            size: 32,
+            window: 4,
+            duration: Duration::from_secs(1),
+        },
+        server_core: None,
+        scenarios: vec!["idle".into(), "echo".into(), "fanout".into()],
+    };
+    for &kind in &params.servers {
+        let run = run_server(kind, &programs, &params).await;
+        assert!(run.errors.is_empty(), "{kind:?}: {:?}", run.errors);
+        let idle = run.idle.expect("idle result");
+        assert_eq!((idle.held, idle.failed), (50, 0), "{kind:?}");
+        assert!(
+            idle.rss_after > 0 && idle.connects_per_s > 0.0,
+            "{kind:?}: {idle:?}"
+        );
+        let echo = run.echo.expect("echo result");
+        assert!(
+            echo.msgs_per_s > 0.0 && echo.rtt.p50_us > 0.0,
+            "{kind:?}: {echo:?}"
+        );
+        assert!(echo.rtt.p50_us <= echo.rtt.p99_us, "{kind:?}: {echo:?}");
+        let fanout = run.fanout.expect("fan-out result");
+        assert!(fanout.published > 0, "{kind:?}: {fanout:?}");
+        assert_eq!(
+            fanout.missing, 0,
+            "{kind:?}: every frame reaches every subscriber"
+        );
+        assert!(fanout.deliveries_per_s > 0.0, "{kind:?}: {fanout:?}");
+    }
+}
