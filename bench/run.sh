@@ -5,7 +5,8 @@
 # (see `target/release/switchboard-bench compare --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p gateway --bin switchboard -p switchboard-bench
+cargo build --release -q -p gateway --bin switchboard
+cargo build --release -q -p switchboard-bench --bins
 if [ ! -d bench/node/node_modules/ws ]; then
   (cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
