@@ -124,6 +124,37 @@ pub fn flooder(report: mpsc::UnboundedSender<process_lib::HttpServerError>) -> P
     })
 }
 
+/// `sequence:test:sys`: a text push `N` is answered with N text frames `0`, `1`, … on the
+/// same channel, each padded to 1 KiB with spaces, yielding every 50 frames so the socket
+/// is sometimes idle and sometimes backed up while it pushes.
+pub fn sequencer() -> ProcessSpec {
+    ProcessSpec::new(id("sequence:test:sys"), |our: Address| async move {
+        loop {
+            let message = await_message().await?;
+            let Ok(HttpServerRequest::WebSocketPush { channel_id, .. }) =
+                serde_json::from_slice(message.body())
+            else {
+                continue;
+            };
+            let count: u32 = get_blob()
+                .and_then(|b| std::str::from_utf8(&b.bytes).ok()?.trim().parse().ok())
+                .unwrap_or(0);
+            for i in 0..count {
+                let frame = format!("{i:<1024}");
+                send_ws_push(
+                    &our.node,
+                    channel_id,
+                    WsMessageType::Text,
+                    LazyLoadBlob::from_bytes(frame),
+                )?;
+                if i % 50 == 49 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    })
+}
+
 /// A process that never takes WebSockets: `quiet:test:sys`.
 pub fn quiet() -> ProcessSpec {
     ProcessSpec::new(id("quiet:test:sys"), |_our: Address| async move {

@@ -185,3 +185,25 @@ async fn a_slow_reader_is_closed_while_a_fast_one_keeps_going() {
         Frame::Close(1008, "slow_consumer".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_pushed_faster_than_the_socket_drains_arrive_whole_and_in_order() {
+    let (mut config, home) = TestNode::config();
+    config.writer_queue_bytes = 64 << 20;
+    let node = TestNode::start_with(config, home, vec![procs::sequencer()]).await;
+    let (mut client, _) = node.register("sequence:test:sys").await;
+    // One long burst, then many short ones sent back to back: the first frame of each
+    // answer may be written at once while the rest wait in the queue.
+    let mut asks = vec![20_000u32];
+    asks.extend(std::iter::repeat_n(60, 200));
+    for count in &asks {
+        client.send_text(&count.to_string()).await;
+    }
+    for count in asks {
+        for expected in 0..count {
+            let text = client.next_text().await;
+            assert_eq!(text.len(), 1024, "frame {expected} has the wrong length");
+            assert_eq!(text.trim_end(), expected.to_string(), "frames out of order");
+        }
+    }
+}

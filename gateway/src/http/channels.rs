@@ -5,160 +5,17 @@
 //! channel as a slow consumer and closes it. Nothing here ever waits on a socket.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
 use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::queue::Queue;
+use super::outbound::WriterQueue;
 
 const SHARDS: usize = 16;
-
-/// What a channel's writer task is asked to do.
-#[derive(Debug)]
-pub enum Outbound {
-    /// Write a frame.
-    Frame(Message),
-    /// Send the error frame, then the close frame that goes with the code, then stop.
-    Fail(WsErrorCode, String),
-    /// Send a normal close frame, then stop.
-    Close(u16, String),
-}
-
-/// What the writer's queue holds, shared by its two ends.
-#[derive(Debug, Default)]
-struct Shared {
-    frames: Queue<Outbound>,
-    queued: AtomicUsize,
-}
-
-/// The sending side of one channel's writer queue.
-#[derive(Debug)]
-pub struct WriterQueue {
-    shared: Arc<Shared>,
-    limit: usize,
-    closing: AtomicBool,
-    closing_notify: Notify,
-}
-
-/// The writer task's side: takes frames out and counts bytes out as it writes them.
-#[derive(Debug)]
-pub struct WriterDrain {
-    shared: Arc<Shared>,
-}
-
-impl WriterDrain {
-    /// Waits for the next thing to do; `None` when the sending side is gone.
-    pub async fn next(&mut self) -> Option<Outbound> {
-        self.shared.frames.pop().await
-    }
-
-    /// The next thing to do if one is already waiting.
-    pub fn try_next(&mut self) -> Option<Outbound> {
-        self.shared.frames.try_pop()
-    }
-
-    /// Marks `len` bytes as written.
-    pub fn written(&self, len: usize) {
-        self.shared.queued.fetch_sub(len, Ordering::AcqRel);
-    }
-}
-
-impl Drop for WriterDrain {
-    fn drop(&mut self) {
-        self.shared.frames.close();
-    }
-}
-
-impl Drop for WriterQueue {
-    fn drop(&mut self) {
-        self.shared.frames.close();
-    }
-}
-
-/// A queue holding at most `limit` bytes of frames.
-pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
-    let shared = Arc::new(Shared::default());
-    (
-        WriterQueue {
-            shared: shared.clone(),
-            limit,
-            closing: AtomicBool::new(false),
-            closing_notify: Notify::new(),
-        },
-        WriterDrain { shared },
-    )
-}
-
-impl WriterQueue {
-    /// Queues a frame of `len` payload bytes, or reports a slow consumer (and closes).
-    fn push_frame(&self, message: Message, len: usize) -> Result<(), HttpServerError> {
-        if self.closing.load(Ordering::Acquire) {
-            return Err(HttpServerError::WsChannelNotFound);
-        }
-        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
-        if before + len > self.limit && before > 0 {
-            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
-            self.fail(
-                WsErrorCode::SlowConsumer,
-                "the client did not read its messages fast enough",
-            );
-            return Err(HttpServerError::SlowConsumer);
-        }
-        self.shared
-            .frames
-            .push(Outbound::Frame(message))
-            .map_err(|_| HttpServerError::WsChannelNotFound)
-    }
-
-    /// Queues a frame the gateway itself sends (e.g. the `{"channel_id":N}` reply).
-    pub fn send(&self, message: Message) -> Result<(), HttpServerError> {
-        let len = message.len();
-        self.push_frame(message, len)
-    }
-
-    /// Closes the channel with an error frame. Only the first close counts.
-    pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
-        if !self.closing.swap(true, Ordering::AcqRel) {
-            let _ = self
-                .shared
-                .frames
-                .push(Outbound::Fail(code, message.into()));
-            self.closing_notify.notify_waiters();
-        }
-    }
-
-    /// Closes the channel normally. Only the first close counts.
-    pub fn close(&self, code: u16, reason: impl Into<String>) {
-        if !self.closing.swap(true, Ordering::AcqRel) {
-            let _ = self
-                .shared
-                .frames
-                .push(Outbound::Close(code, reason.into()));
-            self.closing_notify.notify_waiters();
-        }
-    }
-
-    /// Resolves once a close has been asked for.
-    pub async fn closing(&self) {
-        let notified = self.closing_notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.is_closing() {
-            return;
-        }
-        notified.await;
-    }
-
-    /// Whether a close has been asked for.
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
-    }
-}
 
 /// One live channel.
 #[derive(Debug)]
@@ -298,6 +155,7 @@ fn frame_for(
 
 #[cfg(test)]
 mod tests {
+    use super::super::outbound::{writer_queue, Outbound, WriterDrain};
     use super::*;
 
     fn pid(s: &str) -> ProcessId {
@@ -350,7 +208,7 @@ mod tests {
 
     #[test]
     fn pushes_check_existence_owner_and_shape() {
-        let (table, id, mut drain) = table_with_one(1024);
+        let (table, id, drain) = table_with_one(1024);
         let echo = pid("echo:echo:sys");
         let text = LazyLoadBlob::from_bytes("hi");
         assert_eq!(
@@ -388,7 +246,7 @@ mod tests {
 
     #[test]
     fn overflowing_the_byte_bound_is_a_slow_consumer() {
-        let (table, id, mut drain) = table_with_one(100);
+        let (table, id, drain) = table_with_one(100);
         let echo = pid("echo:echo:sys");
         let blob = LazyLoadBlob::from_bytes(vec![1u8; 60]);
         assert_eq!(

@@ -5,8 +5,9 @@
 //! - [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`register`]: the first frame — parse, authenticate, find the process.
 //! - [`socket`]: one channel's life: reader, writer task, close.
-//! - [`writer`]: the writer task that drains a channel's byte-bounded queue.
-//! - [`channels`]: the channel table and the writer queues.
+//! - [`outbound`]: a channel's byte-bounded queue, and the fast path past it to an idle socket.
+//! - [`writer`]: the socket's write half and the writer task that drains the queue.
+//! - [`channels`]: the channel table.
 //! - [`queue`]: the storage-free-when-empty queue under each writer.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
@@ -25,6 +26,7 @@ pub mod lazy_read;
 pub mod login;
 pub mod login_page;
 pub mod origin;
+pub mod outbound;
 pub mod problem;
 pub mod queue;
 pub mod refusal;

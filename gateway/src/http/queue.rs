@@ -64,23 +64,32 @@ impl<T> Queue<T> {
 
     /// Waits for the oldest item; `None` once the queue is closed and drained. Only one task
     /// may wait at a time (the writer).
+    #[cfg(test)]
     pub async fn pop(&self) -> Option<T> {
-        std::future::poll_fn(|cx| {
-            // Register before looking, so a push between the look and the wait still wakes.
-            self.ready.register(cx.waker());
-            let mut inner = self.inner.lock();
-            if let Some(item) = inner.items.pop_front() {
-                if inner.items.is_empty() {
-                    inner.items = VecDeque::new();
-                }
-                return std::task::Poll::Ready(Some(item));
+        std::future::poll_fn(|cx| self.poll_pop(cx)).await
+    }
+
+    /// The oldest item, or `Pending` with `cx` woken by the next push; `None` once the
+    /// queue is closed and drained. Only one task may wait at a time (the writer).
+    pub fn poll_pop(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        // Register before looking, so a push between the look and the wait still wakes.
+        self.ready.register(cx.waker());
+        let mut inner = self.inner.lock();
+        if let Some(item) = inner.items.pop_front() {
+            if inner.items.is_empty() {
+                inner.items = VecDeque::new();
             }
-            if inner.closed {
-                return std::task::Poll::Ready(None);
-            }
-            std::task::Poll::Pending
-        })
-        .await
+            return std::task::Poll::Ready(Some(item));
+        }
+        if inner.closed {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Pending
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().items.is_empty()
     }
 
     /// Refuses further pushes and wakes the consumer; queued items can still be taken.

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::Instrument;
 
-use super::channels::{writer_queue, Channel};
+use super::channels::Channel;
+use super::outbound::writer_queue;
 use super::refusal::Refusal;
 use super::register::{await_register, read_error, NotRegistered};
 use super::upgrade::WsStream;
@@ -126,6 +127,12 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
         let mut writer_end: Option<WriterEnd> = None;
         // Set when the client's close frame arrived; with the writer done, the handshake is.
         let mut peer_closed = false;
+        // Made once, not per frame: each of these registers with a `Notify`, and building
+        // and dropping that registration for every frame showed in profiles.
+        let closing = channel.writer.closing();
+        let shutdown = rt.shutdown.cancelled();
+        tokio::pin!(closing, shutdown);
+        let mut shutdown_seen = false;
         loop {
             let expiry = async {
                 match deadline {
@@ -137,9 +144,11 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let blob = LazyLoadBlob::from_bytes(bytes::Bytes::from(text));
+                        channel.writer.expect_reply();
                         courier.push(channel_id, WsMessageType::Text, blob).await;
                     }
                     Some(Ok(Message::Binary(bytes))) => {
+                        channel.writer.expect_reply();
                         courier.push(channel_id, WsMessageType::Binary, LazyLoadBlob::from_bytes(bytes)).await;
                     }
                     Some(Ok(Message::Close(_))) => {
@@ -168,10 +177,11 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
                     }
                     deadline.get_or_insert_with(|| Instant::now() + close_timeout);
                 }
-                () = channel.writer.closing(), if deadline.is_none() => {
+                () = &mut closing, if deadline.is_none() => {
                     deadline = Some(Instant::now() + close_timeout);
                 }
-                () = rt.shutdown.cancelled(), if !channel.writer.is_closing() => {
+                () = &mut shutdown, if !shutdown_seen => {
+                    shutdown_seen = true;
                     channel.writer.fail(WsErrorCode::GoingAway, "the node is shutting down");
                 }
                 () = expiry => break,

@@ -1,0 +1,227 @@
+//! What goes out on one channel: the byte-bounded queue in front of its socket, and the
+//! fast path around it.
+//!
+//! A reply — the first push to a channel after the client sent it a frame, as an echo or a
+//! request-response exchange makes — whose channel is idle (nothing queued, the writer task
+//! asleep with everything flushed) is written by the pushing task at once, with a
+//! non-blocking write; the writer task is not woken at all. Every other push is queued, and
+//! the writer task drains the queue in order, batching what waits into one write: a process
+//! that pushes one frame to many channels, many times, gets fewer system calls that way.
+//! Either way a push never waits on the socket. The queue is bounded in bytes, not
+//! frames: a push that would overflow it marks the channel as a slow consumer and closes it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use parking_lot::{Mutex, MutexGuard};
+use process_lib::{HttpServerError, WsErrorCode};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::queue::Queue;
+use super::writer::{Direct, Slot};
+
+/// What a channel's writer task is asked to do.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Write a frame.
+    Frame(Message),
+    /// Finish a frame a pushing task wrote but could not flush.
+    Flush,
+    /// Send the error frame, then the close frame that goes with the code, then stop.
+    Fail(WsErrorCode, String),
+    /// Send a normal close frame, then stop.
+    Close(u16, String),
+}
+
+/// What both ends share.
+#[derive(Debug, Default)]
+struct Shared {
+    frames: Queue<Outbound>,
+    queued: AtomicUsize,
+    /// The socket's write half, once the writer task runs. Whoever writes holds this lock,
+    /// so frames reach the socket in the order they were pushed.
+    slot: Mutex<Option<Slot>>,
+}
+
+/// The sending side of one channel's outbound path.
+#[derive(Debug)]
+pub struct WriterQueue {
+    shared: Arc<Shared>,
+    limit: usize,
+    closing: AtomicBool,
+    closing_notify: Notify,
+    /// The client sent a frame and no push has come since: the next push is its reply.
+    awaiting_reply: AtomicBool,
+}
+
+/// The writer task's side: takes frames out and counts bytes out as it writes them.
+#[derive(Debug)]
+pub struct WriterDrain {
+    shared: Arc<Shared>,
+}
+
+/// A queue holding at most `limit` bytes of frames.
+pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
+    let shared = Arc::new(Shared::default());
+    (
+        WriterQueue {
+            shared: shared.clone(),
+            limit,
+            closing: AtomicBool::new(false),
+            closing_notify: Notify::new(),
+            awaiting_reply: AtomicBool::new(false),
+        },
+        WriterDrain { shared },
+    )
+}
+
+impl WriterDrain {
+    /// The next thing to do if one is already waiting.
+    pub fn try_next(&self) -> Option<Outbound> {
+        self.shared.frames.try_pop()
+    }
+
+    /// The next thing to do, or `Pending` with `cx` woken by the next push; `None` when
+    /// the sending side is gone.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+        self.shared.frames.poll_pop(cx)
+    }
+
+    /// Marks `len` bytes as written.
+    pub fn written(&self, len: usize) {
+        self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// Hands the socket's write half over; from now on idle pushes may write to it.
+    pub fn attach(&self, slot: Slot) {
+        *self.shared.slot.lock() = Some(slot);
+    }
+
+    /// The write half, locked against pushing tasks for as long as the guard lives.
+    pub fn slot(&self) -> MutexGuard<'_, Option<Slot>> {
+        self.shared.slot.lock()
+    }
+
+    /// Takes the write half back (dropping it closes the socket's write side once the
+    /// reader is gone too). Idle pushes queue from now on.
+    pub fn detach(&self) -> Option<Slot> {
+        self.shared.slot.lock().take()
+    }
+}
+
+impl Drop for WriterDrain {
+    fn drop(&mut self) {
+        self.shared.frames.close();
+    }
+}
+
+impl Drop for WriterQueue {
+    fn drop(&mut self) {
+        self.shared.frames.close();
+    }
+}
+
+impl WriterQueue {
+    /// Writes or queues a frame of `len` payload bytes, or reports a slow consumer (and
+    /// closes the channel).
+    pub(super) fn push_frame(&self, message: Message, len: usize) -> Result<(), HttpServerError> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(HttpServerError::WsChannelNotFound);
+        }
+        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.limit && before > 0 {
+            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+            self.fail(
+                WsErrorCode::SlowConsumer,
+                "the client did not read its messages fast enough",
+            );
+            return Err(HttpServerError::SlowConsumer);
+        }
+        let reply = self.awaiting_reply.swap(false, Ordering::AcqRel);
+        let written = if reply {
+            self.write_now(message)
+        } else {
+            Err(message)
+        };
+        let message = match written {
+            Ok(direct) => {
+                self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+                if direct == Direct::Unflushed {
+                    // Its bytes wait in the socket's buffer: the writer task finishes them.
+                    let _ = self.shared.frames.push(Outbound::Flush);
+                }
+                return Ok(());
+            }
+            Err(message) => message,
+        };
+        self.shared
+            .frames
+            .push(Outbound::Frame(message))
+            .map_err(|_| HttpServerError::WsChannelNotFound)
+    }
+
+    /// The fast path: when the writer task is idle and nothing is queued, writes `message`
+    /// without waiting. Hands it back when it must be queued instead.
+    fn write_now(&self, message: Message) -> Result<Direct, Message> {
+        // Someone else is writing (the writer task, or another pusher): queue behind them.
+        let Some(mut guard) = self.shared.slot.try_lock() else {
+            return Err(message);
+        };
+        match guard.as_mut() {
+            Some(slot) if self.shared.frames.is_empty() => slot.write_now(message),
+            _ => Err(message),
+        }
+    }
+
+    /// Notes that the client sent a frame: the next push to the channel is taken as its
+    /// reply, which goes out at once when the socket is idle.
+    pub fn expect_reply(&self) {
+        self.awaiting_reply.store(true, Ordering::Release);
+    }
+
+    /// Queues a frame the gateway itself sends (e.g. the `{"channel_id":N}` reply).
+    pub fn send(&self, message: Message) -> Result<(), HttpServerError> {
+        let len = message.len();
+        self.push_frame(message, len)
+    }
+
+    /// Closes the channel with an error frame. Only the first close counts.
+    pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
+        if !self.closing.swap(true, Ordering::AcqRel) {
+            let _ = self
+                .shared
+                .frames
+                .push(Outbound::Fail(code, message.into()));
+            self.closing_notify.notify_waiters();
+        }
+    }
+
+    /// Closes the channel normally. Only the first close counts.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        if !self.closing.swap(true, Ordering::AcqRel) {
+            let _ = self
+                .shared
+                .frames
+                .push(Outbound::Close(code, reason.into()));
+            self.closing_notify.notify_waiters();
+        }
+    }
+
+    /// Resolves once a close has been asked for.
+    pub async fn closing(&self) {
+        let notified = self.closing_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_closing() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Whether a close has been asked for.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+}
