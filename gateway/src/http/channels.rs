@@ -17,6 +17,10 @@ use super::outbound::WriterQueue;
 
 const SHARDS: usize = 16;
 
+/// Channel ids are ours (sequential, never chosen by a client), so the table hashes them
+/// with a fast hasher rather than the default's DoS-resistant one: every push looks one up.
+type Shard = HashMap<u32, Arc<Channel>, foldhash::fast::RandomState>;
+
 /// One live channel.
 #[derive(Debug)]
 pub struct Channel {
@@ -31,21 +35,21 @@ pub struct Channel {
 /// Every live channel on this node, sharded to keep pushes from contending.
 #[derive(Debug)]
 pub struct ChannelTable {
-    shards: Vec<RwLock<HashMap<u32, Arc<Channel>>>>,
+    shards: Vec<RwLock<Shard>>,
     next_id: AtomicU32,
 }
 
 impl Default for ChannelTable {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             next_id: AtomicU32::new(1),
         }
     }
 }
 
 impl ChannelTable {
-    fn shard(&self, id: u32) -> &RwLock<HashMap<u32, Arc<Channel>>> {
+    fn shard(&self, id: u32) -> &RwLock<Shard> {
         &self.shards[id as usize % SHARDS]
     }
 
