@@ -31,6 +31,29 @@ pub enum HttpServerRequest {
     WebSocketClose(u32),
 }
 
+impl HttpServerRequest {
+    /// The JSON body this event travels as: exactly what `serde_json` writes, but the
+    /// per-frame `WebSocketPush` is written directly, since the gateway makes one for every
+    /// frame a client sends.
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Self::WebSocketPush {
+                channel_id,
+                message_type,
+            } => {
+                let mut body = Vec::with_capacity(64);
+                body.extend_from_slice(br#"{"WebSocketPush":{"channel_id":"#);
+                body.extend_from_slice(channel_id.to_string().as_bytes());
+                body.extend_from_slice(br#","message_type":""#);
+                body.extend_from_slice(message_type.as_str().as_bytes());
+                body.extend_from_slice(br#""}}"#);
+                body
+            }
+            other => serde_json::to_vec(other).unwrap_or_default(),
+        }
+    }
+}
+
 /// An HTTP request delivered to a process.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingHttpRequest {
@@ -131,6 +154,19 @@ pub enum WsMessageType {
     Pong,
     /// A close frame: pushing it closes the channel.
     Close,
+}
+
+impl WsMessageType {
+    /// The name serde gives the variant.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "Text",
+            Self::Binary => "Binary",
+            Self::Ping => "Ping",
+            Self::Pong => "Pong",
+            Self::Close => "Close",
+        }
+    }
 }
 
 /// The frame a client sends first on `/` to open a channel to a process.
@@ -245,6 +281,31 @@ impl WsErrorFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_direct_push_body_is_what_serde_writes() {
+        let types = [
+            WsMessageType::Text,
+            WsMessageType::Binary,
+            WsMessageType::Ping,
+            WsMessageType::Pong,
+            WsMessageType::Close,
+        ];
+        for message_type in types {
+            for channel_id in [0, 1, 9, 10, 4_096, 65_535, u32::MAX] {
+                let event = HttpServerRequest::WebSocketPush {
+                    channel_id,
+                    message_type,
+                };
+                assert_eq!(
+                    String::from_utf8(event.to_json()).unwrap(),
+                    serde_json::to_string(&event).unwrap()
+                );
+            }
+        }
+        let close = HttpServerRequest::WebSocketClose(7);
+        assert_eq!(close.to_json(), serde_json::to_vec(&close).unwrap());
+    }
 
     fn json<T: Serialize>(value: &T) -> String {
         serde_json::to_string(value).unwrap()

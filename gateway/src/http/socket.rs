@@ -253,7 +253,7 @@ impl<'a> Courier<'a> {
             rsvp: None,
             message: WireMessage::Request {
                 expects_response: None,
-                body: serde_json::to_vec(&request).unwrap_or_default(),
+                body: request.to_json(),
             },
             blob,
         };

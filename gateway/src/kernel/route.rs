@@ -1,21 +1,27 @@
 //! Routing: every `KernelMessage` goes to a mailbox, a runtime module, the net module (for
 //! another node), or back to its sender.
 
-use process_lib::{http_server_id, net_id, KernelMessage, SendErrorKind};
+use std::sync::LazyLock;
+
+use process_lib::{http_server_id, net_id, KernelMessage, ProcessId, SendErrorKind};
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::runtime::Runtime;
+
+/// Built once: every routed message is compared with both.
+static HTTP_SERVER: LazyLock<ProcessId> = LazyLock::new(http_server_id);
+static NET: LazyLock<ProcessId> = LazyLock::new(net_id);
 
 /// Delivers `message` without waiting. On failure the message comes back with the reason.
 pub fn route(rt: &Runtime, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
     if message.target.node != rt.node {
         return rt.net.send(message);
     }
-    if message.target.process == http_server_id() {
+    if message.target.process == *HTTP_SERVER {
         crate::http::actions::handle(rt, message);
         return Ok(());
     }
-    if message.target.process == net_id() {
+    if message.target.process == *NET {
         crate::net::requests::handle(rt, message);
         return Ok(());
     }
