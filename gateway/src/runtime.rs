@@ -97,6 +97,36 @@ impl Host for Runtime {
             .push(&source.process, channel_id, message_type, blob)
     }
 
+    fn ws_push_many(
+        &self,
+        source: &Address,
+        node: &str,
+        channel_ids: &[u32],
+        message_type: WsMessageType,
+        blob: &LazyLoadBlob,
+    ) -> Vec<(u32, HttpServerError)> {
+        let mut failed = Vec::new();
+        if node != self.node {
+            for &id in channel_ids {
+                let pushed = self
+                    .net
+                    .push(self, source, node, id, message_type, blob.clone());
+                if let Err(error) = pushed {
+                    failed.push((id, error));
+                }
+            }
+        } else {
+            self.channels.push_many(
+                &source.process,
+                channel_ids,
+                message_type,
+                blob,
+                &mut failed,
+            );
+        }
+        failed
+    }
+
     fn next_id(&self) -> u64 {
         self.next_message_id.fetch_add(1, Ordering::Relaxed)
     }

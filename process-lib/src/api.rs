@@ -333,6 +333,21 @@ pub fn send_ws_push(
         .ws_push(&ctx.our, node, channel_id, message_type, blob)
 }
 
+/// Pushes the same frame to every channel in `channel_ids` on `node`: what
+/// [`send_ws_push`] does for each of them, in one call that checks the frame once and shares
+/// its payload. Never blocks. Returns the channels the push failed for, each with the error
+/// `send_ws_push` would have given; empty when every push went out.
+pub fn send_ws_push_many(
+    node: &str,
+    channel_ids: &[u32],
+    message_type: WsMessageType,
+    blob: LazyLoadBlob,
+) -> Vec<(u32, HttpServerError)> {
+    let ctx = context();
+    ctx.host
+        .ws_push_many(&ctx.our, node, channel_ids, message_type, &blob)
+}
+
 /// Closes a channel this process owns on this node.
 pub fn close_ws_channel(channel_id: u32) -> Result<(), HttpServerError> {
     let ctx = context();

@@ -30,6 +30,26 @@ pub trait Host: Send + Sync + 'static {
         blob: LazyLoadBlob,
     ) -> Result<(), HttpServerError>;
 
+    /// Pushes one frame to several channels on `node`, on behalf of `source`; returns the
+    /// channels it could not push to, with why. A runtime can check the frame once for all.
+    fn ws_push_many(
+        &self,
+        source: &Address,
+        node: &str,
+        channel_ids: &[u32],
+        message_type: WsMessageType,
+        blob: &LazyLoadBlob,
+    ) -> Vec<(u32, HttpServerError)> {
+        channel_ids
+            .iter()
+            .filter_map(|&id| {
+                self.ws_push(source, node, id, message_type, blob.clone())
+                    .err()
+                    .map(|error| (id, error))
+            })
+            .collect()
+    }
+
     /// A fresh message id.
     fn next_id(&self) -> u64;
 

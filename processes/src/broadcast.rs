@@ -1,11 +1,11 @@
 //! `broadcast:broadcast:sys`: every client registered to it is a subscriber, and a frame
 //! from any of them is pushed to all of them, the sender included. The blob is cloned per
-//! subscriber, which shares the payload's bytes.
+//! subscriber, which shares the payload's bytes, and one call pushes it to them all.
 
 use std::collections::BTreeSet;
 
 use process_lib::{
-    await_message, get_blob, send_ws_push, Address, HttpServerError, HttpServerRequest,
+    await_message, get_blob, send_ws_push_many, Address, HttpServerError, HttpServerRequest,
 };
 
 /// The process id this process is installed under.
@@ -14,7 +14,6 @@ pub const ID: &str = "broadcast:broadcast:sys";
 /// Runs the broadcast process until the runtime stops it.
 pub async fn run(our: Address) -> anyhow::Result<()> {
     let mut subscribers = BTreeSet::new();
-    let mut gone = Vec::new();
     loop {
         let Ok(message) = await_message().await else {
             continue;
@@ -31,19 +30,16 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
             }
             HttpServerRequest::WebSocketPush { message_type, .. } => {
                 let blob = get_blob().unwrap_or_default();
-                for &channel_id in &subscribers {
-                    match send_ws_push(&our.node, channel_id, message_type, blob.clone()) {
-                        Ok(()) => {}
+                let ids: Vec<u32> = subscribers.iter().copied().collect();
+                for (channel_id, error) in send_ws_push_many(&our.node, &ids, message_type, blob) {
+                    match error {
                         // A channel that is gone, or was just closed for not reading, is
                         // no longer a subscriber.
-                        Err(HttpServerError::WsChannelNotFound | HttpServerError::SlowConsumer) => {
-                            gone.push(channel_id);
+                        HttpServerError::WsChannelNotFound | HttpServerError::SlowConsumer => {
+                            subscribers.remove(&channel_id);
                         }
-                        Err(error) => tracing::debug!(channel_id, %error, "broadcast push refused"),
+                        error => tracing::debug!(channel_id, %error, "broadcast push refused"),
                     }
-                }
-                for channel_id in gone.drain(..) {
-                    subscribers.remove(&channel_id);
                 }
             }
             _ => {}

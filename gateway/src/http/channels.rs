@@ -113,6 +113,46 @@ impl ChannelTable {
         }
     }
 
+    /// Pushes one frame to each of `ids` on behalf of `source`, checking and building the
+    /// frame once; the channels it failed for are added to `failed`, with why.
+    pub fn push_many(
+        &self,
+        source: &ProcessId,
+        ids: &[u32],
+        message_type: WsMessageType,
+        blob: &LazyLoadBlob,
+        failed: &mut Vec<(u32, HttpServerError)>,
+    ) {
+        let len = blob.bytes.len();
+        let frame = match frame_for(message_type, blob.bytes.clone()) {
+            Ok(frame) => frame,
+            Err(error) => {
+                failed.extend(ids.iter().map(|&id| (id, error.clone())));
+                return;
+            }
+        };
+        for &id in ids {
+            let shard = self.shard(id).read();
+            let outcome = match shard.get(&id) {
+                None => Err(HttpServerError::WsChannelNotFound),
+                Some(channel) if &channel.process != source => {
+                    Err(HttpServerError::InvalidSourceProcess)
+                }
+                Some(channel) => match &frame {
+                    // Cloning a frame shares its payload.
+                    Some(message) => channel.writer.push_frame(message.clone(), len),
+                    None => {
+                        channel.writer.close(1000, "");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(error) = outcome {
+                failed.push((id, error));
+            }
+        }
+    }
+
     /// Fails every channel bound to `process` (e.g. it crashed) with `code`.
     pub fn fail_bound_to(&self, process: &ProcessId, code: WsErrorCode, message: &str) -> usize {
         let mut count = 0;
@@ -282,5 +322,57 @@ mod tests {
             Ok(())
         );
         drain.written(64);
+    }
+
+    #[test]
+    fn a_push_to_many_reaches_the_owned_channels_and_names_the_rest() {
+        let table = ChannelTable::default();
+        let echo = pid("echo:echo:sys");
+        let mut drains = Vec::new();
+        let mut ids = Vec::new();
+        for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
+            let (writer, drain) = writer_queue(1024);
+            let (id, _) = table.insert(Channel {
+                process: pid(owner),
+                path: "/".into(),
+                writer,
+            });
+            ids.push(id);
+            drains.push(drain);
+        }
+        let missing = ids.iter().max().unwrap() + 100;
+        let mut targets = ids.clone();
+        targets.push(missing);
+
+        let mut failed = Vec::new();
+        let hi = LazyLoadBlob::from_bytes("hi");
+        table.push_many(&echo, &targets, WsMessageType::Text, &hi, &mut failed);
+        assert_eq!(
+            failed,
+            vec![
+                (ids[2], HttpServerError::InvalidSourceProcess),
+                (missing, HttpServerError::WsChannelNotFound)
+            ]
+        );
+        for drain in &drains[..2] {
+            match drain.try_next() {
+                Some(Outbound::Frame(Message::Text(t))) => assert_eq!(t.as_str(), "hi"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(drains[2].try_next().is_none());
+
+        // A frame that is not valid text fails for every channel, and none gets it.
+        failed.clear();
+        let bad = LazyLoadBlob::from_bytes(vec![0xff]);
+        table.push_many(&echo, &ids[..2], WsMessageType::Text, &bad, &mut failed);
+        assert_eq!(
+            failed,
+            vec![
+                (ids[0], HttpServerError::MalformedRequest),
+                (ids[1], HttpServerError::MalformedRequest)
+            ]
+        );
+        assert!(drains[0].try_next().is_none());
     }
 }
