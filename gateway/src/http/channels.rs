@@ -127,7 +127,7 @@ impl ChannelTable {
         let frame = match frame_for(message_type, blob.bytes.clone()) {
             Ok(frame) => frame,
             Err(error) => {
-                failed.extend(ids.iter().map(|&id| (id, error.clone())));
+                failed.extend(ids.iter().map(|&id| (id, error)));
                 return;
             }
         };
