@@ -1,5 +1,7 @@
 //! The whole comparison: for each of N runs, each server in turn is started fresh, pinned to
-//! its core, and put through idle (first, on a fresh process), echo, then fan-out.
+//! its core, and put through idle (first, on a fresh process), echo, then fan-out. Switchboard
+//! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
+//! linked nodes).
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +9,8 @@ use crate::client::Target;
 use crate::scenario::echo::{self, EchoParams, EchoResult};
 use crate::scenario::fanout::{self, FanoutParams, FanoutResult};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
+use crate::scenario::idle_max::{self, IdleMaxResult};
+use crate::scenario::net;
 use crate::servers::{self, Programs, ServerKind};
 
 /// Everything one comparison runs.
@@ -22,9 +26,14 @@ pub struct CompareParams {
     pub idle: IdleParams,
     /// The fan-out scenario.
     pub fanout: FanoutParams,
+    /// At most this many connections in idle-max (the file limit decides when `None`).
+    #[serde(default)]
+    pub idle_max_cap: Option<usize>,
+    /// The net scenario (Switchboard only): subscribers on one node, the publisher on the other.
+    pub net: FanoutParams,
     /// The core servers are pinned to, if any (the generator pins itself elsewhere).
     pub server_core: Option<usize>,
-    /// Which scenarios run: any of `idle`, `echo`, `fanout`.
+    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`.
     pub scenarios: Vec<String>,
 }
 
@@ -45,6 +54,12 @@ pub struct ServerRun {
     pub echo: Option<EchoResult>,
     /// The fan-out scenario's result.
     pub fanout: Option<FanoutResult>,
+    /// Idle at the file limit (Switchboard only).
+    #[serde(default)]
+    pub idle_max: Option<IdleMaxResult>,
+    /// The net scenario's result (Switchboard only).
+    #[serde(default)]
+    pub net: Option<FanoutResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -123,6 +138,8 @@ pub async fn run_server(
         idle: None,
         echo: None,
         fanout: None,
+        idle_max: None,
+        net: None,
         errors: Vec::new(),
     };
     let server = match servers::start(kind, programs, params.server_core).await {
@@ -156,10 +173,49 @@ pub async fn run_server(
         }
     }
     server.stop().await;
+    if kind == ServerKind::Switchboard {
+        switchboard_only(programs, params, &mut result).await;
+    }
     for error in &result.errors {
         eprintln!("  {}: {error}", kind.short());
     }
     result
+}
+
+/// The scenarios only Switchboard has: idle at the file limit, and net between two nodes,
+/// each on fresh processes.
+async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &mut ServerRun) {
+    if params.runs_scenario("idle-max") {
+        eprintln!("  switchboard: idle at the file limit");
+        settle().await;
+        match servers::start(ServerKind::Switchboard, programs, params.server_core).await {
+            Ok(server) => {
+                let target = Target::of(&server);
+                let run = idle_max::run(&programs.bench, &target, server.pid, params.idle_max_cap);
+                match run.await {
+                    Ok(r) => result.idle_max = Some(r),
+                    Err(e) => result.errors.push(format!("idle-max: {e:#}")),
+                }
+                server.stop().await;
+            }
+            Err(e) => result.errors.push(format!("idle-max start: {e:#}")),
+        }
+    }
+    if params.runs_scenario("net") {
+        eprintln!("  switchboard: net");
+        settle().await;
+        match servers::start_pair(programs, params.server_core).await {
+            Ok(pair) => {
+                match net::run(&pair, params.net).await {
+                    Ok(r) => result.net = Some(r),
+                    Err(e) => result.errors.push(format!("net: {e:#}")),
+                }
+                pair.alice.stop().await;
+                pair.bob.stop().await;
+            }
+            Err(e) => result.errors.push(format!("net start: {e:#}")),
+        }
+    }
 }
 
 async fn settle() {

@@ -10,6 +10,7 @@ use switchboard_bench::compare::{self, CompareParams, Machine};
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
+use switchboard_bench::scenario::idle_max;
 use switchboard_bench::servers::{Programs, ServerKind};
 use switchboard_bench::{chart, raise_fd_limit, report};
 
@@ -33,6 +34,22 @@ enum Command {
         /// Where RESULTS.md, results.png and out/ are.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
         out: PathBuf,
+    },
+    /// Opens idle connections and holds them until stdin ends (the idle-max scenario starts
+    /// these; each process can hold only its own file limit's worth).
+    IdleWorker {
+        /// The server's WebSocket address.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        /// A token, for Switchboard's register flow.
+        #[arg(long)]
+        token: Option<String>,
+        /// Connections to open.
+        #[arg(long)]
+        count: usize,
+        /// Connection attempts in flight at once.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
     },
 }
 
@@ -69,8 +86,22 @@ struct CompareArgs {
     /// Seconds each fan-out run publishes.
     #[arg(long, default_value_t = 5.0)]
     fanout_secs: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout.
-    #[arg(long, value_delimiter = ',', default_value = "idle,echo,fanout")]
+    /// Net subscribers (on one node; the publisher is on the other).
+    #[arg(long, default_value_t = 100)]
+    net_subscribers: usize,
+    /// Net frames in flight at most.
+    #[arg(long, default_value_t = 64)]
+    net_window: u64,
+    /// Seconds each net run publishes.
+    #[arg(long, default_value_t = 5.0)]
+    net_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net (the last two
+    /// run for Switchboard only).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "idle,echo,fanout,idle-max,net"
+    )]
     scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.
     #[arg(long)]
@@ -88,6 +119,19 @@ fn main() -> anyhow::Result<()> {
                 .context("no out/results.json: run compare first")?;
             let comparison: compare::Comparison = serde_json::from_slice(&json)?;
             return write_report(&comparison, &out);
+        }
+        Command::IdleWorker {
+            addr,
+            token,
+            count,
+            concurrency,
+        } => {
+            raise_fd_limit();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let target = switchboard_bench::client::Target { addr, token };
+            return runtime.block_on(idle_max::worker(&target, count, concurrency));
         }
     };
     let fd_limit = raise_fd_limit();
@@ -127,6 +171,13 @@ fn main() -> anyhow::Result<()> {
             size: args.size,
             window: args.window,
             duration: Duration::from_secs_f64(args.fanout_secs),
+        },
+        idle_max_cap: None,
+        net: FanoutParams {
+            subscribers: args.net_subscribers,
+            size: args.size,
+            window: args.net_window,
+            duration: Duration::from_secs_f64(args.net_secs),
         },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),

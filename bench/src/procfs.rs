@@ -69,9 +69,17 @@ pub struct CpuUse {
 impl CpuMark {
     /// Marks now for `server` and this process.
     pub fn now(server: u32) -> Self {
+        Self::now_of(&[server])
+    }
+
+    /// Marks now for `servers`, counted together, and this process.
+    pub fn now_of(servers: &[u32]) -> Self {
         Self {
             at: Instant::now(),
-            server: cpu_time(server).unwrap_or_default(),
+            server: servers
+                .iter()
+                .map(|&pid| cpu_time(pid).unwrap_or_default())
+                .sum(),
             client: cpu_time(std::process::id()).unwrap_or_default(),
         }
     }

@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 /// A server the scenarios can run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -63,6 +63,8 @@ pub struct Programs {
     pub tt_server: PathBuf,
     /// The directory holding `server.mjs` and its `node_modules`.
     pub node_dir: PathBuf,
+    /// The `switchboard-bench` binary, which also runs idle workers.
+    pub bench: PathBuf,
 }
 
 impl Programs {
@@ -81,6 +83,7 @@ impl Programs {
         Ok(Self {
             switchboard: dir.join("switchboard"),
             tt_server: dir.join("tt-server"),
+            bench: dir.join("switchboard-bench"),
             node_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("node"),
         })
     }
@@ -101,35 +104,158 @@ pub struct Server {
     _home: Option<tempfile::TempDir>,
 }
 
+/// A started program: its child, its pid and its stdout's lines.
+struct Launched {
+    child: Child,
+    pid: u32,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+/// Starts `program` with `args`, pinned to `core` when given.
+fn launch(program: &Path, args: &[String], core: Option<usize>) -> anyhow::Result<Launched> {
+    let mut command = match core {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(core.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let pid = child.id().context("server exited at once")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    Ok(Launched {
+        child,
+        pid,
+        lines: BufReader::new(stdout).lines(),
+    })
+}
+
+/// The next stdout line, which must start with `prefix`: what follows it.
+async fn announced(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .with_context(|| format!("no `{prefix}` line in 20 s"))??
+        .with_context(|| format!("stdout closed before a `{prefix}` line"))?;
+    line.strip_prefix(prefix)
+        .map(str::to_owned)
+        .with_context(|| format!("expected `{prefix}…`, got {line:?}"))
+}
+
+/// Runs `switchboard ARGS --home HOME` to completion: its stdout.
+async fn switchboard_says(
+    programs: &Programs,
+    args: &[&str],
+    home: &Path,
+) -> anyhow::Result<String> {
+    let out = Command::new(&programs.switchboard)
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", programs.switchboard.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "switchboard {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A fresh home for a node called `node`: the home, a token for it, its public key.
+async fn switchboard_home(
+    programs: &Programs,
+    node: &str,
+) -> anyhow::Result<(tempfile::TempDir, String, String)> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("config.toml"), format!("node = {node:?}\n"))?;
+    let token = switchboard_says(programs, &["token"], dir.path())
+        .await?
+        .trim()
+        .to_owned();
+    let id = switchboard_says(programs, &["id"], dir.path()).await?;
+    let key = id
+        .lines()
+        .find_map(|l| l.strip_prefix("public_key: "))
+        .context("`switchboard id` printed no public key")?
+        .trim()
+        .to_owned();
+    Ok((dir, token, key))
+}
+
+/// Starts a Switchboard node on `home` with `extra` arguments; with `net`, also reads the
+/// `net listening on` line.
+async fn start_node(
+    programs: &Programs,
+    core: Option<usize>,
+    (home, token): (tempfile::TempDir, String),
+    extra: &[String],
+    net: bool,
+) -> anyhow::Result<(Server, Option<SocketAddr>)> {
+    let mut args = vec![
+        "run".to_owned(),
+        "--bind".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--home".to_owned(),
+        home.path().display().to_string(),
+    ];
+    args.extend_from_slice(extra);
+    let mut launched = launch(&programs.switchboard, &args, core)?;
+    let addr = ws_addr(&announced(&mut launched.lines, "listening on ws://").await?)?;
+    let net_addr = if net {
+        Some(
+            announced(&mut launched.lines, "net listening on ")
+                .await?
+                .parse()?,
+        )
+    } else {
+        None
+    };
+    Ok((
+        Server::running(
+            ServerKind::Switchboard,
+            launched,
+            addr,
+            Some(token),
+            Some(home),
+        ),
+        net_addr,
+    ))
+}
+
+fn ws_addr(rest: &str) -> anyhow::Result<SocketAddr> {
+    rest.strip_suffix('/')
+        .with_context(|| format!("unexpected listening address {rest:?}"))?
+        .parse()
+        .with_context(|| format!("unexpected listening address {rest:?}"))
+}
+
 /// Starts `kind`, pinned to `core` when given, and waits for its `listening on` line.
 pub async fn start(
     kind: ServerKind,
     programs: &Programs,
     core: Option<usize>,
 ) -> anyhow::Result<Server> {
-    let mut home = None;
-    let mut token = None;
     let (program, args): (PathBuf, Vec<String>) = match kind {
         ServerKind::Switchboard => {
-            let dir = tempfile::tempdir()?;
-            let home_arg = dir.path().display().to_string();
-            let out = Command::new(&programs.switchboard)
-                .args(["token", "--home", &home_arg])
-                .output()
-                .await
-                .with_context(|| format!("cannot run {}", programs.switchboard.display()))?;
-            anyhow::ensure!(
-                out.status.success(),
-                "switchboard token failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            token = Some(String::from_utf8(out.stdout)?.trim().to_owned());
-            home = Some(dir);
-            let args = ["run", "--bind", "127.0.0.1:0", "--home", &home_arg];
-            (
-                programs.switchboard.clone(),
-                args.map(String::from).to_vec(),
-            )
+            let (home, token, _) = switchboard_home(programs, "local.os").await?;
+            return Ok(start_node(programs, core, (home, token), &[], false)
+                .await?
+                .0);
         }
         ServerKind::TtDefault => (programs.tt_server.clone(), vec![]),
         ServerKind::Tt4k => (
@@ -141,49 +267,68 @@ pub async fn start(
             vec![programs.node_dir.join("server.mjs").display().to_string()],
         ),
     };
-    let mut command = match core {
-        Some(core) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(core.to_string()).arg(&program);
-            c
-        }
-        None => Command::new(&program),
-    };
-    command
-        .args(&args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start {}", program.display()))?;
-    let pid = child.id().context("server exited at once")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .context("no `listening on` line in 20 s")??
-        .context("server closed stdout before saying where it listens")?;
-    let addr: SocketAddr = first
-        .strip_prefix("listening on ws://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .with_context(|| format!("unexpected first line {first:?}"))?
-        .parse()?;
-    // Keep draining stdout so the server never blocks on it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(Server {
-        kind,
-        pid,
-        addr,
-        token,
-        child,
-        _home: home,
-    })
+    let mut launched = launch(&program, &args, core)?;
+    let addr = ws_addr(&announced(&mut launched.lines, "listening on ws://").await?)?;
+    Ok(Server::running(kind, launched, addr, None, None))
+}
+
+/// Two Switchboard nodes linked by Noise over loopback, each trusting the other's pushes.
+#[derive(Debug)]
+pub struct NodePair {
+    /// `alice.os`, which listens for its peer.
+    pub alice: Server,
+    /// `bob.os`, which dials alice.
+    pub bob: Server,
+}
+
+/// Starts alice, then bob dialing her, both pinned to `core` when given. The link comes up
+/// in the background; the net scenario's warm-up waits for it.
+pub async fn start_pair(programs: &Programs, core: Option<usize>) -> anyhow::Result<NodePair> {
+    let (alice_home, alice_token, alice_key) = switchboard_home(programs, "alice.os").await?;
+    let (bob_home, bob_token, bob_key) = switchboard_home(programs, "bob.os").await?;
+    let net_bind = ["--net-bind".to_owned(), "127.0.0.1:0".to_owned()];
+    let mut args = net_bind.to_vec();
+    args.extend([
+        "--peer".to_owned(),
+        format!("name=bob.os,key={bob_key},trust"),
+    ]);
+    let (alice, alice_net) =
+        start_node(programs, core, (alice_home, alice_token), &args, true).await?;
+    let alice_net = alice_net.context("alice has no net address")?;
+    let mut args = net_bind.to_vec();
+    args.extend([
+        "--peer".to_owned(),
+        format!("name=alice.os,key={alice_key},address={alice_net},trust"),
+    ]);
+    let (bob, _) = start_node(programs, core, (bob_home, bob_token), &args, true).await?;
+    Ok(NodePair { alice, bob })
 }
 
 impl Server {
+    fn running(
+        kind: ServerKind,
+        launched: Launched,
+        addr: SocketAddr,
+        token: Option<String>,
+        home: Option<tempfile::TempDir>,
+    ) -> Self {
+        let Launched {
+            child,
+            pid,
+            mut lines,
+        } = launched;
+        // Keep draining stdout so the server never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            kind,
+            pid,
+            addr,
+            token,
+            child,
+            _home: home,
+        }
+    }
+
     /// Stops the server (SIGKILL: its shutdown path is not what is measured).
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

@@ -1,7 +1,8 @@
 //! A short smoke of the harness: a real Switchboard node and the bare tokio-tungstenite
-//! baseline, each through every scenario for about a second with a few clients. It checks
-//! that each produced sane, non-zero results and that every fan-out frame arrived; it
-//! asserts no time or rate.
+//! baseline, each through every scenario for about a second with a few clients (idle at the
+//! limit capped at a few connections; net on two real linked nodes). It checks that each
+//! produced sane, non-zero results and that every fan-out and net frame arrived; it asserts
+//! no time or rate.
 
 use std::path::Path;
 use std::time::Duration;
@@ -35,6 +36,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
     let programs = Programs {
         switchboard: build_switchboard(),
         tt_server: env!("CARGO_BIN_EXE_tt-server").into(),
+        bench: env!("CARGO_BIN_EXE_switchboard-bench").into(),
         ..Programs::beside_current_exe().expect("programs")
     };
     let params = CompareParams {
@@ -56,8 +58,17 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             window: 4,
             duration: Duration::from_secs(1),
         },
+        idle_max_cap: Some(60),
+        net: FanoutParams {
+            subscribers: 5,
+            size: 32,
+            window: 4,
+            duration: Duration::from_secs(1),
+        },
         server_core: None,
-        scenarios: vec!["idle".into(), "echo".into(), "fanout".into()],
+        scenarios: ["idle", "echo", "fanout", "idle-max", "net"]
+            .map(String::from)
+            .to_vec(),
     };
     for &kind in &params.servers {
         let run = run_server(kind, &programs, &params).await;
@@ -81,5 +92,24 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             "{kind:?}: every frame reaches every subscriber"
         );
         assert!(fanout.deliveries_per_s > 0.0, "{kind:?}: {fanout:?}");
+        if kind != ServerKind::Switchboard {
+            assert!(run.idle_max.is_none() && run.net.is_none(), "{kind:?}");
+            continue;
+        }
+        let at_limit = run.idle_max.expect("idle-max result");
+        assert_eq!(at_limit.asked, 60, "{at_limit:?}");
+        assert_eq!(
+            (at_limit.idle.held, at_limit.idle.failed),
+            (60, 0),
+            "{at_limit:?}"
+        );
+        assert!(at_limit.fd_limit > 60, "{at_limit:?}");
+        let net = run.net.expect("net result");
+        assert!(net.published > 0, "{net:?}");
+        assert_eq!(
+            net.missing, 0,
+            "every frame reaches every subscriber on the other node"
+        );
+        assert!(net.deliveries_per_s > 0.0, "{net:?}");
     }
 }

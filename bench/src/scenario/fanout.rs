@@ -75,6 +75,18 @@ pub async fn run(
     server_pid: u32,
     params: FanoutParams,
 ) -> anyhow::Result<FanoutResult> {
+    run_across(target, target, &[server_pid], params).await
+}
+
+/// Runs the fan-out scenario with the subscribers on `subscribers_at` and the publisher on
+/// `publisher_at` (the same server, or two linked nodes); `server_pids` are the processes
+/// whose CPU is counted.
+pub async fn run_across(
+    subscribers_at: &Target,
+    publisher_at: &Target,
+    server_pids: &[u32],
+    params: FanoutParams,
+) -> anyhow::Result<FanoutResult> {
     let shared = Arc::new(Shared {
         epoch: std::time::Instant::now(),
         delivered: AtomicU64::new(0),
@@ -83,7 +95,7 @@ pub async fn run(
     });
     let mut subscribers = Vec::with_capacity(params.subscribers);
     for _ in 0..params.subscribers {
-        let mut ws = target.connect(Endpoint::Broadcast).await?;
+        let mut ws = subscribers_at.connect(Endpoint::Broadcast).await?;
         let shared = shared.clone();
         subscribers.push(tokio::spawn(async move {
             let mut latency = histogram();
@@ -120,7 +132,7 @@ pub async fn run(
             }
         }));
     }
-    let publisher = target.connect(Endpoint::Broadcast).await?;
+    let publisher = publisher_at.connect(Endpoint::Broadcast).await?;
     let (mut sink, mut own) = publisher.split();
     // The publisher is a subscriber too: read and drop what comes back to it.
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = own.next().await {} });
@@ -142,7 +154,7 @@ pub async fn run(
     }
 
     let m = params.subscribers as u64;
-    let start = CpuMark::now(server_pid);
+    let start = CpuMark::now_of(server_pids);
     let started = Instant::now();
     let end = started + params.duration;
     let mut published = 0u64;
@@ -164,7 +176,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_millis(10), shared.progress.notified()).await;
     }
     let finished = Instant::now();
-    let stop = CpuMark::now(server_pid);
+    let stop = CpuMark::now_of(server_pids);
     let delivered = shared.delivered.load(Ordering::Acquire);
     let mut end_frame = vec![b'f'; params.size.max(16)];
     end_frame[..8].copy_from_slice(&END.to_le_bytes());

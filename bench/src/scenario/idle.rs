@@ -41,6 +41,46 @@ async fn open(target: &Target) -> anyhow::Result<Ws> {
     Ok(ws)
 }
 
+/// Connections opened by [`open_many`].
+#[derive(Debug)]
+pub struct Opened {
+    /// The sockets that are open, registered and past one round trip.
+    pub held: Vec<Ws>,
+    /// How many failed.
+    pub failed: usize,
+    /// The first failure, if any.
+    pub first_error: Option<anyhow::Error>,
+    /// How long opening them all took.
+    pub elapsed: Duration,
+}
+
+/// Opens `count` connections to `target`, `concurrency` at a time, each past one round trip.
+pub async fn open_many(target: &Target, count: usize, concurrency: usize) -> Opened {
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Ws>> = stream::iter(0..count)
+        .map(|_| async { tokio::time::timeout(Duration::from_secs(20), open(target)).await? })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut opened = Opened {
+        held: Vec::with_capacity(results.len()),
+        failed: 0,
+        first_error: None,
+        elapsed,
+    };
+    for result in results {
+        match result {
+            Ok(ws) => opened.held.push(ws),
+            Err(error) => {
+                opened.failed += 1;
+                opened.first_error.get_or_insert(error);
+            }
+        }
+    }
+    opened
+}
+
 /// Runs the idle scenario against `target`, whose process is `server_pid`.
 pub async fn run(
     target: &Target,
@@ -51,25 +91,12 @@ pub async fn run(
     let first = open(target).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = rss_bytes(server_pid)?;
-    let started = Instant::now();
-    let results: Vec<anyhow::Result<Ws>> = stream::iter(0..params.connections)
-        .map(|_| async { tokio::time::timeout(Duration::from_secs(20), open(target)).await? })
-        .buffer_unordered(params.concurrency)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    let mut held = Vec::with_capacity(results.len());
-    let mut failed = 0;
-    let mut first_error = None;
-    for result in results {
-        match result {
-            Ok(ws) => held.push(ws),
-            Err(error) => {
-                failed += 1;
-                first_error.get_or_insert(error);
-            }
-        }
-    }
+    let Opened {
+        held,
+        failed,
+        first_error,
+        elapsed,
+    } = open_many(target, params.connections, params.concurrency).await;
     if let Some(error) = first_error {
         eprintln!("idle: {failed} connections failed; the first: {error:#}");
     }

@@ -6,10 +6,15 @@
 //!   connect rate.
 //! - [`fanout`]: M subscribers and a publisher: deliveries/s, delivery latency, and a check
 //!   that every frame reached every subscriber.
+//! - [`net`]: the same across two linked nodes: pushes/s from a process on one node to
+//!   channels on the other.
+//! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
 
 pub mod echo;
 pub mod fanout;
 pub mod idle;
+pub mod idle_max;
+pub mod net;
 
 use hdrhistogram::Histogram;
 
