@@ -20,7 +20,7 @@ use crate::procfs::rss_bytes;
 /// Connections one worker process holds at most (well under its own file limit).
 const PER_WORKER: usize = 8_000;
 /// Descriptors left spare in the server, for what it opens lazily (a log file, a database).
-const SPARE: usize = 16;
+pub const SPARE: usize = 16;
 
 /// What was measured at the limit.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]

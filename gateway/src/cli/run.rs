@@ -18,6 +18,7 @@ pub async fn run(
     net: NetArgs,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
+    raise_open_file_limit();
     let mut config = Config::new(home.clone());
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
@@ -43,6 +44,15 @@ pub async fn run(
     tracing::info!("signal received; shutting down");
     node.shutdown().await;
     Ok(())
+}
+
+/// Every connection is a descriptor: lift the soft open-file limit to the hard one, so the
+/// node holds as many connections as the machine lets one process have.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

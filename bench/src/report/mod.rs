@@ -1,8 +1,11 @@
-//! `RESULTS.md`: the machine and command, one table per scenario (medians over runs with
-//! min–max), and the issue's targets as Switchboard/baseline ratios computed run by run.
+//! `RESULTS.md`: the machine and command, the issue's targets as Switchboard/baseline ratios
+//! computed run by run, and one table per scenario ([`tables`]: medians over runs with
+//! min–max).
 //! Hand-written findings are kept in `findings.md` and included as they are.
 
 use std::fmt::Write;
+
+mod tables;
 
 use crate::compare::{Comparison, ServerRun};
 use crate::servers::ServerKind;
@@ -131,7 +134,7 @@ impl Target<'_> {
         let runs = self
             .per_run
             .iter()
-            .map(|r| format!("{r:.2}"))
+            .map(|&r| group(r, 2))
             .collect::<Vec<_>>()
             .join(", ");
         let relation = if self.at_least { "≥" } else { "≤" };
@@ -154,8 +157,10 @@ impl Target<'_> {
             (false, _) => "**missed**",
         };
         format!(
-            "| {} | {relation} {} | {runs} | {:.2} [{:.2}–{:.2}] | {verdict} |\n",
-            self.what, self.bound, spread.median, spread.min, spread.max
+            "| {} | {relation} {} | {runs} | {} | {verdict} |\n",
+            self.what,
+            group(self.bound, if self.bound.fract() == 0.0 { 0 } else { 1 }),
+            spread.show(2)
         )
     }
 }
@@ -248,89 +253,31 @@ pub fn render(c: &Comparison, findings: &str) -> String {
             bound: 4.0,
             at_least: true,
         },
+        Target {
+            what: "idle at the file limit: connections held / asked (the limit less the server's own descriptors)",
+            per_run: values(c, ServerKind::Switchboard, |r| {
+                r.idle_max
+                    .map(|m| m.idle.held as f64 / m.asked.max(1) as f64)
+            }),
+            bound: 1.0,
+            at_least: true,
+        },
+        Target {
+            what: "net: pushes/s from a process on one node to channels on another",
+            per_run: values(c, ServerKind::Switchboard, |r| r.net.map(|n| n.deliveries_per_s)),
+            bound: 100_000.0,
+            at_least: true,
+        },
     ];
     for target in &targets {
         out.push_str(&target.row());
     }
-    let _ = writeln!(
-        out,
-        "\nThe net scenario (pushes/s between two nodes, target ≥ 100,000/s) is not here yet: node-to-node \
-         links are being built in parallel, and the scenario is added once they land (see `src/scenario/mod.rs`).\n"
-    );
-
-    let _ = writeln!(
-        out,
-        "## Echo: {} clients × {} B, one frame in flight each, {:.0} s after {:.0} s warm-up\n",
-        p.echo.clients,
-        p.echo.size,
-        p.echo.duration.as_secs_f64(),
-        p.echo.warmup.as_secs_f64()
-    );
-    let _ = writeln!(out, "| server | msgs/s median [min–max] | RTT p50 | p99 | p99.9 | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|");
-    for &kind in &p.servers {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            kind.label(),
-            cell(c, kind, 0, echo_rate),
-            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p50_us)),
-            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p99_us)),
-            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p999_us)),
-            median_cell(c, kind, 0, |r| r.echo.map(|e| e.cpu.server_pct)),
-            median_cell(c, kind, 0, |r| r.echo.map(|e| e.cpu.client_pct)),
-        );
-    }
-
-    let _ = writeln!(
-        out,
-        "\n## Idle: {} connections, each registered (Switchboard) and past one round trip\n",
-        group(p.idle.connections as f64, 0)
-    );
-    let _ = writeln!(out, "| server | held | RSS bytes per connection median [min–max] | connects/s (median) | server RSS before → after, MiB (median) |\n|---|---|---|---|---|");
-    for &kind in &p.servers {
-        let mib = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{:.1}", x / 1048576.0));
-        let before =
-            Spread::of(&values(c, kind, |r| r.idle.map(|i| i.rss_before as f64))).map(|s| s.median);
-        let after =
-            Spread::of(&values(c, kind, |r| r.idle.map(|i| i.rss_after as f64))).map(|s| s.median);
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} → {} |",
-            kind.label(),
-            median_cell(c, kind, 0, |r| r.idle.map(|i| i.held as f64)),
-            cell(c, kind, 0, idle_rss),
-            median_cell(c, kind, 0, |r| r.idle.map(|i| i.connects_per_s)),
-            mib(before),
-            mib(after),
-        );
-    }
-
-    let _ = writeln!(
-        out,
-        "\n## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s\n",
-        group(p.fanout.subscribers as f64, 0),
-        p.fanout.size,
-        p.fanout.window,
-        p.fanout.duration.as_secs_f64()
-    );
-    let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
-    for &kind in &p.servers {
-        let missing: f64 = values(c, kind, |r| r.fanout.map(|f| f.missing as f64))
-            .iter()
-            .sum();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            kind.label(),
-            cell(c, kind, 0, fan_rate),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.latency.p50_us)),
-            median_cell(c, kind, 0, fan_p99),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.published as f64)),
-            group(missing, 0),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.server_pct)),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.client_pct)),
-        );
-    }
+    out.push('\n');
+    tables::echo(&mut out, c);
+    tables::idle(&mut out, c);
+    tables::fanout(&mut out, c);
+    tables::idle_max(&mut out, c);
+    tables::net(&mut out, c);
 
     let errors: Vec<String> = c
         .runs

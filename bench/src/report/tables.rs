@@ -1,0 +1,173 @@
+//! The per-scenario tables of `RESULTS.md`: one row per server, medians with min–max.
+
+use std::fmt::Write;
+
+use super::{cell, group, median_cell, values, Spread};
+use crate::compare::{Comparison, ServerRun};
+use crate::servers::ServerKind;
+
+/// Echo: messages/s, round-trip percentiles, each side's CPU.
+pub fn echo(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let echo_rate = |r: &ServerRun| r.echo.map(|e| e.msgs_per_s);
+    let _ = writeln!(
+        out,
+        "## Echo: {} clients × {} B, one frame in flight each, {:.0} s after {:.0} s warm-up\n",
+        p.echo.clients,
+        p.echo.size,
+        p.echo.duration.as_secs_f64(),
+        p.echo.warmup.as_secs_f64()
+    );
+    let _ = writeln!(out, "| server | msgs/s median [min–max] | RTT p50 | p99 | p99.9 | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            kind.label(),
+            cell(c, kind, 0, echo_rate),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p50_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p99_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p999_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.cpu.server_pct)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.cpu.client_pct)),
+        );
+    }
+    out.push('\n');
+}
+
+/// Idle: connections held, RSS per connection, connect rate.
+pub fn idle(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let idle_rss = |r: &ServerRun| r.idle.map(|i| i.rss_per_conn);
+    let _ = writeln!(
+        out,
+        "## Idle: {} connections, each registered (Switchboard) and past one round trip\n",
+        group(p.idle.connections as f64, 0)
+    );
+    let _ = writeln!(out, "| server | held | RSS bytes per connection median [min–max] | connects/s (median) | server RSS before → after, MiB (median) |\n|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let mib = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{:.1}", x / 1048576.0));
+        let before =
+            Spread::of(&values(c, kind, |r| r.idle.map(|i| i.rss_before as f64))).map(|s| s.median);
+        let after =
+            Spread::of(&values(c, kind, |r| r.idle.map(|i| i.rss_after as f64))).map(|s| s.median);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} → {} |",
+            kind.label(),
+            median_cell(c, kind, 0, |r| r.idle.map(|i| i.held as f64)),
+            cell(c, kind, 0, idle_rss),
+            median_cell(c, kind, 0, |r| r.idle.map(|i| i.connects_per_s)),
+            mib(before),
+            mib(after),
+        );
+    }
+    out.push('\n');
+}
+
+/// Fan-out: deliveries/s, delivery latency, missing deliveries, CPU.
+pub fn fanout(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let fan_rate = |r: &ServerRun| r.fanout.map(|f| f.deliveries_per_s);
+    let fan_p99 = |r: &ServerRun| r.fanout.map(|f| f.latency.p99_us);
+    let _ = writeln!(
+        out,
+        "## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s\n",
+        group(p.fanout.subscribers as f64, 0),
+        p.fanout.size,
+        p.fanout.window,
+        p.fanout.duration.as_secs_f64()
+    );
+    let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let missing: f64 = values(c, kind, |r| r.fanout.map(|f| f.missing as f64))
+            .iter()
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            kind.label(),
+            cell(c, kind, 0, fan_rate),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.latency.p50_us)),
+            median_cell(c, kind, 0, fan_p99),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.published as f64)),
+            group(missing, 0),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.server_pct)),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.client_pct)),
+        );
+    }
+    out.push('\n');
+}
+
+/// Idle at the file limit (Switchboard only).
+pub fn idle_max(out: &mut String, c: &Comparison) {
+    let kind = ServerKind::Switchboard;
+    let at_limit = |f: fn(&crate::scenario::idle_max::IdleMaxResult) -> f64| {
+        move |r: &ServerRun| r.idle_max.as_ref().map(f)
+    };
+    if values(c, kind, at_limit(|m| m.asked as f64)).is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Idle at the file limit: as many registered idle connections as Switchboard's open-file limit allows\n\n\
+         The count asked for is the server's limit less the descriptors it already had open and {} spare; \
+         the generator holds them from several worker processes, since it has the same per-process limit.\n",
+        crate::scenario::idle_max::SPARE
+    );
+    let _ = writeln!(out, "| server | open-file limit | asked | held median [min–max] | failed (all runs) | RSS bytes per connection median [min–max] | connects/s (median) | server RSS after, MiB (median) |\n|---|---|---|---|---|---|---|---|");
+    let failed: f64 = values(c, kind, at_limit(|m| m.idle.failed as f64))
+        .iter()
+        .sum();
+    let after = Spread::of(&values(c, kind, at_limit(|m| m.idle.rss_after as f64)))
+        .map_or("—".to_owned(), |s| format!("{:.1}", s.median / 1048576.0));
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        kind.label(),
+        median_cell(c, kind, 0, at_limit(|m| m.fd_limit as f64)),
+        median_cell(c, kind, 0, at_limit(|m| m.asked as f64)),
+        cell(c, kind, 0, at_limit(|m| m.idle.held as f64)),
+        group(failed, 0),
+        cell(c, kind, 0, at_limit(|m| m.idle.rss_per_conn)),
+        median_cell(c, kind, 0, at_limit(|m| m.idle.connects_per_s)),
+        after,
+    );
+}
+
+/// Net: pushes/s between two linked nodes (Switchboard only).
+pub fn net(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let kind = ServerKind::Switchboard;
+    let rate = |r: &ServerRun| r.net.map(|n| n.deliveries_per_s);
+    if values(c, kind, rate).is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Net: {} subscribers on alice.os, the publisher on bob.os, {} B, at most {} frames in flight, {:.0} s\n\n\
+         Bob's `broadcast:broadcast:sys` pushes every frame to each of alice's subscribers with `send_ws_push`, \
+         one node-to-node push per subscriber over the Noise link; alice's http-server hands each to its channel. \
+         Both nodes share the server core; their CPU is counted together.\n",
+        p.net.subscribers,
+        p.net.size,
+        p.net.window,
+        p.net.duration.as_secs_f64()
+    );
+    let _ = writeln!(out, "| server | pushes/s median [min–max] | latency p50 | p99 | frames published (median) | pushes missing (all runs) | both nodes' CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
+    let missing: f64 = values(c, kind, |r| r.net.map(|n| n.missing as f64))
+        .iter()
+        .sum();
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        kind.label(),
+        cell(c, kind, 0, rate),
+        median_cell(c, kind, 0, |r| r.net.map(|n| n.latency.p50_us)),
+        median_cell(c, kind, 0, |r| r.net.map(|n| n.latency.p99_us)),
+        median_cell(c, kind, 0, |r| r.net.map(|n| n.published as f64)),
+        group(missing, 0),
+        median_cell(c, kind, 0, |r| r.net.map(|n| n.cpu.server_pct)),
+        median_cell(c, kind, 0, |r| r.net.map(|n| n.cpu.client_pct)),
+    );
+}
