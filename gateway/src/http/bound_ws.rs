@@ -130,7 +130,7 @@ fn admit(
         )
     })?;
     Ok(OpenChannel {
-        process,
+        process: rt.channels.owner(&process),
         path,
         mailbox,
         announce: false,
