@@ -66,24 +66,27 @@ pub use process_id::{ProcessId, ProcessIdParseError};
 pub const SYS_PUBLISHER: &str = "sys";
 
 fn runtime_module(name: &str) -> ProcessId {
-    ProcessId {
-        process_name: name.to_owned(),
-        package_name: "distro".to_owned(),
-        publisher_node: SYS_PUBLISHER.to_owned(),
-    }
+    ProcessId::new(name, "distro", SYS_PUBLISHER)
+        .unwrap_or_else(|_| unreachable!("runtime module names are valid"))
 }
+
+static HTTP_SERVER: std::sync::LazyLock<ProcessId> =
+    std::sync::LazyLock::new(|| runtime_module("http-server"));
+static NET: std::sync::LazyLock<ProcessId> = std::sync::LazyLock::new(|| runtime_module("net"));
+static KERNEL: std::sync::LazyLock<ProcessId> =
+    std::sync::LazyLock::new(|| runtime_module("kernel"));
 
 /// `http-server:distro:sys`, the module that owns WebSocket channels and HTTP binds.
 pub fn http_server_id() -> ProcessId {
-    runtime_module("http-server")
+    HTTP_SERVER.clone()
 }
 
 /// `net:distro:sys`, the module that carries messages to other nodes.
 pub fn net_id() -> ProcessId {
-    runtime_module("net")
+    NET.clone()
 }
 
 /// `kernel:distro:sys`, the kernel itself.
 pub fn kernel_id() -> ProcessId {
-    runtime_module("kernel")
+    KERNEL.clone()
 }
