@@ -166,20 +166,30 @@ impl ChannelTable {
         // a push to a thousand channels is then a thousand plain lookups. Inserts and
         // removals wait for the call, which never waits on anything itself.
         let shards: [_; SHARDS] = std::array::from_fn(|i| self.shards[i].read());
+        // Two passes: the lookups first, which are only loads and so overlap their cache
+        // misses, then the pushes, whose atomic operations would otherwise make each
+        // lookup wait for the push before it.
+        let mut owned = Vec::with_capacity(ids.len());
         for &id in ids {
-            let outcome = match shards[id as usize % SHARDS].get(&id) {
-                None => Err(HttpServerError::WsChannelNotFound),
+            match shards[id as usize % SHARDS].get(&id) {
+                None => failed.push((id, HttpServerError::WsChannelNotFound)),
                 Some(channel) if !is_source(&channel.process) => {
-                    Err(HttpServerError::InvalidSourceProcess)
+                    failed.push((id, HttpServerError::InvalidSourceProcess));
                 }
-                Some(channel) => match &frame {
-                    // Cloning a frame shares its payload.
-                    Some(message) => channel.writer.push_frame(message.clone(), len),
-                    None => {
-                        channel.writer.close(1000, "");
-                        Ok(())
-                    }
-                },
+                Some(channel) => {
+                    channel.writer.touch();
+                    owned.push((id, channel));
+                }
+            }
+        }
+        for (id, channel) in owned {
+            let outcome = match &frame {
+                // Cloning a frame shares its payload.
+                Some(message) => channel.writer.push_frame(message.clone(), len),
+                None => {
+                    channel.writer.close(1000, "");
+                    Ok(())
+                }
             };
             if let Err(error) = outcome {
                 failed.push((id, error));

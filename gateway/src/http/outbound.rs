@@ -175,6 +175,12 @@ impl WriterQueue {
         }
     }
 
+    /// Reads the queue's shared state without changing it, so a caller about to push to
+    /// many channels brings each one's state into the cache while the loads can overlap.
+    pub(super) fn touch(&self) {
+        std::hint::black_box(self.shared.queued.load(Ordering::Relaxed));
+    }
+
     /// Notes that the client sent a frame: the next push to the channel is taken as its
     /// reply, which goes out at once when the socket is idle.
     pub fn expect_reply(&self) {
