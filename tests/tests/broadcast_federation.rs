@@ -1,7 +1,8 @@
 //! `broadcast:broadcast:sys` across linked nodes, as its subscribers meet it: a frame
 //! published on either node reaches every subscriber on both, in order, the publisher
-//! included; subscribers who come later are reached too; and a node that restarts is told
-//! the other's subscribers again.
+//! included; subscribers who come later are reached too; a node that restarts is told the
+//! other's subscribers again; and a node that does not trust the publisher's node's pushes
+//! gets none of its frames.
 
 use std::time::Duration;
 
@@ -130,6 +131,45 @@ async fn a_node_that_restarts_learns_the_other_nodes_subscribers_again() {
     assert_eq!(next_real(&mut b2).await, Frame::Text("welcome back".into()));
     assert_eq!(next_real(&mut a1).await, Frame::Text("welcome back".into()));
     drop((a1, b2));
+    bob.node.shutdown().await;
+    alice.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_node_that_does_not_trust_the_publishers_node_gets_none_of_its_frames() {
+    // Bob trusts alice's pushes; alice does not trust bob's.
+    let mut alice = Plan::new(ALICE);
+    let mut bob = Plan::new(BOB);
+    alice.peer(BOB, bob.key, None, false);
+    let alice_key = alice.key;
+    let alice = alice.start(vec![]).await;
+    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), true);
+    let bob = bob.start(vec![]).await;
+    let (mut a1, _) = alice.register(BROADCAST).await;
+    let (mut b1, _) = bob.register(BROADCAST).await;
+    wait_linked(&alice, BOB, true).await;
+    // Alice's frames reach bob, who trusts her.
+    until_heard(&mut a1, &mut b1, "a1").await;
+    // By now each broadcast has greeted the other (each looks at its links every second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = alice.node.net_stats().received;
+    for n in 0..3 {
+        b1.send_text(&format!("from bob {n}")).await;
+    }
+    // Bob's own subscriber gets them; his pushes reach alice's node and are refused there.
+    for n in 0..3 {
+        assert_eq!(
+            next_real(&mut b1).await,
+            Frame::Text(format!("from bob {n}"))
+        );
+    }
+    switchboard_tests::mesh::eventually("bob's pushes reach alice's node", || {
+        alice.node.net_stats().received >= before + 3
+    })
+    .await;
+    let heard = tokio::time::timeout(Duration::from_millis(300), next_real(&mut a1)).await;
+    assert!(heard.is_err(), "alice's subscriber got {heard:?}");
+    drop((a1, b1));
     bob.node.shutdown().await;
     alice.node.shutdown().await;
 }
