@@ -25,8 +25,8 @@ pub mod names;
 mod peers;
 
 use process_lib::{
-    await_message, get_blob, http_server_id, send_ws_push, state_dir, Address, HttpServerRequest,
-    LazyLoadBlob, Message, WsMessageType,
+    await_message, get_blob, http_server_id, send_ws_push, send_ws_push_many, state_dir, Address,
+    HttpServerRequest, LazyLoadBlob, Message, WsMessageType,
 };
 
 use archive::Archive;
@@ -290,14 +290,33 @@ impl Chat {
     }
 
     fn tell_all(&self, event: &Event) {
-        for (channel_id, _) in self.roster.iter() {
-            self.tell(channel_id, event);
-        }
+        self.tell_each(event, |_| true);
     }
 
     fn tell_others(&self, except: u32, event: &Event) {
-        for (channel_id, _) in self.roster.iter().filter(|(id, _)| *id != except) {
-            self.tell(channel_id, event);
+        self.tell_each(event, |id| id != except);
+    }
+
+    /// Tells every member `include` picks. Text-mode members each get the event rendered
+    /// for them; JSON-mode members all get the same text, serialized once and pushed to
+    /// them in one call.
+    fn tell_each(&self, event: &Event, include: impl Fn(u32) -> bool) {
+        let mut json_members = Vec::new();
+        for (channel_id, member) in self.roster.iter().filter(|(id, _)| include(*id)) {
+            match member.mode {
+                Mode::Json => json_members.push(channel_id),
+                Mode::Text => self.push_text(channel_id, event.to_text(&member.name)),
+            }
+        }
+        if json_members.is_empty() {
+            return;
+        }
+        let blob = LazyLoadBlob::from_bytes(event.to_json());
+        for (channel_id, error) in
+            send_ws_push_many(&self.node, &json_members, WsMessageType::Text, blob)
+        {
+            // The channel is going; its close event will take the member out.
+            tracing::debug!(channel_id, %error, "chat push refused");
         }
     }
 
