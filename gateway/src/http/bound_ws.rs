@@ -123,14 +123,14 @@ fn admit(
             .verify(&token)
             .map_err(|e| Refusal::new(WsErrorCode::Unauthorized, e.to_string()))?;
     }
-    let mailbox = rt.processes.mailbox(&process).ok_or_else(|| {
+    let (process, mailbox) = rt.processes.channel_owner(&process, false).ok_or_else(|| {
         Refusal::new(
             WsErrorCode::NoSuchProcess,
             format!("process {process} is not running"),
         )
     })?;
     Ok(OpenChannel {
-        process: rt.channels.owner(&process),
+        process,
         path,
         mailbox,
         announce: false,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -24,9 +24,9 @@ type Shard = HashMap<u32, Arc<Channel>, foldhash::fast::RandomState>;
 /// One live channel.
 #[derive(Debug)]
 pub struct Channel {
-    /// The process the channel is bound to, shared with every channel bound to it
-    /// ([`ChannelTable::owner`]).
-    pub process: Arc<ProcessId>,
+    /// The process the channel is bound to: the id it runs under (a clone shares its
+    /// string, so the owner check of a push compares by pointer).
+    pub process: ProcessId,
     /// The path the client connected to.
     pub path: String,
     /// Where frames for the client go.
@@ -38,10 +38,6 @@ pub struct Channel {
 pub struct ChannelTable {
     shards: Vec<RwLock<Shard>>,
     next_id: AtomicU32,
-    /// One shared copy of each process id channels are bound to: a channel then holds a
-    /// pointer, not three strings, and a push to many channels of one owner checks the
-    /// owner by pointer after the first.
-    owners: Mutex<Vec<Arc<ProcessId>>>,
 }
 
 impl Default for ChannelTable {
@@ -49,7 +45,6 @@ impl Default for ChannelTable {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             next_id: AtomicU32::new(1),
-            owners: Mutex::new(Vec::new()),
         }
     }
 }
@@ -57,18 +52,6 @@ impl Default for ChannelTable {
 impl ChannelTable {
     fn shard(&self, id: u32) -> &RwLock<Shard> {
         &self.shards[id as usize % SHARDS]
-    }
-
-    /// The shared copy of `process`, for a channel about to be bound to it. Processes are
-    /// few and their ids are kept for the node's life.
-    pub fn owner(&self, process: &ProcessId) -> Arc<ProcessId> {
-        let mut owners = self.owners.lock();
-        if let Some(known) = owners.iter().find(|known| ***known == *process) {
-            return known.clone();
-        }
-        let owner = Arc::new(process.clone());
-        owners.push(owner.clone());
-        owner
     }
 
     /// Adds a channel under a fresh id: never 0, never the id of a live channel.
@@ -117,7 +100,7 @@ impl ChannelTable {
     ) -> Result<(), HttpServerError> {
         let shard = self.shard(id).read();
         let channel = shard.get(&id).ok_or(HttpServerError::WsChannelNotFound)?;
-        if *channel.process != *source {
+        if channel.process != *source {
             return Err(HttpServerError::InvalidSourceProcess);
         }
         let len = blob.bytes.len();
@@ -149,19 +132,6 @@ impl ChannelTable {
                 return;
             }
         };
-        // The shared owner already found equal to `source`.
-        let mut owned: *const ProcessId = std::ptr::null();
-        let mut is_source = |owner: &Arc<ProcessId>| {
-            let ptr = Arc::as_ptr(owner);
-            if ptr == owned {
-                return true;
-            }
-            let same = **owner == *source;
-            if same {
-                owned = ptr;
-            }
-            same
-        };
         // Every shard's read lock once for the whole call, not twice an atomic per channel:
         // a push to a thousand channels is then a thousand plain lookups. Inserts and
         // removals wait for the call, which never waits on anything itself.
@@ -173,7 +143,7 @@ impl ChannelTable {
         for &id in ids {
             match shards[id as usize % SHARDS].get(&id) {
                 None => failed.push((id, HttpServerError::WsChannelNotFound)),
-                Some(channel) if !is_source(&channel.process) => {
+                Some(channel) if channel.process != *source => {
                     failed.push((id, HttpServerError::InvalidSourceProcess));
                 }
                 Some(channel) => {
@@ -202,7 +172,7 @@ impl ChannelTable {
         let mut count = 0;
         for shard in &self.shards {
             for channel in shard.read().values() {
-                if *channel.process == *process {
+                if channel.process == *process {
                     channel.writer.fail(code, message);
                     count += 1;
                 }
@@ -254,7 +224,7 @@ mod tests {
         let table = ChannelTable::default();
         let (writer, drain) = writer_queue(limit);
         let (id, _) = table.insert(Channel {
-            process: Arc::new(pid("echo:echo:sys")),
+            process: pid("echo:echo:sys"),
             path: "/".into(),
             writer,
         });
@@ -271,7 +241,7 @@ mod tests {
             ids.push(
                 table
                     .insert(Channel {
-                        process: Arc::new(pid("a:b:c")),
+                        process: pid("a:b:c"),
                         path: "/".into(),
                         writer,
                     })
@@ -285,7 +255,7 @@ mod tests {
         assert_eq!(
             table
                 .insert(Channel {
-                    process: Arc::new(pid("a:b:c")),
+                    process: pid("a:b:c"),
                     path: "/".into(),
                     writer
                 })
@@ -377,7 +347,7 @@ mod tests {
         for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
             let (writer, drain) = writer_queue(1024);
             let (id, _) = table.insert(Channel {
-                process: table.owner(&pid(owner)),
+                process: pid(owner),
                 path: "/".into(),
                 writer,
             });

@@ -89,9 +89,9 @@ pub async fn await_register(
         )
         .into());
     }
-    let mailbox = rt
+    let (process, mailbox) = rt
         .processes
-        .websocket_mailbox(&register.target_process)
+        .channel_owner(&register.target_process, true)
         .ok_or_else(|| {
             Refusal::new(
                 WsErrorCode::NoSuchProcess,
@@ -101,10 +101,7 @@ pub async fn await_register(
                 ),
             )
         })?;
-    Ok(Registration {
-        process: register.target_process,
-        mailbox,
-    })
+    Ok(Registration { process, mailbox })
 }
 
 /// The refusal a read error calls for, if any (a broken socket calls for none).

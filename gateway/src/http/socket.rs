@@ -56,7 +56,7 @@ async fn register_flow(
     match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
             let open = OpenChannel {
-                process: rt.channels.owner(&registration.process),
+                process: registration.process,
                 path: "/".to_owned(),
                 mailbox: registration.mailbox,
                 announce: true,
@@ -89,8 +89,8 @@ pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
 /// A channel about to open.
 #[derive(Debug)]
 pub struct OpenChannel {
-    /// The process it is bound to (the channel table's shared copy).
-    pub process: Arc<ProcessId>,
+    /// The process it is bound to.
+    pub process: ProcessId,
     /// The path the client connected to.
     pub path: String,
     /// That process's mailbox.
@@ -249,7 +249,7 @@ impl<'a> Courier<'a> {
         let message = KernelMessage {
             id: self.rt.next_id(),
             source: self.rt.address(http_server_id()),
-            target: self.rt.address(ProcessId::clone(self.process)),
+            target: self.rt.address(self.process.clone()),
             rsvp: None,
             message: WireMessage::Request {
                 expects_response: None,
