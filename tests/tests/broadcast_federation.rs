@@ -48,11 +48,12 @@ async fn until_heard(publisher: &mut WsClient, listener: &mut WsClient, label: &
     }
 }
 
-/// Alice listening, bob dialing her; each trusts the other's pushes.
-async fn alice_and_bob() -> (TestNode, TestNode, Config) {
+/// Alice listening, bob dialing her; bob trusts alice's pushes, and alice bob's when
+/// `alice_trusts_bob`.
+async fn alice_and_bob(alice_trusts_bob: bool) -> (TestNode, TestNode, Config) {
     let mut alice = Plan::new(ALICE);
     let mut bob = Plan::new(BOB);
-    alice.peer(BOB, bob.key, None, true);
+    alice.peer(BOB, bob.key, None, alice_trusts_bob);
     let alice_key = alice.key;
     let alice = alice.start(vec![]).await;
     bob.peer(ALICE, alice_key, Some(net_addr(&alice)), true);
@@ -63,7 +64,7 @@ async fn alice_and_bob() -> (TestNode, TestNode, Config) {
 
 #[tokio::test]
 async fn a_frame_published_on_either_node_reaches_every_subscriber_on_both() {
-    let (alice, bob, _) = alice_and_bob().await;
+    let (alice, bob, _) = alice_and_bob(true).await;
     // Registered before the link is up: the greeting carries them.
     let (mut a1, _) = alice.register(BROADCAST).await;
     let (mut a2, _) = alice.register(BROADCAST).await;
@@ -104,7 +105,7 @@ async fn a_frame_published_on_either_node_reaches_every_subscriber_on_both() {
 
 #[tokio::test]
 async fn a_node_that_restarts_learns_the_other_nodes_subscribers_again() {
-    let (alice, bob, bob_config) = alice_and_bob().await;
+    let (alice, bob, bob_config) = alice_and_bob(true).await;
     let (mut a1, _) = alice.register(BROADCAST).await;
     let (mut b1, _) = bob.register(BROADCAST).await;
     wait_linked(&alice, BOB, true).await;
@@ -137,14 +138,7 @@ async fn a_node_that_restarts_learns_the_other_nodes_subscribers_again() {
 
 #[tokio::test]
 async fn a_node_that_does_not_trust_the_publishers_node_gets_none_of_its_frames() {
-    // Bob trusts alice's pushes; alice does not trust bob's.
-    let mut alice = Plan::new(ALICE);
-    let mut bob = Plan::new(BOB);
-    alice.peer(BOB, bob.key, None, false);
-    let alice_key = alice.key;
-    let alice = alice.start(vec![]).await;
-    bob.peer(ALICE, alice_key, Some(net_addr(&alice)), true);
-    let bob = bob.start(vec![]).await;
+    let (alice, bob, _) = alice_and_bob(false).await;
     let (mut a1, _) = alice.register(BROADCAST).await;
     let (mut b1, _) = bob.register(BROADCAST).await;
     wait_linked(&alice, BOB, true).await;

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{cell, group, median_cell, values, Spread};
 use crate::compare::{Comparison, ServerRun};
+use crate::scenario::fanout::FanoutResult;
 use crate::servers::ServerKind;
 
 /// Echo: messages/s, round-trip percentiles, each side's CPU.
@@ -68,8 +69,6 @@ pub fn idle(out: &mut String, c: &Comparison) {
 /// Fan-out: deliveries/s, delivery latency, missing deliveries, CPU.
 pub fn fanout(out: &mut String, c: &Comparison) {
     let p = &c.params;
-    let fan_rate = |r: &ServerRun| r.fanout.map(|f| f.deliveries_per_s);
-    let fan_p99 = |r: &ServerRun| r.fanout.map(|f| f.latency.p99_us);
     let _ = writeln!(
         out,
         "## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s\n",
@@ -80,23 +79,32 @@ pub fn fanout(out: &mut String, c: &Comparison) {
     );
     let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
     for &kind in &p.servers {
-        let missing: f64 = values(c, kind, |r| r.fanout.map(|f| f.missing as f64))
-            .iter()
-            .sum();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            kind.label(),
-            cell(c, kind, 0, fan_rate),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.latency.p50_us)),
-            median_cell(c, kind, 0, fan_p99),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.published as f64)),
-            group(missing, 0),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.server_pct)),
-            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.cpu.client_pct)),
-        );
+        fanout_row(out, c, kind, |r| r.fanout);
     }
     out.push('\n');
+}
+
+/// One server's row of a fan-out-shaped table (fan-out, net), from the result `pick` reads.
+fn fanout_row(
+    out: &mut String,
+    c: &Comparison,
+    kind: ServerKind,
+    pick: fn(&ServerRun) -> Option<FanoutResult>,
+) {
+    let of = |f: fn(&FanoutResult) -> f64| move |r: &ServerRun| pick(r).as_ref().map(f);
+    let missing: f64 = values(c, kind, of(|f| f.missing as f64)).iter().sum();
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        kind.label(),
+        cell(c, kind, 0, of(|f| f.deliveries_per_s)),
+        median_cell(c, kind, 0, of(|f| f.latency.p50_us)),
+        median_cell(c, kind, 0, of(|f| f.latency.p99_us)),
+        median_cell(c, kind, 0, of(|f| f.published as f64)),
+        group(missing, 0),
+        median_cell(c, kind, 0, of(|f| f.cpu.server_pct)),
+        median_cell(c, kind, 0, of(|f| f.cpu.client_pct)),
+    );
 }
 
 /// Idle at the file limit (Switchboard only).
@@ -146,7 +154,7 @@ pub fn net(out: &mut String, c: &Comparison) {
     let _ = writeln!(
         out,
         "## Net: {} subscribers on alice.os, the publisher on bob.os, {} B, at most {} frames in flight, {:.0} s\n\n\
-         Bob's `broadcast:broadcast:sys` pushes every frame to each of alice's subscribers with `send_ws_push`, \
+         Bob's `broadcast:broadcast:sys` pushes every frame to each of alice's subscribers with `send_ws_push_many`, \
          one node-to-node push per subscriber over the Noise link; alice's http-server hands each to its channel. \
          Both nodes share the server core; their CPU is counted together.\n",
         p.net.subscribers,
@@ -155,19 +163,6 @@ pub fn net(out: &mut String, c: &Comparison) {
         p.net.duration.as_secs_f64()
     );
     let _ = writeln!(out, "| server | pushes/s median [min–max] | latency p50 | p99 | frames published (median) | pushes missing (all runs) | both nodes' CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
-    let missing: f64 = values(c, kind, |r| r.net.map(|n| n.missing as f64))
-        .iter()
-        .sum();
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        kind.label(),
-        cell(c, kind, 0, rate),
-        median_cell(c, kind, 0, |r| r.net.map(|n| n.latency.p50_us)),
-        median_cell(c, kind, 0, |r| r.net.map(|n| n.latency.p99_us)),
-        median_cell(c, kind, 0, |r| r.net.map(|n| n.published as f64)),
-        group(missing, 0),
-        median_cell(c, kind, 0, |r| r.net.map(|n| n.cpu.server_pct)),
-        median_cell(c, kind, 0, |r| r.net.map(|n| n.cpu.client_pct)),
-    );
+    fanout_row(out, c, kind, |r| r.net);
+    out.push('\n');
 }

@@ -75,11 +75,6 @@ impl ChannelSet {
         &self.0
     }
 
-    /// How many.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -109,11 +104,6 @@ impl Federation {
     /// The process id of the broadcast, the same on every node.
     pub fn process(&self) -> &ProcessId {
         &self.our.process
-    }
-
-    /// Subscribers on other nodes, in all.
-    pub fn remote_subscribers(&self) -> usize {
-        self.remote.values().map(ChannelSet::len).sum()
     }
 
     fn tell(&self, node: &str, note: &PeerNote) {
