@@ -10,7 +10,8 @@
 //! Either way a push never waits on the socket. The queue is bounded in bytes, not
 //! frames: a push that would overflow it marks the channel as a slow consumer and closes it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -19,7 +20,7 @@ use process_lib::{HttpServerError, WsErrorCode};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::queue::Queue;
+use super::queue::{Queue, Refused};
 use super::writer::{Direct, Slot};
 
 /// What a channel's writer task is asked to do.
@@ -38,8 +39,8 @@ pub enum Outbound {
 /// What both ends share.
 #[derive(Debug, Default)]
 struct Shared {
+    /// What waits for the writer task, with its payload bytes counted against the limit.
     frames: Queue<Outbound>,
-    queued: AtomicUsize,
     /// The socket's write half, once the writer task runs. Whoever writes holds this lock,
     /// so frames reach the socket in the order they were pushed.
     slot: Mutex<Option<Slot>>,
@@ -78,20 +79,27 @@ pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
 }
 
 impl WriterDrain {
-    /// The next thing to do if one is already waiting.
+    /// The oldest thing queued, if any (tests look at what a push queued).
+    #[cfg(test)]
     pub fn try_next(&self) -> Option<Outbound> {
         self.shared.frames.try_pop()
     }
 
-    /// The next thing to do, or `Pending` with `cx` woken by the next push; `None` when
-    /// the sending side is gone.
-    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
-        self.shared.frames.poll_pop(cx)
+    /// Moves everything queued into the empty `batch`, after marking `written` payload
+    /// bytes as gone to the socket. Returns whether anything was taken.
+    pub fn take(&self, batch: &mut VecDeque<Outbound>, written: usize) -> bool {
+        self.shared.frames.take_all(batch, written)
     }
 
-    /// Marks `len` bytes as written.
-    pub fn written(&self, len: usize) {
-        self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+    /// Like [`WriterDrain::take`], but `Pending` with `cx` woken by the next push when
+    /// nothing is queued; `Ready(false)` when the sending side is gone and all is taken.
+    pub fn poll_take(
+        &self,
+        batch: &mut VecDeque<Outbound>,
+        written: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
+        self.shared.frames.poll_take_all(batch, written, cx)
     }
 
     /// Hands the socket's write half over; from now on idle pushes may write to it.
@@ -130,16 +138,10 @@ impl WriterQueue {
         if self.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
-        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
-        if before + len > self.limit && before > 0 {
-            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
-            self.fail(
-                WsErrorCode::SlowConsumer,
-                "the client did not read its messages fast enough",
-            );
-            return Err(HttpServerError::SlowConsumer);
-        }
-        let reply = self.awaiting_reply.swap(false, Ordering::AcqRel);
+        // A load first: most pushes (a fan-out's) are not replies, and a plain load does
+        // not hold up the pushes around it the way a swap does.
+        let reply = self.awaiting_reply.load(Ordering::Relaxed)
+            && self.awaiting_reply.swap(false, Ordering::AcqRel);
         let written = if reply {
             self.write_now(message)
         } else {
@@ -147,19 +149,35 @@ impl WriterQueue {
         };
         let message = match written {
             Ok(direct) => {
-                self.shared.queued.fetch_sub(len, Ordering::AcqRel);
                 if direct == Direct::Unflushed {
                     // Its bytes wait in the socket's buffer: the writer task finishes them.
-                    let _ = self.shared.frames.push(Outbound::Flush);
+                    self.control(Outbound::Flush);
                 }
                 return Ok(());
             }
             Err(message) => message,
         };
-        self.shared
+        match self
+            .shared
             .frames
-            .push(Outbound::Frame(message))
-            .map_err(|_| HttpServerError::WsChannelNotFound)
+            .push(Outbound::Frame(message), len, self.limit)
+        {
+            Ok(()) => Ok(()),
+            Err(Refused::Closed(_)) => Err(HttpServerError::WsChannelNotFound),
+            Err(Refused::Full(_)) => {
+                self.fail(
+                    WsErrorCode::SlowConsumer,
+                    "the client did not read its messages fast enough",
+                );
+                Err(HttpServerError::SlowConsumer)
+            }
+        }
+    }
+
+    /// Queues an instruction for the writer task; it counts no bytes and is never refused
+    /// for room (a closed queue drops it: the writer is gone).
+    fn control(&self, outbound: Outbound) {
+        let _ = self.shared.frames.push(outbound, 0, usize::MAX);
     }
 
     /// The fast path: when the writer task is idle and nothing is queued, writes `message`
@@ -173,12 +191,6 @@ impl WriterQueue {
             Some(slot) if self.shared.frames.is_empty() => slot.write_now(message),
             _ => Err(message),
         }
-    }
-
-    /// Reads the queue's shared state without changing it, so a caller about to push to
-    /// many channels brings each one's state into the cache while the loads can overlap.
-    pub(super) fn touch(&self) {
-        std::hint::black_box(self.shared.queued.load(Ordering::Relaxed));
     }
 
     /// Notes that the client sent a frame: the next push to the channel is taken as its
@@ -196,10 +208,7 @@ impl WriterQueue {
     /// Closes the channel with an error frame. Only the first close counts.
     pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
-            let _ = self
-                .shared
-                .frames
-                .push(Outbound::Fail(code, message.into()));
+            self.control(Outbound::Fail(code, message.into()));
             self.closing_notify.notify_waiters();
         }
     }
@@ -207,10 +216,7 @@ impl WriterQueue {
     /// Closes the channel normally. Only the first close counts.
     pub fn close(&self, code: u16, reason: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
-            let _ = self
-                .shared
-                .frames
-                .push(Outbound::Close(code, reason.into()));
+            self.control(Outbound::Close(code, reason.into()));
             self.closing_notify.notify_waiters();
         }
     }

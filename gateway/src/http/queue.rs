@@ -1,12 +1,21 @@
-//! The queue under each channel's writer: a `VecDeque` behind a mutex, and an `AtomicWaker`
-//! that wakes the one consumer without taking a lock. tokio's unbounded mpsc allocates a 32-slot block (about 2 KiB with
-//! our frame type) for every channel up front and keeps it; this queue holds no storage while
-//! it is empty, which is what an idle channel's queue almost always is.
+//! The queue under each channel's writer: a `VecDeque` behind a mutex that also counts the
+//! bytes it holds, and an `AtomicWaker` that wakes the one consumer without taking a lock.
+//!
+//! tokio's unbounded mpsc allocates a 32-slot block (about 2 KiB with our frame type) for
+//! every channel up front and keeps it; this queue holds no storage while its consumer is
+//! idle, which is what an idle channel's almost always is. Under load the consumer takes
+//! everything queued in one lock and hands its emptied buffer back, so a burst costs one
+//! lock per batch on the consumer's side and no allocation once both buffers have grown.
 
 use std::collections::VecDeque;
+use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
+
+/// Room reserved by the first push into a queue with no storage: a burst of frames then
+/// does not regrow it 4, 8, 16 slots at a time.
+const FIRST_ROOM: usize = 16;
 
 /// A multi-producer, single-consumer queue that can be closed from either end.
 #[derive(Debug)]
@@ -18,7 +27,18 @@ pub struct Queue<T> {
 #[derive(Debug)]
 struct Inner<T> {
     items: VecDeque<T>,
+    /// Bytes pushed and not yet released by the consumer (taken items count until then).
+    bytes: usize,
     closed: bool,
+}
+
+/// Why a push was refused; the item comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused<T> {
+    /// The queue is closed.
+    Closed(T),
+    /// The item would take the queue past its byte limit.
+    Full(T),
 }
 
 impl<T> Default for Queue<T> {
@@ -26,6 +46,7 @@ impl<T> Default for Queue<T> {
         Self {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
+                bytes: 0,
                 closed: false,
             }),
             ready: AtomicWaker::new(),
@@ -34,12 +55,21 @@ impl<T> Default for Queue<T> {
 }
 
 impl<T> Queue<T> {
-    /// Appends `item`, or hands it back when the queue is closed. Never waits.
-    pub fn push(&self, item: T) -> Result<(), T> {
+    /// Appends `item`, which counts as `len` bytes, unless the queue already holds bytes and
+    /// would then hold more than `limit` (one item larger than the limit still goes into an
+    /// empty queue). Never waits.
+    pub fn push(&self, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
         let was_empty = {
             let mut inner = self.inner.lock();
             if inner.closed {
-                return Err(item);
+                return Err(Refused::Closed(item));
+            }
+            if inner.bytes > 0 && inner.bytes + len > limit {
+                return Err(Refused::Full(item));
+            }
+            inner.bytes += len;
+            if inner.items.capacity() == 0 {
+                inner.items.reserve_exact(FIRST_ROOM);
             }
             inner.items.push_back(item);
             inner.items.len() == 1
@@ -52,44 +82,63 @@ impl<T> Queue<T> {
         Ok(())
     }
 
-    /// Takes the oldest item, if any. The storage is freed when the queue empties.
-    pub fn try_pop(&self) -> Option<T> {
+    /// Moves everything queued into `batch`, which must be empty, leaving `batch`'s storage
+    /// to the queue for the next pushes; first releases `released` bytes the consumer has
+    /// finished with. Returns whether anything was taken.
+    pub fn take_all(&self, batch: &mut VecDeque<T>, released: usize) -> bool {
+        debug_assert!(batch.is_empty());
         let mut inner = self.inner.lock();
-        let item = inner.items.pop_front();
-        if inner.items.is_empty() && inner.items.capacity() > 0 {
-            inner.items = VecDeque::new();
+        inner.bytes = inner.bytes.saturating_sub(released);
+        if inner.items.is_empty() {
+            return false;
         }
-        item
+        std::mem::swap(&mut inner.items, batch);
+        true
     }
 
-    /// Waits for the oldest item; `None` once the queue is closed and drained. Only one task
-    /// may wait at a time (the writer).
-    #[cfg(test)]
-    pub async fn pop(&self) -> Option<T> {
-        std::future::poll_fn(|cx| self.poll_pop(cx)).await
-    }
-
-    /// The oldest item, or `Pending` with `cx` woken by the next push; `None` once the
-    /// queue is closed and drained. Only one task may wait at a time (the writer).
-    pub fn poll_pop(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+    /// Like [`Queue::take_all`], but when nothing is queued returns `Pending` with `cx` woken
+    /// by the next push, and frees the storage on both sides, since the consumer is about to
+    /// sleep. `Ready(false)` once the queue is closed and drained.
+    pub fn poll_take_all(
+        &self,
+        batch: &mut VecDeque<T>,
+        released: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
         // Register before looking, so a push between the look and the wait still wakes.
         self.ready.register(cx.waker());
+        if self.take_all(batch, released) {
+            return Poll::Ready(true);
+        }
         let mut inner = self.inner.lock();
-        if let Some(item) = inner.items.pop_front() {
-            if inner.items.is_empty() {
-                inner.items = VecDeque::new();
-            }
-            return std::task::Poll::Ready(Some(item));
+        if inner.closed && inner.items.is_empty() {
+            return Poll::Ready(false);
         }
-        if inner.closed {
-            return std::task::Poll::Ready(None);
+        if inner.items.is_empty() {
+            inner.items = VecDeque::new();
+            *batch = VecDeque::new();
+            return Poll::Pending;
         }
-        std::task::Poll::Pending
+        // A push slipped in after the look: take it now.
+        drop(inner);
+        Poll::Ready(self.take_all(batch, 0))
+    }
+
+    /// Takes the oldest item, if any, for tests that look at what was queued.
+    #[cfg(test)]
+    pub fn try_pop(&self) -> Option<T> {
+        self.inner.lock().items.pop_front()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.inner.lock().items.is_empty()
+    }
+
+    /// Bytes pushed and not yet released.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
     }
 
     /// Refuses further pushes and wakes the consumer; queued items can still be taken.
@@ -103,27 +152,31 @@ impl<T> Queue<T> {
 mod tests {
     use super::*;
 
+    /// Takes batches until the queue closes, the way the writer task does.
+    async fn drain_all(queue: &Queue<u32>) -> Vec<u32> {
+        let mut seen = Vec::new();
+        let mut batch = VecDeque::new();
+        while std::future::poll_fn(|cx| queue.poll_take_all(&mut batch, 0, cx)).await {
+            seen.extend(batch.drain(..));
+        }
+        seen
+    }
+
     #[tokio::test]
     async fn items_come_out_in_order_and_close_ends_the_consumer() {
         let queue = std::sync::Arc::new(Queue::default());
         let consumer = tokio::spawn({
             let queue = queue.clone();
-            async move {
-                let mut seen = Vec::new();
-                while let Some(item) = queue.pop().await {
-                    seen.push(item);
-                }
-                seen
-            }
+            async move { drain_all(&queue).await }
         });
         for i in 0..100 {
-            queue.push(i).expect("open");
+            queue.push(i, 1, usize::MAX).expect("open");
             if i % 7 == 0 {
                 tokio::task::yield_now().await;
             }
         }
         queue.close();
-        assert_eq!(queue.push(100), Err(100));
+        assert_eq!(queue.push(100, 1, usize::MAX), Err(Refused::Closed(100)));
         assert_eq!(
             consumer.await.expect("consumer"),
             (0..100).collect::<Vec<_>>()
@@ -131,13 +184,35 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_queue_holds_no_storage() {
+    fn the_byte_limit_counts_taken_items_until_they_are_released() {
         let queue = Queue::default();
-        queue.push(1u64).expect("open");
-        queue.push(2).expect("open");
-        assert_eq!(queue.try_pop(), Some(1));
-        assert_eq!(queue.try_pop(), Some(2));
+        queue.push(1u32, 60, 100).expect("room");
+        assert_eq!(queue.push(2, 60, 100), Err(Refused::Full(2)));
+        let mut batch = VecDeque::new();
+        assert!(queue.take_all(&mut batch, 0));
+        assert_eq!(batch, [1]);
+        // Taken but not written yet: still counted.
+        assert_eq!(queue.push(3, 60, 100), Err(Refused::Full(3)));
+        batch.clear();
+        assert!(!queue.take_all(&mut batch, 60));
+        assert_eq!(queue.bytes(), 0);
+        // An item larger than the limit still goes into an empty queue.
+        queue.push(4, 500, 100).expect("empty queue takes anything");
+    }
+
+    #[test]
+    fn an_idle_consumer_leaves_no_storage_on_either_side() {
+        let queue = Queue::default();
+        let mut batch = VecDeque::new();
+        queue.push(1u64, 8, 1024).expect("open");
+        queue.push(2, 8, 1024).expect("open");
+        assert!(queue.take_all(&mut batch, 0));
+        assert_eq!(batch, [1, 2]);
+        batch.clear();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert_eq!(queue.poll_take_all(&mut batch, 16, &mut cx), Poll::Pending);
         assert_eq!(queue.inner.lock().items.capacity(), 0);
-        assert_eq!(queue.try_pop(), None);
+        assert_eq!(batch.capacity(), 0);
+        assert_eq!(queue.bytes(), 0);
     }
 }

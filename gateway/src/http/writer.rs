@@ -7,6 +7,7 @@
 //! holding it: the pushing task writes with a waker that does nothing and hands anything
 //! unfinished to the writer task, which is the only one that ever waits on the socket.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -92,6 +93,11 @@ impl Slot {
 /// Where the writer task is between polls.
 #[derive(Debug, Default)]
 struct Progress {
+    /// What was taken from the queue and is not written yet, oldest first. Its storage goes
+    /// back to the queue at the next take, and is freed when the writer goes to sleep.
+    batch: VecDeque<Outbound>,
+    /// Payload bytes written since the last take, to be released from the queue's count.
+    written: usize,
     /// Frames written since the last flush.
     fed: usize,
     /// Bytes were written that are not flushed yet.
@@ -141,7 +147,11 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
             Poll::Ready(Ok(())) => {}
         }
         let next = if at.fed < BATCH {
-            drain.try_next()
+            at.batch.pop_front().or_else(|| {
+                let written = std::mem::take(&mut at.written);
+                drain.take(&mut at.batch, written);
+                at.batch.pop_front()
+            })
         } else {
             None
         };
@@ -157,21 +167,25 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                 at.fed = 0;
                 continue;
             }
-            None => match drain.poll_next(cx) {
-                Poll::Ready(Some(next)) => next,
-                Poll::Ready(None) => return Poll::Ready(WriterEnd::Closed),
-                Poll::Pending => {
-                    // Everything is flushed and nothing is queued: pushes may write directly.
-                    slot.idle = true;
-                    return Poll::Pending;
+            None => {
+                let written = std::mem::take(&mut at.written);
+                match drain.poll_take(&mut at.batch, written, cx) {
+                    Poll::Ready(true) => continue,
+                    Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
+                    Poll::Pending => {
+                        // Everything is flushed and nothing is queued: pushes may write
+                        // directly.
+                        slot.idle = true;
+                        return Poll::Pending;
+                    }
                 }
-            },
+            }
         };
         match next {
             Outbound::Frame(message) => {
                 let len = payload_len(&message);
                 let sent = sink.as_mut().start_send(message);
-                drain.written(len);
+                at.written += len;
                 if sent.is_err() {
                     return Poll::Ready(WriterEnd::Broken);
                 }
