@@ -23,7 +23,7 @@ use crate::kernel::table::ProcessTable;
 #[derive(Debug)]
 pub struct Runtime {
     /// This node's name.
-    pub node: String,
+    pub node: process_lib::NodeName,
     /// The settings it was started with.
     pub config: Config,
     /// Mints and verifies this node's tokens.
@@ -51,7 +51,7 @@ impl Runtime {
     /// A runtime for `config`, signing tokens with `auth`.
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
         Arc::new(Self {
-            node: config.node.clone(),
+            node: config.node.as_str().into(),
             net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             bindings: Bindings::default(),

@@ -5,13 +5,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::node_name::NodeName;
 use crate::process_id::{is_node_char, ProcessId, ProcessIdParseError};
 
 /// A process on a node: `node@process_name:package_name:publisher_node`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
-    /// The node's name (`[a-z0-9-.]+`), e.g. `local.os`.
-    pub node: String,
+    /// The node's name (`[a-z0-9-.]+`), e.g. `local.os`; reads as a `&str`.
+    pub node: NodeName,
     /// The process on that node.
     pub process: ProcessId,
 }
@@ -49,7 +50,7 @@ impl Address {
     pub fn new(node: &str, process: ProcessId) -> Result<Self, AddressParseError> {
         validate_node_name(node)?;
         Ok(Self {
-            node: node.to_owned(),
+            node: node.into(),
             process,
         })
     }

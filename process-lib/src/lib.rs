@@ -10,7 +10,7 @@
 //!     loop {
 //!         let message = await_message().await?;
 //!         if let Ok(HttpServerRequest::WebSocketPush { channel_id, message_type }) =
-//!             serde_json::from_slice(message.body())
+//!             HttpServerRequest::from_json(message.body())
 //!         {
 //!             let blob = get_blob().unwrap_or_default();
 //!             let _ = send_ws_push(&our.node, channel_id, message_type, blob);
@@ -43,6 +43,7 @@ pub mod host;
 pub mod http;
 pub mod message;
 pub mod net;
+pub mod node_name;
 pub mod process_id;
 pub mod typed;
 
@@ -60,6 +61,7 @@ pub use http::{
 };
 pub use message::{KernelMessage, Message, SendError, SendErrorKind, WireMessage};
 pub use net::{NetRequest, NetResponse, PeerInfo};
+pub use node_name::NodeName;
 pub use process_id::{ProcessId, ProcessIdParseError};
 
 /// The publisher of the runtime's own modules and bundled processes.

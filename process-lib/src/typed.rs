@@ -62,7 +62,7 @@ pub struct Connection<In, Out> {
 /// The sending end of a typed channel: each value goes to the client as one JSON text frame.
 #[derive(Debug)]
 pub struct Sender<Out> {
-    node: String,
+    node: crate::NodeName,
     channel_id: u32,
     _out: PhantomData<fn(Out)>,
 }
@@ -121,7 +121,7 @@ where
     let mut handlers: HashMap<u32, mpsc::Sender<In>> = HashMap::new();
     loop {
         let message = await_message().await?;
-        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body()) else {
+        let Ok(request) = HttpServerRequest::from_json(message.body()) else {
             continue;
         };
         match request {

@@ -15,7 +15,7 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
         let Ok(HttpServerRequest::WebSocketPush {
             channel_id,
             message_type,
-        }) = serde_json::from_slice(message.body())
+        }) = HttpServerRequest::from_json(message.body())
         else {
             continue;
         };

@@ -28,8 +28,7 @@ pub fn recorder(events: mpsc::UnboundedSender<Recorded>) -> ProcessSpec {
         async move {
             loop {
                 let message = await_message().await?;
-                let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body())
-                else {
+                let Ok(request) = HttpServerRequest::from_json(message.body()) else {
                     continue;
                 };
                 let blob = get_blob().map(|b| b.bytes.to_vec());
@@ -232,7 +231,7 @@ pub mod archive {
         body: &[u8],
         channel_ids: &mut HashSet<u32>,
     ) -> anyhow::Result<()> {
-        let Ok(server_request) = serde_json::from_slice::<HttpServerRequest>(body) else {
+        let Ok(server_request) = HttpServerRequest::from_json(body) else {
             // Not for us: ignore, as the seed does.
             return Ok(());
         };

@@ -129,7 +129,7 @@ async fn perform(command: Command) -> String {
                 message_type: WsMessageType::Text,
             };
             let target = Address {
-                node,
+                node: node.into(),
                 process: http_server_id(),
             };
             let request = Request::to(target)
@@ -228,7 +228,7 @@ pub fn relay() -> ProcessSpec {
             };
             let source = message.source().clone();
             let Some(blob) = get_blob() else {
-                if let Ok(event) = serde_json::from_slice::<HttpServerRequest>(message.body()) {
+                if let Ok(event) = HttpServerRequest::from_json(message.body()) {
                     match event {
                         HttpServerRequest::WebSocketOpen { channel_id, .. } => {
                             channels.insert(channel_id);
@@ -253,7 +253,7 @@ pub fn relay() -> ProcessSpec {
                 for peer in process_lib::net::peers(5).await? {
                     if peer.linked {
                         let to = Address {
-                            node: peer.name,
+                            node: peer.name.into(),
                             process: our.process.clone(),
                         };
                         // A peer that went down meanwhile: its users miss this one.

@@ -65,8 +65,7 @@ pub fn binder(ready: mpsc::UnboundedSender<Result<String, String>>) -> ProcessSp
                 let Ok(message) = await_message().await else {
                     continue;
                 };
-                let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body())
-                else {
+                let Ok(request) = HttpServerRequest::from_json(message.body()) else {
                     continue;
                 };
                 match request {
@@ -141,8 +140,7 @@ pub fn webapp(
                 let Ok(message) = await_message().await else {
                     continue;
                 };
-                let Ok(request) = serde_json::from_slice::<HttpServerRequest>(message.body())
-                else {
+                let Ok(request) = HttpServerRequest::from_json(message.body()) else {
                     continue;
                 };
                 match request {

@@ -140,7 +140,12 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
                     None => std::future::pending().await,
                 }
             };
+            // Frames first, and the other branches polled only when none is waiting: they
+            // are rare, and a select that starts at a random branch polls some of them for
+            // every frame. The socket's reads spend tokio's cooperative budget, so a client
+            // that never pauses still lets the loop see a close or a shutdown.
             tokio::select! {
+                biased;
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let blob = LazyLoadBlob::from_bytes(bytes::Bytes::from(text));

@@ -197,11 +197,11 @@ fn start_link(rt: &Arc<Runtime>, stream: TcpStream, session: Session, dialed_by_
     let cancel = rt.shutdown.child_token();
     let id = net.next_link_id.fetch_add(1, Ordering::Relaxed);
     let dialer = if dialed_by_us {
-        rt.node.clone()
+        rt.node.to_string()
     } else {
         peer.name.clone()
     };
-    let preferred = std::cmp::min(&rt.node, &peer.name).clone();
+    let preferred = std::cmp::min(rt.node.as_str(), peer.name.as_str()).to_owned();
     let handle = LinkHandle {
         id,
         dialer: dialer.clone(),

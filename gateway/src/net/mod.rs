@@ -224,7 +224,7 @@ impl Net {
             id: rt.next_id(),
             source: source.clone(),
             target: Address {
-                node: node.to_owned(),
+                node: node.into(),
                 process: http_server_id(),
             },
             rsvp: None,

@@ -108,7 +108,7 @@ impl Federation {
 
     fn tell(&self, node: &str, note: &PeerNote) {
         let target = Address {
-            node: node.to_owned(),
+            node: node.into(),
             process: self.our.process.clone(),
         };
         let body = serde_json::to_vec(note).unwrap_or_default();

@@ -21,7 +21,7 @@ pub const ID: &str = "broadcast:broadcast:sys";
 /// Runs the broadcast process until the runtime stops it.
 pub async fn run(our: Address) -> anyhow::Result<()> {
     let mut broadcast = Broadcast {
-        node: our.node.clone(),
+        node: our.node.to_string(),
         local: ChannelSet::default(),
         federation: Federation::new(our),
     };
@@ -58,7 +58,7 @@ impl Broadcast {
     }
 
     fn client_event(&mut self, body: &[u8]) {
-        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(body) else {
+        let Ok(request) = HttpServerRequest::from_json(body) else {
             return;
         };
         match request {

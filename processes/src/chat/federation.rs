@@ -133,7 +133,7 @@ impl Federation {
 
     fn chat_on(&self, node: &str) -> Address {
         Address {
-            node: node.to_owned(),
+            node: node.into(),
             process: self.our.process.clone(),
         }
     }

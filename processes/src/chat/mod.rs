@@ -58,7 +58,7 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
 pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
     let archive = Archive::open(state_dir().as_deref())?;
     let mut chat = Chat {
-        node: our.node.clone(),
+        node: our.node.to_string(),
         roster: Roster::default(),
         archive,
         options,
@@ -110,7 +110,7 @@ impl Chat {
     }
 
     async fn client_event(&mut self, body: &[u8]) {
-        let Ok(request) = serde_json::from_slice::<HttpServerRequest>(body) else {
+        let Ok(request) = HttpServerRequest::from_json(body) else {
             return;
         };
         match request {
