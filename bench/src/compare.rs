@@ -1,17 +1,24 @@
-//! The whole comparison: for each of N runs, each server in turn is started fresh, pinned to
-//! its core, and put through idle (first, on a fresh process), echo, then fan-out. Switchboard
-//! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
-//! linked nodes).
+//! The whole comparison. In each of N runs, each server in turn is started fresh, pinned to
+//! the server core, and put through idle. Then every server is started again, all at once,
+//! for echo and then fan-out: each server's clients connect up front, and the servers take
+//! turns in short slices (`--slices`, 5 by default, the first server rotating), so a machine
+//! whose speed drifts over seconds slows each server alike and the ratios within a run
+//! stay true. Switchboard then also runs idle at its file limit (on another fresh process)
+//! and net (on two fresh, linked nodes).
 
 use std::time::{Duration, Instant};
 
 use crate::client::Target;
-use crate::scenario::echo::{self, EchoParams, EchoResult};
-use crate::scenario::fanout::{self, FanoutParams, FanoutResult};
+use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
+use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
 use crate::scenario::idle_max::{self, IdleMaxResult};
 use crate::scenario::net;
-use crate::servers::{self, Programs, ServerKind};
+use crate::servers::{self, Programs, Server, ServerKind};
+
+/// Uncounted round trips at the start of each echo slice, so every counted one starts
+/// from a warm socket.
+const SLICE_WARMUP: Duration = Duration::from_millis(200);
 
 /// Everything one comparison runs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -35,6 +42,14 @@ pub struct CompareParams {
     pub server_core: Option<usize>,
     /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`.
     pub scenarios: Vec<String>,
+    /// Slices each server's echo and fan-out time is cut into, taken in turn with the other
+    /// servers' (1 for results made before servers took turns: one stretch each).
+    #[serde(default = "one_slice")]
+    pub slices: u32,
+}
+
+fn one_slice() -> u32 {
+    1
 }
 
 impl CompareParams {
@@ -127,63 +142,116 @@ pub struct Comparison {
     pub elapsed_s: f64,
 }
 
-/// Runs one server through every scenario.
-pub async fn run_server(
+impl ServerRun {
+    fn new(kind: ServerKind) -> Self {
+        Self {
+            kind,
+            idle: None,
+            echo: None,
+            fanout: None,
+            idle_max: None,
+            net: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// Idle on a fresh process of `kind`.
+async fn run_idle(
     kind: ServerKind,
     programs: &Programs,
     params: &CompareParams,
-) -> ServerRun {
-    let mut result = ServerRun {
-        kind,
-        idle: None,
-        echo: None,
-        fanout: None,
-        idle_max: None,
-        net: None,
-        errors: Vec::new(),
-    };
-    let server = match servers::start(kind, programs, params.server_core).await {
-        Ok(server) => server,
-        Err(error) => {
-            result.errors.push(format!("start: {error:#}"));
-            return result;
+    result: &mut ServerRun,
+) {
+    eprintln!("  {}: idle", kind.short());
+    match servers::start(kind, programs, params.server_core).await {
+        Ok(server) => {
+            match idle::run(&Target::of(&server), server.pid, params.idle).await {
+                Ok(r) => result.idle = Some(r),
+                Err(e) => result.errors.push(format!("idle: {e:#}")),
+            }
+            server.stop().await;
         }
-    };
-    let target = Target::of(&server);
-    if params.runs_scenario("idle") {
-        eprintln!("  {}: idle", kind.short());
-        match idle::run(&target, server.pid, params.idle).await {
-            Ok(r) => result.idle = Some(r),
-            Err(e) => result.errors.push(format!("idle: {e:#}")),
+        Err(error) => result.errors.push(format!("start: {error:#}")),
+    }
+}
+
+/// Echo and fan-out on one fresh process of each server, all running at once, each
+/// server's slices taken in turn.
+async fn run_interleaved(programs: &Programs, params: &CompareParams, results: &mut [ServerRun]) {
+    let slices = params.slices.max(1);
+    let mut running: Vec<(usize, Server)> = Vec::new();
+    for (at, result) in results.iter_mut().enumerate() {
+        match servers::start(result.kind, programs, params.server_core).await {
+            Ok(server) => running.push((at, server)),
+            Err(error) => result.errors.push(format!("start: {error:#}")),
         }
     }
     if params.runs_scenario("echo") {
-        eprintln!("  {}: echo", kind.short());
-        match echo::run(&target, server.pid, params.echo).await {
-            Ok(r) => result.echo = Some(r),
-            Err(e) => result.errors.push(format!("echo: {e:#}")),
+        eprintln!("  echo, {slices} slices per server");
+        let mut sessions = Vec::new();
+        for (at, server) in &running {
+            match EchoSession::open(&Target::of(server), server.pid, params.echo).await {
+                Ok(session) => sessions.push((*at, session)),
+                Err(e) => results[*at].errors.push(format!("echo: {e:#}")),
+            }
+        }
+        let count = params.echo.duration / slices;
+        for round in 0..sessions.len() * slices as usize {
+            let turn = (round + round / sessions.len()) % sessions.len();
+            let warm = if round < sessions.len() {
+                params.echo.warmup
+            } else {
+                SLICE_WARMUP
+            };
+            sessions[turn].1.slice(warm, count).await;
+        }
+        for (at, session) in sessions {
+            match session.finish().await {
+                Ok(r) => results[at].echo = Some(r),
+                Err(e) => results[at].errors.push(format!("echo: {e:#}")),
+            }
         }
         settle().await;
     }
     if params.runs_scenario("fanout") {
-        eprintln!("  {}: fan-out", kind.short());
-        match fanout::run(&target, server.pid, params.fanout).await {
-            Ok(r) => result.fanout = Some(r),
-            Err(e) => result.errors.push(format!("fanout: {e:#}")),
+        eprintln!("  fan-out, {slices} slices per server");
+        let mut sessions = Vec::new();
+        for (at, server) in &running {
+            let target = Target::of(server);
+            match FanoutSession::open(&target, &target, &[server.pid], params.fanout).await {
+                Ok(session) => sessions.push((*at, session)),
+                Err(e) => results[*at].errors.push(format!("fanout: {e:#}")),
+            }
+        }
+        let slice = params.fanout.duration / slices;
+        let mut failed = vec![false; sessions.len()];
+        for round in 0..sessions.len() * slices as usize {
+            let turn = (round + round / sessions.len()) % sessions.len();
+            if failed[turn] {
+                continue;
+            }
+            let (at, session) = &mut sessions[turn];
+            if let Err(e) = session.slice(slice).await {
+                results[*at].errors.push(format!("fanout: {e:#}"));
+                failed[turn] = true;
+            }
+        }
+        for ((at, session), failed) in sessions.into_iter().zip(failed) {
+            if failed {
+                continue;
+            }
+            match session.finish().await {
+                Ok(r) => results[at].fanout = Some(r),
+                Err(e) => results[at].errors.push(format!("fanout: {e:#}")),
+            }
         }
     }
-    server.stop().await;
-    if kind == ServerKind::Switchboard {
-        switchboard_only(programs, params, &mut result).await;
+    for (_, server) in running {
+        server.stop().await;
     }
-    for error in &result.errors {
-        eprintln!("  {}: {error}", kind.short());
-    }
-    result
 }
 
-/// The scenarios only Switchboard has: idle at the file limit, and net between two nodes,
-/// each on fresh processes.
 async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &mut ServerRun) {
     if params.runs_scenario("idle-max") {
         eprintln!("  switchboard: idle at the file limit");
@@ -233,10 +301,25 @@ pub async fn run(
     let mut runs = Vec::with_capacity(params.runs);
     for run in 0..params.runs {
         eprintln!("run {} of {}", run + 1, params.runs);
-        let mut results = Vec::new();
-        for &kind in &params.servers {
-            results.push(run_server(kind, programs, &params).await);
+        let mut results: Vec<ServerRun> =
+            params.servers.iter().map(|&k| ServerRun::new(k)).collect();
+        if params.runs_scenario("idle") {
+            for result in &mut results {
+                run_idle(result.kind, programs, &params, result).await;
+                settle().await;
+            }
+        }
+        if params.runs_scenario("echo") || params.runs_scenario("fanout") {
+            run_interleaved(programs, &params, &mut results).await;
             settle().await;
+        }
+        for result in &mut results {
+            if result.kind == ServerKind::Switchboard {
+                switchboard_only(programs, &params, result).await;
+            }
+            for error in &result.errors {
+                eprintln!("  {}: {error}", result.kind.short());
+            }
         }
         runs.push(results);
     }

@@ -106,6 +106,10 @@ struct CompareArgs {
     /// Do not pin servers and the generator to separate cores.
     #[arg(long)]
     no_pin: bool,
+    /// Slices each server's echo and fan-out time is cut into; the servers take their
+    /// slices in turn, so a drift in the machine's speed slows each of them alike.
+    #[arg(long, default_value_t = 5)]
+    slices: u32,
     /// Where RESULTS.md, results.png and out/ go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
     out: PathBuf,
@@ -181,6 +185,7 @@ fn main() -> anyhow::Result<()> {
         },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),
+        slices: args.slices.max(1),
     };
     // bench/run.sh says how it was called; otherwise this binary's own arguments.
     let command = std::env::var("BENCH_COMMAND").unwrap_or_else(|_| {

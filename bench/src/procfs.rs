@@ -94,6 +94,37 @@ impl CpuMark {
     }
 }
 
+/// CPU use summed over several measured spans, as if they were one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSpans {
+    wall: Duration,
+    server: Duration,
+    client: Duration,
+}
+
+impl CpuSpans {
+    /// Adds the span from `start` to `stop`.
+    pub fn add(&mut self, start: &CpuMark, stop: &CpuMark) {
+        self.wall += stop.at.duration_since(start.at);
+        self.server += stop.server.saturating_sub(start.server);
+        self.client += stop.client.saturating_sub(start.client);
+    }
+
+    /// Wall time of all spans together.
+    pub fn wall(&self) -> Duration {
+        self.wall
+    }
+
+    /// Share of one core each side used over all spans, in percent.
+    pub fn usage(&self) -> CpuUse {
+        let wall = self.wall.as_secs_f64().max(1e-9);
+        CpuUse {
+            server_pct: 100.0 * self.server.as_secs_f64() / wall,
+            client_pct: 100.0 * self.client.as_secs_f64() / wall,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

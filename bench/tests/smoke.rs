@@ -1,13 +1,14 @@
 //! A short smoke of the harness: a real Switchboard node and the bare tokio-tungstenite
-//! baseline, each through every scenario for about a second with a few clients (idle at the
-//! limit capped at a few connections; net on two real linked nodes). It checks that each
+//! baseline, through the whole comparison with every scenario for about a second and a few
+//! clients (echo and fan-out in slices taken in turn, as in the real comparison; idle at
+//! the limit capped at a few connections; net on two real linked nodes). It checks that each
 //! produced sane, non-zero results and that every fan-out and net frame arrived; it asserts
 //! no time or rate.
 
 use std::path::Path;
 use std::time::Duration;
 
-use switchboard_bench::compare::{run_server, CompareParams};
+use switchboard_bench::compare::{self, CompareParams, Machine};
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
@@ -69,11 +70,14 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         scenarios: ["idle", "echo", "fanout", "idle-max", "net"]
             .map(String::from)
             .to_vec(),
+        slices: 2,
     };
-    for &kind in &params.servers {
-        let run = run_server(kind, &programs, &params).await;
+    let comparison = compare::run(params, &programs, Machine::default(), "smoke".into()).await;
+    assert_eq!(comparison.runs.len(), 1);
+    for run in &comparison.runs[0] {
+        let kind = run.kind;
         assert!(run.errors.is_empty(), "{kind:?}: {:?}", run.errors);
-        let idle = run.idle.expect("idle result");
+        let idle = run.idle.as_ref().expect("idle result");
         assert_eq!((idle.held, idle.failed), (50, 0), "{kind:?}");
         assert!(
             idle.rss_after > 0 && idle.connects_per_s > 0.0,
@@ -96,7 +100,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             assert!(run.idle_max.is_none() && run.net.is_none(), "{kind:?}");
             continue;
         }
-        let at_limit = run.idle_max.expect("idle-max result");
+        let at_limit = run.idle_max.as_ref().expect("idle-max result");
         assert_eq!(at_limit.asked, 60, "{at_limit:?}");
         assert_eq!(
             (at_limit.idle.held, at_limit.idle.failed),

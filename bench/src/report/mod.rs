@@ -177,8 +177,16 @@ pub fn render(c: &Comparison, findings: &str) -> String {
          and every ratio is Switchboard/baseline computed within one run, then summarised as \
          median [min–max] over {} runs. Latencies are in µs. CPU is the share of one core each side \
          used while the scenario was measured: a generator near 100 % means the figure is a lower \
-         bound set by the load generator, not by the server.\n",
-        p.runs
+         bound set by the load generator, not by the server.{}\n",
+        p.runs,
+        if p.slices > 1 {
+            " For echo and fan-out all servers of a run are up at once, each with its clients \
+             connected, and they take turns: each server's time is cut into slices taken one \
+             after another, the first server rotating, so a machine whose speed drifts slows \
+             every server alike."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "```sh\n{}\n```\n", c.command);
     let _ = writeln!(

@@ -13,12 +13,19 @@ pub fn echo(out: &mut String, c: &Comparison) {
     let echo_rate = |r: &ServerRun| r.echo.map(|e| e.msgs_per_s);
     let _ = writeln!(
         out,
-        "## Echo: {} clients × {} B, one frame in flight each, {:.0} s after {:.0} s warm-up\n",
+        "## Echo: {} clients × {} B, one frame in flight each, {:.0} s{} after {:.0} s warm-up\n",
         p.echo.clients,
         p.echo.size,
         p.echo.duration.as_secs_f64(),
+        in_slices(p.slices),
         p.echo.warmup.as_secs_f64()
     );
+    if p.slices > 1 {
+        let _ = writeln!(
+            out,
+            "Each later slice starts with 0.2 s of round trips that are not counted.\n"
+        );
+    }
     let _ = writeln!(out, "| server | msgs/s median [min–max] | RTT p50 | p99 | p99.9 | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|");
     for &kind in &p.servers {
         let _ = writeln!(
@@ -66,17 +73,34 @@ pub fn idle(out: &mut String, c: &Comparison) {
     out.push('\n');
 }
 
+/// How a scenario's time was cut, for its heading.
+fn in_slices(slices: u32) -> String {
+    if slices > 1 {
+        format!(" in {slices} slices taken in turn with the other servers")
+    } else {
+        String::new()
+    }
+}
+
 /// Fan-out: deliveries/s, delivery latency, missing deliveries, CPU.
 pub fn fanout(out: &mut String, c: &Comparison) {
     let p = &c.params;
     let _ = writeln!(
         out,
-        "## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s\n",
+        "## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s{}\n",
         group(p.fanout.subscribers as f64, 0),
         p.fanout.size,
         p.fanout.window,
-        p.fanout.duration.as_secs_f64()
+        p.fanout.duration.as_secs_f64(),
+        in_slices(p.slices)
     );
+    if p.slices > 1 {
+        let _ = writeln!(
+            out,
+            "A slice ends when everything it published has been delivered; that wait is part \
+             of the slice's time.\n"
+        );
+    }
     let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
     for &kind in &p.servers {
         fanout_row(out, c, kind, |r| r.fanout);

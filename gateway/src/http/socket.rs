@@ -118,7 +118,13 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
         let mut writer_task = tokio::spawn(writer::run(sink, drain));
         let courier = Courier::new(&rt, &open);
         courier
-            .deliver(HttpServerRequest::WebSocketOpen { path: open.path.clone(), channel_id }, None)
+            .deliver(
+                HttpServerRequest::WebSocketOpen {
+                    path: open.path.clone(),
+                    channel_id,
+                },
+                None,
+            )
             .await;
         tracing::debug!("channel open");
 
@@ -148,13 +154,14 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
                 biased;
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let blob = LazyLoadBlob::from_bytes(bytes::Bytes::from(text));
+                        let blob = LazyLoadBlob::from_bytes(detach(text.into()));
                         channel.writer.expect_reply();
                         courier.push(channel_id, WsMessageType::Text, blob).await;
                     }
                     Some(Ok(Message::Binary(bytes))) => {
+                        let blob = LazyLoadBlob::from_bytes(detach(bytes));
                         channel.writer.expect_reply();
-                        courier.push(channel_id, WsMessageType::Binary, LazyLoadBlob::from_bytes(bytes)).await;
+                        courier.push(channel_id, WsMessageType::Binary, blob).await;
                     }
                     Some(Ok(Message::Close(_))) => {
                         peer_closed = true;
@@ -205,10 +212,31 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
         tracing::debug!(?writer_end, "channel closed");
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
-            courier.deliver(HttpServerRequest::WebSocketClose(channel_id), None).await;
+            courier
+                .deliver(HttpServerRequest::WebSocketClose(channel_id), None)
+                .await;
         }
     }
     .instrument(span)
+}
+
+/// Payloads up to this size are copied out of the socket's read buffer.
+const DETACH_UP_TO: usize = 512;
+
+/// A frame's payload as the process gets it: a small one is copied into storage of its
+/// own, so it does not keep tungstenite's read buffer shared while the process holds it.
+///
+/// A payload fresh from the socket shares the read buffer's storage. When the reader then
+/// asks that buffer for room for the next frame while the storage is still shared, the
+/// buffer cannot reuse it and allocates anew, and under 1 KiB it allocates only the few
+/// bytes asked for, so every later frame takes two allocations and two short reads. Freed
+/// at once, the storage stays the buffer's own and is reused. One small copy costs less.
+fn detach(payload: bytes::Bytes) -> bytes::Bytes {
+    if payload.len() <= DETACH_UP_TO {
+        bytes::Bytes::copy_from_slice(&payload)
+    } else {
+        payload
+    }
 }
 
 /// Carries a channel's events to its process's mailbox, waiting when the mailbox is full so
