@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use process_lib::WsErrorCode;
 use tokio::net::TcpListener;
 
 use crate::auth::Auth;
@@ -107,6 +108,18 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     rt.tasks
         .spawn(crate::server::accept_loop(rt.clone(), listener, tls));
+    // One waiter for the whole node rather than one in every channel: at shutdown every
+    // open channel is failed with 1001 (a channel opening meanwhile fails itself).
+    rt.tasks.spawn({
+        let rt = rt.clone();
+        async move {
+            rt.shutdown.cancelled().await;
+            let closed = rt
+                .channels
+                .fail_all(WsErrorCode::GoingAway, crate::http::socket::SHUTTING_DOWN);
+            tracing::debug!(closed, "channels closed for shutdown");
+        }
+    });
     tracing::info!(node = %rt.node, %local_addr, "node started");
     Ok(RunningNode {
         rt,

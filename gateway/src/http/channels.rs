@@ -164,6 +164,18 @@ impl ChannelTable {
         }
     }
 
+    /// Fails every channel with `code` (the node is shutting down).
+    pub fn fail_all(&self, code: WsErrorCode, message: &str) -> usize {
+        let mut count = 0;
+        for shard in &self.shards {
+            for channel in shard.read().values() {
+                channel.writer.fail(code, message);
+                count += 1;
+            }
+        }
+        count
+    }
+
     /// Fails every channel bound to `process` (e.g. it crashed) with `code`.
     pub fn fail_bound_to(&self, process: &ProcessId, code: WsErrorCode, message: &str) -> usize {
         let mut count = 0;
@@ -332,6 +344,28 @@ mod tests {
             table.push(&pid("echo:echo:sys"), id, WsMessageType::Binary, big),
             Ok(())
         );
+    }
+
+    #[test]
+    fn failing_all_fails_every_channel_whoever_owns_it() {
+        let table = ChannelTable::default();
+        let mut drains = Vec::new();
+        for owner in ["echo:echo:sys", "chat:chat:sys"] {
+            let (writer, drain) = writer_queue(1024);
+            table.insert(Channel {
+                process: pid(owner),
+                path: "/".into(),
+                writer,
+            });
+            drains.push(drain);
+        }
+        assert_eq!(table.fail_all(WsErrorCode::GoingAway, "bye"), 2);
+        for drain in &drains {
+            assert!(matches!(
+                drain.try_next(),
+                Some(Outbound::Fail(WsErrorCode::GoingAway, m)) if m == "bye"
+            ));
+        }
     }
 
     #[test]

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use parking_lot::{Mutex, MutexGuard};
 use process_lib::{HttpServerError, WsErrorCode};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::queue::{Queue, Refused};
@@ -52,7 +52,8 @@ pub struct WriterQueue {
     shared: Arc<Shared>,
     limit: usize,
     closing: AtomicBool,
-    closing_notify: Notify,
+    /// The channel's reader, to be woken when a close is asked for.
+    closing_waker: AtomicWaker,
     /// The client sent a frame and no push has come since: the next push is its reply.
     awaiting_reply: AtomicBool,
 }
@@ -71,7 +72,7 @@ pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
             shared: shared.clone(),
             limit,
             closing: AtomicBool::new(false),
-            closing_notify: Notify::new(),
+            closing_waker: AtomicWaker::new(),
             awaiting_reply: AtomicBool::new(false),
         },
         WriterDrain { shared },
@@ -209,7 +210,7 @@ impl WriterQueue {
     pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
             self.control(Outbound::Fail(code, message.into()));
-            self.closing_notify.notify_waiters();
+            self.closing_waker.wake();
         }
     }
 
@@ -217,19 +218,20 @@ impl WriterQueue {
     pub fn close(&self, code: u16, reason: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
             self.control(Outbound::Close(code, reason.into()));
-            self.closing_notify.notify_waiters();
+            self.closing_waker.wake();
         }
     }
 
-    /// Resolves once a close has been asked for.
-    pub async fn closing(&self) {
-        let notified = self.closing_notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    /// Ready once a close has been asked for; until then `cx` is woken by the close. Only
+    /// the channel's reader waits on this (one waker is kept). Cheap to poll again: the
+    /// reader polls it whenever no frame is waiting.
+    pub fn poll_closing(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.closing_waker.register(cx.waker());
         if self.is_closing() {
-            return;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        notified.await;
     }
 
     /// Whether a close has been asked for.

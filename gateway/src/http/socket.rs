@@ -1,7 +1,7 @@
 //! One WebSocket's life: admission, the register flow, then a reader loop (this task) and a
 //! writer task, until either side ends; then the channel is removed and its process told.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
@@ -133,12 +133,11 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
         let mut writer_end: Option<WriterEnd> = None;
         // Set when the client's close frame arrived; with the writer done, the handshake is.
         let mut peer_closed = false;
-        // Made once, not per frame: each of these registers with a `Notify`, and building
-        // and dropping that registration for every frame showed in profiles.
-        let closing = channel.writer.closing();
-        let shutdown = rt.shutdown.cancelled();
-        tokio::pin!(closing, shutdown);
-        let mut shutdown_seen = false;
+        // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
+        // close branch sees; a channel that opened as the node began to shut down fails here.
+        if rt.shutdown.is_cancelled() {
+            channel.writer.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
+        }
         loop {
             let expiry = async {
                 match deadline {
@@ -189,12 +188,8 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
                     }
                     deadline.get_or_insert_with(|| Instant::now() + close_timeout);
                 }
-                () = &mut closing, if deadline.is_none() => {
+                () = poll_fn(|cx| channel.writer.poll_closing(cx)), if deadline.is_none() => {
                     deadline = Some(Instant::now() + close_timeout);
-                }
-                () = &mut shutdown, if !shutdown_seen => {
-                    shutdown_seen = true;
-                    channel.writer.fail(WsErrorCode::GoingAway, "the node is shutting down");
                 }
                 () = expiry => break,
             }
@@ -220,8 +215,8 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
     .instrument(span)
 }
 
-/// Payloads up to this size are copied out of the socket's read buffer.
-const DETACH_UP_TO: usize = 512;
+/// Why every channel closes with 1001 when the node shuts down.
+pub const SHUTTING_DOWN: &str = "the node is shutting down";
 
 /// A frame's payload as the process gets it: a small one is copied into storage of its
 /// own, so it does not keep tungstenite's read buffer shared while the process holds it.
@@ -230,12 +225,40 @@ const DETACH_UP_TO: usize = 512;
 /// asks that buffer for room for the next frame while the storage is still shared, the
 /// buffer cannot reuse it and allocates anew, and under 1 KiB it allocates only the few
 /// bytes asked for, so every later frame takes two allocations and two short reads. Freed
-/// at once, the storage stays the buffer's own and is reused. One small copy costs less.
+/// at once, the storage stays the buffer's own and is reused. The copy lives inline in the
+/// one allocation that also holds its reference count, so sharing it later (the process
+/// library keeps the current message's payload) allocates nothing more.
 fn detach(payload: bytes::Bytes) -> bytes::Bytes {
-    if payload.len() <= DETACH_UP_TO {
-        bytes::Bytes::copy_from_slice(&payload)
-    } else {
-        payload
+    match payload.len() {
+        0..=64 => Inline::<64>::copy(&payload),
+        65..=128 => Inline::<128>::copy(&payload),
+        129..=256 => Inline::<256>::copy(&payload),
+        257..=512 => Inline::<512>::copy(&payload),
+        _ => payload,
+    }
+}
+
+/// A small payload's bytes, held inline.
+struct Inline<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `payload` (at most `N` bytes) in shared storage of its own.
+    fn copy(payload: &[u8]) -> bytes::Bytes {
+        let mut inline = Self {
+            len: payload.len(),
+            bytes: [0; N],
+        };
+        inline.bytes[..payload.len()].copy_from_slice(payload);
+        bytes::Bytes::from_owner(inline)
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -312,4 +335,46 @@ impl<'a> Courier<'a> {
 
 fn mailbox_closed() {
     tracing::debug!("process mailbox closed; event dropped with the dead instance");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_payload_is_copied_and_a_large_one_shared() {
+        for len in [0, 1, 64, 65, 128, 129, 256, 257, 512] {
+            let original = bytes::Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>());
+            let detached = detach(original.clone());
+            assert_eq!(detached, original, "{len} bytes");
+            if len > 0 {
+                assert_ne!(detached.as_ptr(), original.as_ptr(), "{len} bytes");
+            }
+            // Sharing the copy keeps the same bytes.
+            assert_eq!(detached.clone().as_ptr(), detached.as_ptr());
+        }
+        let large = bytes::Bytes::from(vec![7u8; 513]);
+        assert_eq!(detach(large.clone()).as_ptr(), large.as_ptr());
+    }
+
+    #[test]
+    fn the_close_branch_wakes_once_a_close_is_asked_for() {
+        let (writer, _drain) = writer_queue(1024);
+        let woken = std::sync::Arc::new(Flag::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(writer.poll_closing(&mut cx).is_pending());
+        writer.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
+        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(writer.poll_closing(&mut cx).is_ready());
+    }
+
+    #[derive(Default)]
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
