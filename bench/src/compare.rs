@@ -3,8 +3,10 @@
 //! for echo and then fan-out: each server's clients connect up front, and the servers take
 //! turns in short slices (`--slices`, 5 by default, the first server rotating), so a machine
 //! whose speed drifts over seconds slows each server alike and the ratios within a run
-//! stay true. Switchboard then also runs idle at its file limit (on another fresh process)
-//! and net (on two fresh, linked nodes).
+//! stay true. Fan-out runs twice: with the publisher's usual window, then with a deep one
+//! (`--deep-window`), where each server rather than the window sets the rate. Switchboard
+//! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
+//! linked nodes).
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,10 @@ pub struct CompareParams {
     /// servers' (1 for results made before servers took turns: one stretch each).
     #[serde(default = "one_slice")]
     pub slices: u32,
+    /// Fan-out runs a second time with this many frames in flight (0: not at all), deep
+    /// enough that the servers, not the publisher's window, set the rate.
+    #[serde(default)]
+    pub deep_window: u64,
 }
 
 fn one_slice() -> u32 {
@@ -75,6 +81,9 @@ pub struct ServerRun {
     /// The net scenario's result (Switchboard only).
     #[serde(default)]
     pub net: Option<FanoutResult>,
+    /// Fan-out with `deep_window` frames in flight.
+    #[serde(default)]
+    pub fanout_deep: Option<FanoutResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -151,6 +160,7 @@ impl ServerRun {
             fanout: None,
             idle_max: None,
             net: None,
+            fanout_deep: None,
             errors: Vec::new(),
         }
     }
@@ -215,40 +225,70 @@ async fn run_interleaved(programs: &Programs, params: &CompareParams, results: &
         settle().await;
     }
     if params.runs_scenario("fanout") {
-        eprintln!("  fan-out, {slices} slices per server");
-        let mut sessions = Vec::new();
-        for (at, server) in &running {
-            let target = Target::of(server);
-            match FanoutSession::open(&target, &target, &[server.pid], params.fanout).await {
-                Ok(session) => sessions.push((*at, session)),
-                Err(e) => results[*at].errors.push(format!("fanout: {e:#}")),
-            }
-        }
-        let slice = params.fanout.duration / slices;
-        let mut failed = vec![false; sessions.len()];
-        for round in 0..sessions.len() * slices as usize {
-            let turn = (round + round / sessions.len()) % sessions.len();
-            if failed[turn] {
-                continue;
-            }
-            let (at, session) = &mut sessions[turn];
-            if let Err(e) = session.slice(slice).await {
-                results[*at].errors.push(format!("fanout: {e:#}"));
-                failed[turn] = true;
-            }
-        }
-        for ((at, session), failed) in sessions.into_iter().zip(failed) {
-            if failed {
-                continue;
-            }
-            match session.finish().await {
-                Ok(r) => results[at].fanout = Some(r),
-                Err(e) => results[at].errors.push(format!("fanout: {e:#}")),
-            }
+        interleave_fanout(params, &running, results, params.fanout, |r, f| {
+            r.fanout = Some(f)
+        })
+        .await;
+        if params.deep_window > 0 {
+            settle().await;
+            let deep = FanoutParams {
+                window: params.deep_window,
+                ..params.fanout
+            };
+            interleave_fanout(params, &running, results, deep, |r, f| {
+                r.fanout_deep = Some(f)
+            })
+            .await;
         }
     }
     for (_, server) in running {
         server.stop().await;
+    }
+}
+
+/// Fan-out with `fanout` on every running server, each server's slices taken in turn;
+/// `keep` stores a server's result.
+async fn interleave_fanout(
+    params: &CompareParams,
+    running: &[(usize, Server)],
+    results: &mut [ServerRun],
+    fanout: FanoutParams,
+    keep: fn(&mut ServerRun, FanoutResult),
+) {
+    let slices = params.slices.max(1);
+    eprintln!(
+        "  fan-out, {} frames in flight, {slices} slices per server",
+        fanout.window
+    );
+    let mut sessions = Vec::new();
+    for (at, server) in running {
+        let target = Target::of(server);
+        match FanoutSession::open(&target, &target, &[server.pid], fanout).await {
+            Ok(session) => sessions.push((*at, session)),
+            Err(e) => results[*at].errors.push(format!("fanout: {e:#}")),
+        }
+    }
+    let slice = fanout.duration / slices;
+    let mut failed = vec![false; sessions.len()];
+    for round in 0..sessions.len() * slices as usize {
+        let turn = (round + round / sessions.len()) % sessions.len();
+        if failed[turn] {
+            continue;
+        }
+        let (at, session) = &mut sessions[turn];
+        if let Err(e) = session.slice(slice).await {
+            results[*at].errors.push(format!("fanout: {e:#}"));
+            failed[turn] = true;
+        }
+    }
+    for ((at, session), failed) in sessions.into_iter().zip(failed) {
+        if failed {
+            continue;
+        }
+        match session.finish().await {
+            Ok(r) => keep(&mut results[at], r),
+            Err(e) => results[at].errors.push(format!("fanout: {e:#}")),
+        }
     }
 }
 

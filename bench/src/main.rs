@@ -110,6 +110,10 @@ struct CompareArgs {
     /// slices in turn, so a drift in the machine's speed slows each of them alike.
     #[arg(long, default_value_t = 5)]
     slices: u32,
+    /// Fan-out runs again with this many frames in flight, so the servers rather than the
+    /// publisher's window set the rate (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    deep_window: u64,
     /// Where RESULTS.md, results.png and out/ go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
     out: PathBuf,
@@ -186,6 +190,7 @@ fn main() -> anyhow::Result<()> {
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
+        deep_window: args.deep_window,
     };
     // bench/run.sh says how it was called; otherwise this binary's own arguments.
     let command = std::env::var("BENCH_COMMAND").unwrap_or_else(|_| {

@@ -71,6 +71,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             .map(String::from)
             .to_vec(),
         slices: 2,
+        deep_window: 8,
     };
     let comparison = compare::run(params, &programs, Machine::default(), "smoke".into()).await;
     assert_eq!(comparison.runs.len(), 1);
@@ -96,6 +97,12 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             "{kind:?}: every frame reaches every subscriber"
         );
         assert!(fanout.deliveries_per_s > 0.0, "{kind:?}: {fanout:?}");
+        let deep = run.fanout_deep.expect("deep fan-out result");
+        assert!(deep.published > 0, "{kind:?}: {deep:?}");
+        assert_eq!(
+            deep.missing, 0,
+            "{kind:?}: every frame reaches every subscriber"
+        );
         if kind != ServerKind::Switchboard {
             assert!(run.idle_max.is_none() && run.net.is_none(), "{kind:?}");
             continue;

@@ -122,14 +122,14 @@ fn median_cell(
 }
 
 /// A target: a ratio (or an absolute figure) and the bound it must meet.
-struct Target<'a> {
-    what: &'a str,
+struct Target {
+    what: String,
     per_run: Vec<f64>,
     bound: f64,
     at_least: bool,
 }
 
-impl Target<'_> {
+impl Target {
     fn row(&self) -> String {
         let runs = self
             .per_run
@@ -211,58 +211,61 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     let echo_rate = |r: &ServerRun| r.echo.map(|e| e.msgs_per_s);
     let fan_rate = |r: &ServerRun| r.fanout.map(|f| f.deliveries_per_s);
     let fan_p99 = |r: &ServerRun| r.fanout.map(|f| f.latency.p99_us);
+    let deep_rate = |r: &ServerRun| r.fanout_deep.map(|f| f.deliveries_per_s);
+    let deep_p99 = |r: &ServerRun| r.fanout_deep.map(|f| f.latency.p99_us);
+    let deep = |what: &str| format!("{what} ({} frames in flight)", p.deep_window);
     let idle_rss = |r: &ServerRun| r.idle.map(|i| i.rss_per_conn);
-    let targets = [
+    let mut targets = vec![
         Target {
-            what: "echo msgs/s, Switchboard / tokio-tungstenite 4 KiB",
+            what: "echo msgs/s, Switchboard / tokio-tungstenite 4 KiB".into(),
             per_run: ratios(c, ServerKind::Tt4k, echo_rate),
             bound: 0.9,
             at_least: true,
         },
         Target {
-            what: "echo msgs/s, Switchboard / Node ws",
+            what: "echo msgs/s, Switchboard / Node ws".into(),
             per_run: ratios(c, ServerKind::NodeWs, echo_rate),
             bound: 1.5,
             at_least: true,
         },
         Target {
-            what: "idle: Switchboard RSS bytes per connection",
+            what: "idle: Switchboard RSS bytes per connection".into(),
             per_run: values(c, ServerKind::Switchboard, idle_rss),
             bound: 4096.0,
             at_least: false,
         },
         Target {
-            what: "fan-out deliveries/s, Switchboard / tokio-tungstenite default",
+            what: "fan-out deliveries/s, Switchboard / tokio-tungstenite default".into(),
             per_run: ratios(c, ServerKind::TtDefault, fan_rate),
             bound: 1.0,
             at_least: true,
         },
         Target {
-            what: "fan-out p99, Switchboard / tokio-tungstenite default",
+            what: "fan-out p99, Switchboard / tokio-tungstenite default".into(),
             per_run: ratios(c, ServerKind::TtDefault, fan_p99),
             bound: 1.0,
             at_least: false,
         },
         Target {
-            what: "fan-out deliveries/s, Switchboard / tokio-tungstenite 4 KiB",
+            what: "fan-out deliveries/s, Switchboard / tokio-tungstenite 4 KiB".into(),
             per_run: ratios(c, ServerKind::Tt4k, fan_rate),
             bound: 1.0,
             at_least: true,
         },
         Target {
-            what: "fan-out p99, Switchboard / tokio-tungstenite 4 KiB",
+            what: "fan-out p99, Switchboard / tokio-tungstenite 4 KiB".into(),
             per_run: ratios(c, ServerKind::Tt4k, fan_p99),
             bound: 1.0,
             at_least: false,
         },
         Target {
-            what: "fan-out deliveries/s, Switchboard / Node ws",
+            what: "fan-out deliveries/s, Switchboard / Node ws".into(),
             per_run: ratios(c, ServerKind::NodeWs, fan_rate),
             bound: 4.0,
             at_least: true,
         },
         Target {
-            what: "idle at the file limit: connections held / asked (the limit less the server's own descriptors)",
+            what: "idle at the file limit: connections held / asked (the limit less the server's own descriptors)".into(),
             per_run: values(c, ServerKind::Switchboard, |r| {
                 r.idle_max
                     .map(|m| m.idle.held as f64 / m.asked.max(1) as f64)
@@ -271,12 +274,44 @@ pub fn render(c: &Comparison, findings: &str) -> String {
             at_least: true,
         },
         Target {
-            what: "net: pushes/s from a process on one node to channels on another",
+            what: "net: pushes/s from a process on one node to channels on another".into(),
             per_run: values(c, ServerKind::Switchboard, |r| r.net.map(|n| n.deliveries_per_s)),
             bound: 100_000.0,
             at_least: true,
         },
     ];
+    if p.deep_window > 0 {
+        let at = targets.len() - 2;
+        let deep_targets = [
+            (
+                deep("fan-out deliveries/s, Switchboard / tokio-tungstenite default"),
+                ServerKind::TtDefault,
+                true,
+            ),
+            (
+                deep("fan-out p99, Switchboard / tokio-tungstenite default"),
+                ServerKind::TtDefault,
+                false,
+            ),
+            (
+                deep("fan-out deliveries/s, Switchboard / tokio-tungstenite 4 KiB"),
+                ServerKind::Tt4k,
+                true,
+            ),
+            (
+                deep("fan-out p99, Switchboard / tokio-tungstenite 4 KiB"),
+                ServerKind::Tt4k,
+                false,
+            ),
+        ]
+        .map(|(what, kind, rate)| Target {
+            what,
+            per_run: ratios(c, kind, if rate { deep_rate } else { deep_p99 }),
+            bound: 1.0,
+            at_least: rate,
+        });
+        targets.splice(at..at, deep_targets);
+    }
     for target in &targets {
         out.push_str(&target.row());
     }
@@ -284,6 +319,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     tables::echo(&mut out, c);
     tables::idle(&mut out, c);
     tables::fanout(&mut out, c);
+    tables::fanout_deep(&mut out, c);
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
 

@@ -73,6 +73,33 @@ pub fn idle(out: &mut String, c: &Comparison) {
     out.push('\n');
 }
 
+/// Fan-out again with the deep window: the same table.
+pub fn fanout_deep(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    if p.deep_window == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Fan-out, deep: {} subscribers × {} B, at most {} frames in flight, {:.0} s{}\n",
+        group(p.fanout.subscribers as f64, 0),
+        p.fanout.size,
+        p.deep_window,
+        p.fanout.duration.as_secs_f64(),
+        in_slices(p.slices)
+    );
+    let _ = writeln!(
+        out,
+        "The same scenario with a window deep enough that each server, not the publisher's \
+         window, sets the rate; latencies grow with the window.\n"
+    );
+    let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
+    for &kind in &p.servers {
+        fanout_row(out, c, kind, |r| r.fanout_deep);
+    }
+    out.push('\n');
+}
+
 /// How a scenario's time was cut, for its heading.
 fn in_slices(slices: u32) -> String {
     if slices > 1 {
