@@ -166,6 +166,13 @@ impl ServerRun {
     }
 }
 
+/// The order of slices for `servers` servers with `slices` each: `(round, server)`. Each
+/// pass gives every server one slice, and each pass starts one server later, so no server
+/// always goes first or always follows the same one.
+fn turns(servers: usize, slices: u32) -> impl Iterator<Item = (usize, usize)> {
+    (0..servers * slices as usize).map(move |round| (round, (round + round / servers) % servers))
+}
+
 /// Idle on a fresh process of `kind`.
 async fn run_idle(
     kind: ServerKind,
@@ -207,8 +214,7 @@ async fn run_interleaved(programs: &Programs, params: &CompareParams, results: &
             }
         }
         let count = params.echo.duration / slices;
-        for round in 0..sessions.len() * slices as usize {
-            let turn = (round + round / sessions.len()) % sessions.len();
+        for (round, turn) in turns(sessions.len(), slices) {
             let warm = if round < sessions.len() {
                 params.echo.warmup
             } else {
@@ -270,8 +276,7 @@ async fn interleave_fanout(
     }
     let slice = fanout.duration / slices;
     let mut failed = vec![false; sessions.len()];
-    for round in 0..sessions.len() * slices as usize {
-        let turn = (round + round / sessions.len()) % sessions.len();
+    for (_, turn) in turns(sessions.len(), slices) {
         if failed[turn] {
             continue;
         }
@@ -369,5 +374,20 @@ pub async fn run(
         command,
         runs,
         elapsed_s: started.elapsed().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turns;
+
+    #[test]
+    fn every_server_gets_its_slices_and_the_first_one_rotates() {
+        let order: Vec<usize> = turns(3, 4).map(|(_, server)| server).collect();
+        assert_eq!(order, [0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2]);
+        for server in 0..3 {
+            assert_eq!(order.iter().filter(|&&s| s == server).count(), 4);
+        }
+        assert_eq!(turns(0, 5).count(), 0);
     }
 }
