@@ -30,6 +30,11 @@ pub struct PeerInfo {
     pub linked: bool,
     /// Whether this node accepts pushes from its processes.
     pub trust_pushes: bool,
+    /// The live link's number on this node, when a link is up. Every link that comes up
+    /// gets a new number, so a number that changed between two looks means the link went
+    /// down and up again in between, and what was sent to the peer meanwhile may be lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<u64>,
 }
 
 /// Asks this node's `net:distro:sys` for its peers, waiting up to `timeout_secs`.
@@ -67,10 +72,17 @@ mod tests {
             name: "bob.os".into(),
             linked: true,
             trust_pushes: false,
+            link: Some(3),
         }]);
         assert_eq!(
             serde_json::to_string(&answer).unwrap(),
-            r#"{"Peers":[{"name":"bob.os","linked":true,"trust_pushes":false}]}"#
+            r#"{"Peers":[{"name":"bob.os","linked":true,"trust_pushes":false,"link":3}]}"#
         );
+        // An answer without link numbers (a node from before they existed) still reads.
+        let old: NetResponse = serde_json::from_str(
+            r#"{"Peers":[{"name":"bob.os","linked":false,"trust_pushes":false}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(old, NetResponse::Peers(p) if p[0].link.is_none()));
     }
 }

@@ -122,6 +122,11 @@ impl Peer {
         self.link.lock().clone()
     }
 
+    /// The live link's number, if a link is up.
+    pub fn link_id(&self) -> Option<u64> {
+        self.link.lock().as_ref().map(|link| link.id)
+    }
+
     /// True the first time it is asked after the link went down (or since start): whether
     /// a failed send should be logged as a warning rather than at debug level.
     pub fn first_offline(&self) -> bool {

@@ -28,10 +28,14 @@ pub fn handle(rt: &Runtime, message: KernelMessage) {
                 .net
                 .peers
                 .iter()
-                .map(|peer| PeerInfo {
-                    name: peer.name.clone(),
-                    linked: peer.is_up(),
-                    trust_pushes: peer.trust_pushes,
+                .map(|peer| {
+                    let link = peer.link_id();
+                    PeerInfo {
+                        name: peer.name.clone(),
+                        linked: link.is_some(),
+                        trust_pushes: peer.trust_pushes,
+                        link,
+                    }
                 })
                 .collect();
             peers.sort_by(|a, b| a.name.cmp(&b.name));

@@ -81,12 +81,36 @@ impl ChannelSet {
     }
 }
 
+/// A peer seen linked, and the number of its link when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Linked {
+    node: String,
+    link: Option<u64>,
+}
+
+/// The peers in `now` to greet with a `Hello`: those not linked at the last look, and those
+/// whose link has a new number, since it went down and up again in between and a note
+/// sent meanwhile may be lost (the whole list puts that right). A peer first counted
+/// linked because it spoke to us has no known number; its number is taken as it is.
+fn to_greet<'a>(before: &[Linked], now: &'a [Linked]) -> Vec<&'a str> {
+    now.iter()
+        .filter(
+            |peer| match before.iter().find(|known| known.node == peer.node) {
+                None => true,
+                Some(known) => known.link.is_some() && known.link != peer.link,
+            },
+        )
+        .map(|peer| peer.node.as_str())
+        .collect()
+}
+
 /// What this broadcast knows of the broadcasts on its peers.
 #[derive(Debug)]
 pub struct Federation {
     our: Address,
-    /// Peers whose links were up at the last look (or that spoke to us since).
-    linked: Vec<String>,
+    /// Peers whose links were up at the last look (or that spoke to us since), with the
+    /// link's number when it is known.
+    linked: Vec<Linked>,
     /// Each linked peer's subscribers.
     remote: BTreeMap<String, ChannelSet>,
 }
@@ -127,24 +151,26 @@ impl Federation {
                 return;
             }
         };
-        let now: Vec<String> = peers
+        let now: Vec<Linked> = peers
             .into_iter()
             .filter(|peer| peer.linked)
-            .map(|peer| peer.name)
+            .map(|peer| Linked {
+                node: peer.name,
+                link: peer.link,
+            })
             .collect();
-        for node in &now {
-            if !self.linked.contains(node) {
-                self.tell(node, &PeerNote::Hello(local.ids().to_vec()));
-            }
+        for node in to_greet(&self.linked, &now) {
+            self.tell(node, &PeerNote::Hello(local.ids().to_vec()));
         }
-        self.remote.retain(|node, _| now.contains(node));
+        self.remote
+            .retain(|node, _| now.iter().any(|peer| peer.node == *node));
         self.linked = now;
     }
 
     /// Tells every linked peer about a change to `local`.
     pub fn announce(&self, note: &PeerNote) {
-        for node in &self.linked {
-            self.tell(node, note);
+        for peer in &self.linked {
+            self.tell(&peer.node, note);
         }
     }
 
@@ -159,8 +185,11 @@ impl Federation {
         };
         // It spoke over a link, so the link is up: count it linked from now on, and let the
         // next look at the peers not greet it a second time.
-        if !self.linked.iter().any(|n| n == node) {
-            self.linked.push(node.to_owned());
+        if !self.linked.iter().any(|peer| peer.node == node) {
+            self.linked.push(Linked {
+                node: node.to_owned(),
+                link: None,
+            });
         }
         if let PeerNote::Hello(_) = note {
             self.tell(node, &PeerNote::Subscribers(local.ids().to_vec()));
@@ -207,6 +236,34 @@ mod tests {
         assert!(set.remove(3));
         assert!(!set.remove(4));
         assert_eq!(set.ids(), &[5, 7, 9]);
+    }
+
+    fn linked(node: &str, link: Option<u64>) -> Linked {
+        Linked {
+            node: node.into(),
+            link,
+        }
+    }
+
+    #[test]
+    fn a_peer_is_greeted_when_newly_linked_or_relinked() {
+        let before = [
+            linked("bob.os", Some(1)),
+            linked("carol.os", Some(4)),
+            linked("dave.os", None),
+        ];
+        let now = [
+            // The same link as before: nothing to say.
+            linked("bob.os", Some(1)),
+            // Down and up again between two looks: greeted, since notes may be lost.
+            linked("carol.os", Some(6)),
+            // Counted linked because it spoke to us: its number is taken as it is.
+            linked("dave.os", Some(2)),
+            // Not linked at the last look.
+            linked("erin.os", Some(3)),
+        ];
+        assert_eq!(to_greet(&before, &now), ["carol.os", "erin.os"]);
+        assert!(to_greet(&now, &now).is_empty());
     }
 
     #[test]
