@@ -4,21 +4,22 @@ use std::time::Duration;
 
 use crate::address::{Address, AddressParseError};
 use crate::blob::LazyLoadBlob;
-use crate::host::{context, Current};
+use crate::host::{context, with_context, Current};
 use crate::http::{HttpServerAction, HttpServerError, WsMessageType};
 use crate::message::{KernelMessage, Message, SendError, SendErrorKind, WireMessage};
 use crate::process_id::ProcessId;
 
 /// The address of the running process.
 pub fn our() -> Address {
-    context().our.clone()
+    with_context(|ctx| ctx.our.clone())
 }
 
 /// The blob of the message being handled (the last one `await_message` returned).
 pub fn get_blob() -> Option<LazyLoadBlob> {
-    let ctx = context();
-    let current = ctx.current.lock().unwrap_or_else(|e| e.into_inner());
-    current.as_ref().and_then(|c| c.blob.clone())
+    with_context(|ctx| {
+        let current = ctx.current.lock().unwrap_or_else(|e| e.into_inner());
+        current.as_ref().and_then(|c| c.blob.clone())
+    })
 }
 
 /// Waits for the next message. A request this process sent that could not be delivered
@@ -333,9 +334,10 @@ pub fn send_ws_push(
     message_type: WsMessageType,
     blob: LazyLoadBlob,
 ) -> Result<(), HttpServerError> {
-    let ctx = context();
-    ctx.host
-        .ws_push(&ctx.our, node, channel_id, message_type, blob)
+    with_context(|ctx| {
+        ctx.host
+            .ws_push(&ctx.our, node, channel_id, message_type, blob)
+    })
 }
 
 /// Pushes the same frame to every channel in `channel_ids` on `node`: what
@@ -348,9 +350,10 @@ pub fn send_ws_push_many(
     message_type: WsMessageType,
     blob: LazyLoadBlob,
 ) -> Vec<(u32, HttpServerError)> {
-    let ctx = context();
-    ctx.host
-        .ws_push_many(&ctx.our, node, channel_ids, message_type, &blob)
+    with_context(|ctx| {
+        ctx.host
+            .ws_push_many(&ctx.our, node, channel_ids, message_type, &blob)
+    })
 }
 
 /// Closes a channel this process owns on this node.

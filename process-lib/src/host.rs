@@ -127,6 +127,14 @@ where
     tokio::spawn(CONTEXT.scope(context, future))
 }
 
+/// Runs `f` with the context of the process this task belongs to, without taking a
+/// reference of its own (the calls made once per message use this).
+pub(crate) fn with_context<R>(f: impl FnOnce(&ProcessContext) -> R) -> R {
+    CONTEXT
+        .try_with(|ctx| f(ctx))
+        .unwrap_or_else(|_| panic!("process_lib called outside a process task"))
+}
+
 /// The context of the process this task belongs to.
 pub(crate) fn context() -> Arc<ProcessContext> {
     CONTEXT
