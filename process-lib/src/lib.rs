@@ -45,6 +45,7 @@ pub mod message;
 pub mod net;
 pub mod node_name;
 pub mod process_id;
+mod shared_str;
 pub mod typed;
 
 pub use address::{Address, AddressParseError};

@@ -8,19 +8,20 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::shared_str::SharedStr;
+
 /// A node's name (`[a-z0-9-.]+`, checked where an [`crate::Address`] is parsed or made with
-/// [`crate::Address::new`]). Reads as a `&str`.
-#[derive(Clone, PartialOrd, Ord)]
-pub struct NodeName(Arc<str>);
+/// [`crate::Address::new`]). Reads as a `&str`; equality, hashing and order are the text's.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeName(SharedStr);
 
 impl NodeName {
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -28,70 +29,55 @@ impl Deref for NodeName {
     type Target = str;
 
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for NodeName {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for NodeName {
     fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq for NodeName {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
-    }
-}
-
-impl Eq for NodeName {}
-
-/// Hashes as the string does, so a set of names can be searched with a `&str`.
-impl std::hash::Hash for NodeName {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        self.as_str()
     }
 }
 
 impl PartialEq<str> for NodeName {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for NodeName {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for NodeName {
     fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<NodeName> for str {
     fn eq(&self, other: &NodeName) -> bool {
-        self == &*other.0
+        self == other.as_str()
     }
 }
 
 impl PartialEq<NodeName> for &str {
     fn eq(&self, other: &NodeName) -> bool {
-        *self == &*other.0
+        *self == other.as_str()
     }
 }
 
 impl PartialEq<NodeName> for String {
     fn eq(&self, other: &NodeName) -> bool {
-        **self == *other.0
+        self == other.as_str()
     }
 }
 
@@ -115,25 +101,25 @@ impl From<&String> for NodeName {
 
 impl From<NodeName> for String {
     fn from(name: NodeName) -> Self {
-        name.0.to_string()
+        name.as_str().to_owned()
     }
 }
 
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
 impl fmt::Debug for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 
 impl Serialize for NodeName {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -2,49 +2,25 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::shared_str::SharedStr;
 
 /// Names a process: `process_name:package_name:publisher_node`, e.g. `chat:chat:sys`.
 ///
 /// Held as its one string form, shared: a clone (every message carries two addresses) is a
 /// reference count, not three allocations, and equal ids made from one another compare by
 /// pointer. Equality, hashing and order are those of the string form.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProcessId {
-    /// `name:package:publisher`, validated.
-    full: Arc<str>,
+    /// `name:package:publisher`, validated. The offsets below follow from it, so equality,
+    /// hashing and order are those of the string form.
+    full: SharedStr,
     /// Where the first `:` is.
     name_end: u16,
     /// Where the second `:` is.
     package_end: u16,
-}
-
-impl PartialEq for ProcessId {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.full, &other.full) || self.full == other.full
-    }
-}
-
-impl Eq for ProcessId {}
-
-impl std::hash::Hash for ProcessId {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.full.hash(state);
-    }
-}
-
-impl PartialOrd for ProcessId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ProcessId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.full.cmp(&other.full)
-    }
 }
 
 impl fmt::Debug for ProcessId {
