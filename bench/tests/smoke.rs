@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use switchboard_bench::compare::{self, CompareParams, Machine};
 use switchboard_bench::scenario::echo::EchoParams;
-use switchboard_bench::scenario::fanout::FanoutParams;
+use switchboard_bench::scenario::fanout::{FanoutParams, FanoutResult};
 use switchboard_bench::scenario::idle::IdleParams;
 use switchboard_bench::servers::{Programs, ServerKind};
 
@@ -30,6 +30,18 @@ fn build_switchboard() -> std::path::PathBuf {
     Programs::beside_current_exe()
         .expect("programs")
         .switchboard
+}
+
+/// A fan-out-shaped result exists, published something, and every frame reached every
+/// subscriber.
+fn complete(what: &str, result: Option<FanoutResult>) {
+    let result = result.unwrap_or_else(|| panic!("{what}: no result"));
+    assert!(result.published > 0, "{what}: {result:?}");
+    assert_eq!(
+        result.missing, 0,
+        "{what}: every frame reaches every subscriber"
+    );
+    assert!(result.deliveries_per_s > 0.0, "{what}: {result:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -90,19 +102,8 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             "{kind:?}: {echo:?}"
         );
         assert!(echo.rtt.p50_us <= echo.rtt.p99_us, "{kind:?}: {echo:?}");
-        let fanout = run.fanout.expect("fan-out result");
-        assert!(fanout.published > 0, "{kind:?}: {fanout:?}");
-        assert_eq!(
-            fanout.missing, 0,
-            "{kind:?}: every frame reaches every subscriber"
-        );
-        assert!(fanout.deliveries_per_s > 0.0, "{kind:?}: {fanout:?}");
-        let deep = run.fanout_deep.expect("deep fan-out result");
-        assert!(deep.published > 0, "{kind:?}: {deep:?}");
-        assert_eq!(
-            deep.missing, 0,
-            "{kind:?}: every frame reaches every subscriber"
-        );
+        complete(&format!("{kind:?} fan-out"), run.fanout);
+        complete(&format!("{kind:?} deep fan-out"), run.fanout_deep);
         if kind != ServerKind::Switchboard {
             assert!(run.idle_max.is_none() && run.net.is_none(), "{kind:?}");
             continue;
@@ -115,12 +116,6 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             "{at_limit:?}"
         );
         assert!(at_limit.fd_limit > 60, "{at_limit:?}");
-        let net = run.net.expect("net result");
-        assert!(net.published > 0, "{net:?}");
-        assert_eq!(
-            net.missing, 0,
-            "every frame reaches every subscriber on the other node"
-        );
-        assert!(net.deliveries_per_s > 0.0, "{net:?}");
+        complete("net, subscribers on the other node", run.net);
     }
 }

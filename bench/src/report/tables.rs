@@ -73,33 +73,6 @@ pub fn idle(out: &mut String, c: &Comparison) {
     out.push('\n');
 }
 
-/// Fan-out again with the deep window: the same table.
-pub fn fanout_deep(out: &mut String, c: &Comparison) {
-    let p = &c.params;
-    if p.deep_window == 0 {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "## Fan-out, deep: {} subscribers × {} B, at most {} frames in flight, {:.0} s{}\n",
-        group(p.fanout.subscribers as f64, 0),
-        p.fanout.size,
-        p.deep_window,
-        p.fanout.duration.as_secs_f64(),
-        in_slices(p.slices)
-    );
-    let _ = writeln!(
-        out,
-        "The same scenario with a window deep enough that each server, not the publisher's \
-         window, sets the rate; latencies grow with the window.\n"
-    );
-    let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
-    for &kind in &p.servers {
-        fanout_row(out, c, kind, |r| r.fanout_deep);
-    }
-    out.push('\n');
-}
-
 /// How a scenario's time was cut, for its heading.
 fn in_slices(slices: u32) -> String {
     if slices > 1 {
@@ -111,16 +84,49 @@ fn in_slices(slices: u32) -> String {
 
 /// Fan-out: deliveries/s, delivery latency, missing deliveries, CPU.
 pub fn fanout(out: &mut String, c: &Comparison) {
+    fanout_table(out, c, "Fan-out", c.params.fanout.window, None, |r| {
+        r.fanout
+    });
+}
+
+/// Fan-out again with the deep window, when it ran: the same table.
+pub fn fanout_deep(out: &mut String, c: &Comparison) {
+    if c.params.deep_window == 0 {
+        return;
+    }
+    let note = "The same scenario with a window deep enough that more frames wait at each \
+                subscriber; latencies grow with the window.";
+    fanout_table(
+        out,
+        c,
+        "Fan-out, deep",
+        c.params.deep_window,
+        Some(note),
+        |r| r.fanout_deep,
+    );
+}
+
+/// A fan-out table: `window` frames in flight, `note` under the heading, rows from `pick`.
+fn fanout_table(
+    out: &mut String,
+    c: &Comparison,
+    title: &str,
+    window: u64,
+    note: Option<&str>,
+    pick: fn(&ServerRun) -> Option<FanoutResult>,
+) {
     let p = &c.params;
     let _ = writeln!(
         out,
-        "## Fan-out: {} subscribers × {} B, at most {} frames in flight, {:.0} s{}\n",
+        "## {title}: {} subscribers × {} B, at most {window} frames in flight, {:.0} s{}\n",
         group(p.fanout.subscribers as f64, 0),
         p.fanout.size,
-        p.fanout.window,
         p.fanout.duration.as_secs_f64(),
         in_slices(p.slices)
     );
+    if let Some(note) = note {
+        let _ = writeln!(out, "{note}\n");
+    }
     if p.slices > 1 {
         let _ = writeln!(
             out,
@@ -130,7 +136,7 @@ pub fn fanout(out: &mut String, c: &Comparison) {
     }
     let _ = writeln!(out, "| server | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
     for &kind in &p.servers {
-        fanout_row(out, c, kind, |r| r.fanout);
+        fanout_row(out, c, kind, pick);
     }
     out.push('\n');
 }

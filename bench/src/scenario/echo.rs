@@ -146,14 +146,3 @@ impl EchoSession {
         })
     }
 }
-
-/// Runs the echo scenario against `target`, whose process is `server_pid`, in one slice.
-pub async fn run(
-    target: &Target,
-    server_pid: u32,
-    params: EchoParams,
-) -> anyhow::Result<EchoResult> {
-    let mut session = EchoSession::open(target, server_pid, params).await?;
-    session.slice(params.warmup, params.duration).await;
-    session.finish().await
-}

@@ -75,15 +75,6 @@ fn parse(payload: &[u8]) -> Option<(u64, u64)> {
     Some((seq, sent))
 }
 
-/// Runs the fan-out scenario against `target`, whose process is `server_pid`.
-pub async fn run(
-    target: &Target,
-    server_pid: u32,
-    params: FanoutParams,
-) -> anyhow::Result<FanoutResult> {
-    run_across(target, target, &[server_pid], params).await
-}
-
 /// Runs the scenario with subscribers on `subscribers_at` and the publisher on
 /// `publisher_at` (the same server, or two linked nodes), in one slice; `server_pids` are
 /// the processes whose CPU is counted.
