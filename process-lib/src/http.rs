@@ -337,8 +337,8 @@ impl WsErrorFrame {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_direct_push_body_is_what_serde_writes() {
+    /// A `WebSocketPush` of every message type on ids of every digit count.
+    fn every_push() -> impl Iterator<Item = HttpServerRequest> {
         let types = [
             WsMessageType::Text,
             WsMessageType::Binary,
@@ -346,17 +346,23 @@ mod tests {
             WsMessageType::Pong,
             WsMessageType::Close,
         ];
-        for message_type in types {
-            for channel_id in [0, 1, 9, 10, 4_096, 65_535, u32::MAX] {
-                let event = HttpServerRequest::WebSocketPush {
+        types.into_iter().flat_map(|message_type| {
+            [0, 1, 9, 10, 4_096, 65_535, u32::MAX]
+                .into_iter()
+                .map(move |channel_id| HttpServerRequest::WebSocketPush {
                     channel_id,
                     message_type,
-                };
-                assert_eq!(
-                    String::from_utf8(event.to_json()).unwrap(),
-                    serde_json::to_string(&event).unwrap()
-                );
-            }
+                })
+        })
+    }
+
+    #[test]
+    fn the_direct_push_body_is_what_serde_writes() {
+        for event in every_push() {
+            assert_eq!(
+                String::from_utf8(event.to_json()).unwrap(),
+                serde_json::to_string(&event).unwrap()
+            );
         }
         let close = HttpServerRequest::WebSocketClose(7);
         assert_eq!(close.to_json(), serde_json::to_vec(&close).unwrap());
@@ -364,23 +370,10 @@ mod tests {
 
     #[test]
     fn the_direct_read_gives_what_serde_reads() {
-        let types = [
-            WsMessageType::Text,
-            WsMessageType::Binary,
-            WsMessageType::Ping,
-            WsMessageType::Pong,
-            WsMessageType::Close,
-        ];
-        for message_type in types {
-            for channel_id in [0, 1, 9, 10, 4_096, 65_535, u32::MAX] {
-                let event = HttpServerRequest::WebSocketPush {
-                    channel_id,
-                    message_type,
-                };
-                let body = event.to_json();
-                assert_eq!(parse_push(&body).as_ref(), Some(&event));
-                assert_eq!(HttpServerRequest::from_json(&body).unwrap(), event);
-            }
+        for event in every_push() {
+            let body = event.to_json();
+            assert_eq!(parse_push(&body).as_ref(), Some(&event));
+            assert_eq!(HttpServerRequest::from_json(&body).unwrap(), event);
         }
         // Other spellings, other events and bad input all go to serde, and agree with it.
         let others: [&[u8]; 10] = [
