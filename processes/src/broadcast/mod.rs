@@ -10,7 +10,7 @@ pub mod federation;
 
 use process_lib::{
     await_message, get_blob, http_server_id, send_ws_push_many, Address, HttpServerError,
-    HttpServerRequest, Message,
+    HttpServerRequest, Message, NodeName,
 };
 
 use federation::{ChannelSet, Federation, PeerNote, PEERS_EVERY};
@@ -21,7 +21,7 @@ pub const ID: &str = "broadcast:broadcast:sys";
 /// Runs the broadcast process until the runtime stops it.
 pub async fn run(our: Address) -> anyhow::Result<()> {
     let mut broadcast = Broadcast {
-        node: our.node.to_string(),
+        node: our.node.clone(),
         local: ChannelSet::default(),
         federation: Federation::new(our),
     };
@@ -40,7 +40,7 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
 }
 
 struct Broadcast {
-    node: String,
+    node: NodeName,
     local: ChannelSet,
     federation: Federation,
 }

@@ -26,7 +26,7 @@ mod peers;
 
 use process_lib::{
     await_message, get_blob, http_server_id, send_ws_push, send_ws_push_many, state_dir, Address,
-    HttpServerRequest, LazyLoadBlob, Message, WsMessageType,
+    HttpServerRequest, LazyLoadBlob, Message, NodeName, WsMessageType,
 };
 
 use archive::Archive;
@@ -58,7 +58,7 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
 pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
     let archive = Archive::open(state_dir().as_deref())?;
     let mut chat = Chat {
-        node: our.node.to_string(),
+        node: our.node.clone(),
         roster: Roster::default(),
         archive,
         options,
@@ -82,7 +82,7 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
 }
 
 struct Chat {
-    node: String,
+    node: NodeName,
     roster: Roster,
     archive: Archive,
     options: Options,
