@@ -23,7 +23,8 @@ pub fn get_blob() -> Option<LazyLoadBlob> {
 }
 
 /// Waits for the next message. A request this process sent that could not be delivered
-/// comes back as `Err(SendError)`.
+/// comes back as `Err(SendError)`. Cancel-safe: dropped before it returns (in a `select!`),
+/// it loses no message.
 pub async fn await_message() -> Result<Message, SendError> {
     let ctx = context();
     let next = {
@@ -35,7 +36,29 @@ pub async fn await_message() -> Result<Message, SendError> {
         };
         match inbox.backlog.pop_front() {
             Some(message) => Some(message),
-            None => inbox.rx.recv().await,
+            None => {
+                let mut waited = false;
+                let next = std::future::poll_fn(|cx| {
+                    let polled = inbox.rx.poll_recv(cx);
+                    waited |= polled.is_pending();
+                    polled
+                })
+                .await;
+                match next {
+                    Some(message) if waited => {
+                        // Woken for one message: let the tasks already ready run first, so
+                        // the messages they bring (the other channels' frames of the same
+                        // burst) are handled in this wake-up rather than one wake-up each.
+                        // The message waits in the backlog meanwhile, so a caller that
+                        // drops this future (a `select!` whose other branch won) loses
+                        // nothing: the next call returns it.
+                        inbox.backlog.push_back(message);
+                        tokio::task::yield_now().await;
+                        inbox.backlog.pop_front()
+                    }
+                    other => other,
+                }
+            }
         }
     };
     let Some(km) = next else {
@@ -398,4 +421,101 @@ pub fn state_dir() -> Option<std::path::PathBuf> {
 /// The id of the process at `our()`.
 pub fn our_process() -> ProcessId {
     context().our.process.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::{mpsc, Notify};
+
+    use super::*;
+    use crate::host::{run_process, Host, ProcessContext};
+
+    /// A host that routes nothing: these tests only read the mailbox.
+    struct NoRoutes;
+
+    impl Host for NoRoutes {
+        fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
+            Err((SendErrorKind::Offline, message))
+        }
+
+        fn ws_push(
+            &self,
+            _: &Address,
+            _: &str,
+            _: u32,
+            _: WsMessageType,
+            _: LazyLoadBlob,
+        ) -> Result<(), HttpServerError> {
+            Err(HttpServerError::WsChannelNotFound)
+        }
+
+        fn next_id(&self) -> u64 {
+            0
+        }
+    }
+
+    fn numbered(id: u64, to: &Address) -> KernelMessage {
+        KernelMessage {
+            id,
+            source: to.clone(),
+            target: to.clone(),
+            rsvp: None,
+            message: WireMessage::Request {
+                expects_response: None,
+                body: id.to_string().into_bytes(),
+            },
+            blob: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_select_whose_other_branch_wins_loses_no_message() {
+        const MESSAGES: u64 = 200;
+        let our: Address = "our.os@test:test:sys".parse().expect("address");
+        let (mailbox, inbox) = mpsc::channel(8);
+        let context = Arc::new(ProcessContext::new(our.clone(), inbox, Arc::new(NoRoutes)));
+        // Every message comes with a wake-up of the select's other branch, so that branch
+        // is often ready on the very poll in which `await_message` takes the message.
+        let other = Arc::new(Notify::new());
+        let process = {
+            let other = other.clone();
+            run_process(context, async move {
+                let mut seen = Vec::new();
+                let mut other_won = 0;
+                while seen.len() < MESSAGES as usize {
+                    tokio::select! {
+                        biased;
+                        message = await_message() => match message {
+                            Ok(Message::Request { body, .. }) => seen.push(body),
+                            other => panic!("unexpected {other:?}"),
+                        },
+                        () = other.notified() => other_won += 1,
+                    }
+                }
+                (seen, other_won)
+            })
+        };
+        let process = tokio::spawn(process);
+        for id in 0..MESSAGES {
+            mailbox
+                .send(numbered(id, &our))
+                .await
+                .expect("mailbox open");
+            other.notify_one();
+            if id % 3 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let (seen, other_won) = tokio::time::timeout(std::time::Duration::from_secs(10), process)
+            .await
+            .expect("every message arrives within 10 s")
+            .expect("the process did not panic");
+        let expected: Vec<Vec<u8>> = (0..MESSAGES)
+            .map(|id| id.to_string().into_bytes())
+            .collect();
+        assert_eq!(seen, expected, "every message, once, in order");
+        assert!(other_won > 0, "the other branch won some selects");
+    }
 }

@@ -72,7 +72,8 @@ pub(crate) struct Current {
 
 pub(crate) struct Inbox {
     pub rx: mpsc::Receiver<KernelMessage>,
-    /// Messages that arrived while the process waited for a particular response.
+    /// Messages that arrived while the process waited for a particular response, and the
+    /// one a wake-up has taken but not yet handed over (`await_message`).
     pub backlog: VecDeque<KernelMessage>,
 }
 
