@@ -128,3 +128,68 @@ async fn large_frames_come_back_whole_through_the_small_read_buffer() {
     drop(client);
     node.node.shutdown().await;
 }
+
+/// A masked client frame of `opcode` carrying `payload`.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+#[tokio::test]
+async fn frames_sent_with_the_upgrade_request_are_not_lost() {
+    use futures_util::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let node = TestNode::start(vec![]).await;
+    let addr = node.addr();
+    // The upgrade request, the register frame and a first message in one write, without
+    // waiting for the 101: the node reads past the request before it answers.
+    let register = serde_json::json!({"auth_token": node.token(), "target_process": "echo:echo:sys", "encrypted": false});
+    let mut bytes = format!(
+        "GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
+         sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend(client_frame(0x1, register.to_string().as_bytes()));
+    bytes.extend(client_frame(0x1, b"sent with the request"));
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    socket.write_all(&bytes).await.expect("write");
+
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            socket.read(&mut byte).await.expect("read"),
+            1,
+            "closed early"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).expect("utf-8 head");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws =
+        tokio_tungstenite::WebSocketStream::from_raw_socket(socket, Role::Client, None).await;
+    let mut next_text =
+        async || match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
+        };
+    let registered: serde_json::Value =
+        serde_json::from_str(&next_text().await).expect("json reply");
+    assert!(registered["channel_id"].as_u64().is_some(), "{registered}");
+    assert_eq!(next_text().await, "sent with the request");
+    ws.close(None).await.expect("close");
+    node.node.shutdown().await;
+}

@@ -33,9 +33,14 @@ pub struct LazyRead<T> {
 impl<T> LazyRead<T> {
     /// Wraps `inner`.
     pub fn new(inner: T) -> Self {
+        Self::with_read_ahead(inner, &[])
+    }
+
+    /// Wraps `inner`, whose first bytes were already read from it: `ahead` is read first.
+    pub fn with_read_ahead(inner: T, ahead: &[u8]) -> Self {
         Self {
             inner,
-            spill: Vec::new(),
+            spill: ahead.to_vec(),
             taken: 0,
         }
     }
@@ -129,6 +134,25 @@ mod tests {
             got.extend_from_slice(&chunk[..n]);
         }
         assert_eq!(got, sent);
+        assert_eq!(reader.spill.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn bytes_read_ahead_come_first() {
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        writer.write_all(b" and the rest").await.expect("write");
+        drop(writer);
+        let mut reader = LazyRead::with_read_ahead(reader, b"read ahead");
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4];
+        loop {
+            let n = reader.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(got, b"read ahead and the rest");
         assert_eq!(reader.spill.capacity(), 0);
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`routes`]: the warp filters (`GET /` upgrades; everything else is plain HTTP).
 //! - [`upgrade`]: finishing a WebSocket upgrade ourselves, so the socket gets our buffer sizes.
+//! - [`conn`]: the stream under a socket: the TCP socket itself on a plain connection.
 //! - [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`register`]: the first frame — parse, authenticate, find the process.
 //! - [`socket`]: one channel's life: reader, writer task, close.
@@ -22,6 +23,7 @@ pub mod bindings;
 pub mod bound_http;
 pub mod bound_ws;
 pub mod channels;
+pub mod conn;
 pub mod lazy_read;
 pub mod login;
 pub mod login_page;

@@ -5,20 +5,20 @@
 
 use std::future::Future;
 
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
+use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
+use super::conn::Conn;
 use super::lazy_read::LazyRead;
 use super::ConnInfo;
 use crate::config::Config;
 
 /// A server-side WebSocket over an upgraded hyper connection.
-pub type WsStream = WebSocketStream<LazyRead<TokioIo<Upgraded>>>;
+pub type WsStream = WebSocketStream<LazyRead<Conn>>;
 
 /// A valid upgrade request, not yet answered.
 #[derive(Debug)]
@@ -100,8 +100,9 @@ impl PendingUpgrade {
         tasks.spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
+                    let (conn, ahead) = Conn::from_upgraded(upgraded);
                     let ws = WebSocketStream::from_raw_socket(
-                        LazyRead::new(TokioIo::new(upgraded)),
+                        LazyRead::with_read_ahead(conn, &ahead),
                         Role::Server,
                         Some(config),
                     )
