@@ -129,20 +129,15 @@ async fn large_frames_come_back_whole_through_the_small_read_buffer() {
     node.node.shutdown().await;
 }
 
-/// A masked client frame of `opcode` carrying `payload`.
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
+/// A client's text frame carrying `text`, masked as clients must, in wire form.
+fn client_text_frame(text: &[u8]) -> Vec<u8> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let mut frame = Frame::message(text.to_vec(), OpCode::Data(Data::Text), true);
+    frame.header_mut().mask = Some([0x37, 0xfa, 0x21, 0x3d]);
+    let mut wire = Vec::new();
+    frame.format(&mut wire).expect("format into a Vec");
+    wire
 }
 
 #[tokio::test]
@@ -162,8 +157,8 @@ async fn frames_sent_with_the_upgrade_request_are_not_lost() {
          sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
     .into_bytes();
-    bytes.extend(client_frame(0x1, register.to_string().as_bytes()));
-    bytes.extend(client_frame(0x1, b"sent with the request"));
+    bytes.extend(client_text_frame(register.to_string().as_bytes()));
+    bytes.extend(client_text_frame(b"sent with the request"));
     let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
     socket.write_all(&bytes).await.expect("write");
 
