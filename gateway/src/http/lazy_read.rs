@@ -117,6 +117,19 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// Everything `reader` gives until its end, read `N` bytes at most at a time.
+    async fn read_to_end_by<const N: usize>(reader: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; N];
+        loop {
+            let n = reader.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     #[tokio::test]
     async fn small_reads_get_every_byte_in_order_and_the_spill_empties() {
         let (mut writer, reader) = tokio::io::duplex(64 * 1024);
@@ -124,15 +137,7 @@ mod tests {
         writer.write_all(&sent).await.expect("write");
         drop(writer);
         let mut reader = LazyRead::new(reader);
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 100];
-        loop {
-            let n = reader.read(&mut chunk).await.expect("read");
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&chunk[..n]);
-        }
+        let got = read_to_end_by::<100>(&mut reader).await;
         assert_eq!(got, sent);
         assert_eq!(reader.spill.capacity(), 0);
     }
@@ -143,15 +148,7 @@ mod tests {
         writer.write_all(b" and the rest").await.expect("write");
         drop(writer);
         let mut reader = LazyRead::with_read_ahead(reader, b"read ahead");
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 4];
-        loop {
-            let n = reader.read(&mut chunk).await.expect("read");
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&chunk[..n]);
-        }
+        let got = read_to_end_by::<4>(&mut reader).await;
         assert_eq!(got, b"read ahead and the rest");
         assert_eq!(reader.spill.capacity(), 0);
     }
