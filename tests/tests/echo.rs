@@ -188,3 +188,50 @@ async fn frames_sent_with_the_upgrade_request_are_not_lost() {
     ws.close(None).await.expect("close");
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_once_with_its_own_code() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let node = TestNode::start(vec![]).await;
+    let (mut client, _) = node.register("echo:echo:sys").await;
+    client.send_text("one last thing").await;
+    client
+        .ws
+        .close(Some(CloseFrame {
+            code: CloseCode::from(4000),
+            reason: "done here".into(),
+        }))
+        .await
+        .expect("close");
+    // The echo of the frame sent before the close still arrives, then the client's own
+    // close frame comes back, and then the socket ends: no second close frame.
+    let mut seen = Vec::new();
+    let ended = tokio::time::timeout(switchboard_tests::WAIT, async {
+        while let Some(frame) = client.ws.next().await {
+            match frame {
+                Ok(message) => seen.push(message),
+                Err(error) => return Some(error.to_string()),
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket ends in time");
+    assert_eq!(
+        seen,
+        vec![
+            Message::text("one last thing"),
+            Message::Close(Some(CloseFrame {
+                code: CloseCode::from(4000),
+                reason: "done here".into(),
+            })),
+        ],
+        "ended with {ended:?}"
+    );
+    assert_eq!(ended, None, "the socket ends cleanly");
+    node.node.shutdown().await;
+}

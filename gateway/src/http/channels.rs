@@ -14,6 +14,7 @@ use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessa
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::outbound::WriterQueue;
+use super::wire::WireFrame;
 
 const SHARDS: usize = 16;
 
@@ -103,10 +104,9 @@ impl ChannelTable {
         if channel.process != *source {
             return Err(HttpServerError::InvalidSourceProcess);
         }
-        let len = blob.bytes.len();
         let frame = frame_for(message_type, blob.bytes)?;
         match frame {
-            Some(message) => channel.writer.push_frame(message, len),
+            Some(frame) => channel.writer.push_frame(frame),
             None => {
                 channel.writer.close(1000, "");
                 Ok(())
@@ -124,7 +124,6 @@ impl ChannelTable {
         blob: &LazyLoadBlob,
         failed: &mut Vec<(u32, HttpServerError)>,
     ) {
-        let len = blob.bytes.len();
         let frame = match frame_for(message_type, blob.bytes.clone()) {
             Ok(frame) => frame,
             Err(error) => {
@@ -151,8 +150,8 @@ impl ChannelTable {
         }
         for (id, channel) in owned {
             let outcome = match &frame {
-                // Cloning a frame shares its payload.
-                Some(message) => channel.writer.push_frame(message.clone(), len),
+                // Cloning a frame copies its header and shares its payload.
+                Some(frame) => channel.writer.push_frame(frame.clone()),
                 None => {
                     channel.writer.close(1000, "");
                     Ok(())
@@ -195,7 +194,7 @@ impl ChannelTable {
 fn frame_for(
     message_type: WsMessageType,
     bytes: Bytes,
-) -> Result<Option<Message>, HttpServerError> {
+) -> Result<Option<WireFrame>, HttpServerError> {
     let control_ok = |b: &Bytes| {
         if b.len() > 125 {
             Err(HttpServerError::WsPingPongTooLong)
@@ -203,7 +202,7 @@ fn frame_for(
             Ok(())
         }
     };
-    Ok(Some(match message_type {
+    Ok(Some(WireFrame::from_message(match message_type {
         WsMessageType::Text => Message::Text(
             Utf8Bytes::try_from(bytes).map_err(|_| HttpServerError::MalformedRequest)?,
         ),
@@ -217,7 +216,7 @@ fn frame_for(
             Message::Pong(bytes)
         }
         WsMessageType::Close => return Ok(None),
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -306,7 +305,9 @@ mod tests {
         );
         assert_eq!(table.push(&echo, id, WsMessageType::Text, text), Ok(()));
         match drain.try_next() {
-            Some(Outbound::Frame(Message::Text(t))) => assert_eq!(t.as_str(), "hi"),
+            Some(Outbound::Frame(frame)) => {
+                assert_eq!(frame, WireFrame::from_message(Message::text("hi")));
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -400,7 +401,9 @@ mod tests {
         );
         for drain in &drains[..2] {
             match drain.try_next() {
-                Some(Outbound::Frame(Message::Text(t))) => assert_eq!(t.as_str(), "hi"),
+                Some(Outbound::Frame(frame)) => {
+                    assert_eq!(frame, WireFrame::from_message(Message::text("hi")));
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }

@@ -46,6 +46,13 @@ impl<T> LazyRead<T> {
     }
 }
 
+impl<T> LazyRead<T> {
+    /// The wrapped stream.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for LazyRead<T> {
     fn poll_read(
         self: Pin<&mut Self>,

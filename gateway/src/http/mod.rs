@@ -8,6 +8,7 @@
 //! - [`socket`]: one channel's life: reader, writer task, close.
 //! - [`outbound`]: a channel's byte-bounded queue, and the fast path past it to an idle socket.
 //! - [`writer`]: the socket's write half and the writer task that drains the queue.
+//! - [`wire`]: a frame as it goes on the wire, its header formatted once per push.
 //! - [`channels`]: the channel table.
 //! - [`queue`]: the storage-free-when-empty queue under each writer.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
@@ -37,6 +38,7 @@ pub mod routes;
 pub mod socket;
 pub mod upgrade;
 pub mod web;
+pub mod wire;
 pub mod writer;
 
 /// What the accept loop knows about a connection, handed to the routes as an extension.

@@ -15,25 +15,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::{Mutex, MutexGuard};
 use process_lib::{HttpServerError, WsErrorCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::channels::Channel;
 use super::queue::{Queue, Refused};
+use super::wire::WireFrame;
 use super::writer::{Direct, Slot};
 
 /// What a channel's writer task is asked to do.
 #[derive(Debug)]
 pub enum Outbound {
     /// Write a frame.
-    Frame(Message),
+    Frame(WireFrame),
     /// Finish a frame a pushing task wrote but could not flush.
     Flush,
     /// Send the error frame, then the close frame that goes with the code, then stop.
     Fail(WsErrorCode, String),
-    /// Send a normal close frame, then stop.
-    Close(u16, String),
+    /// Send this close frame, then stop.
+    Close(Option<CloseFrame>),
 }
 
 /// What both ends share.
@@ -133,9 +138,9 @@ impl Drop for WriterQueue {
 }
 
 impl WriterQueue {
-    /// Writes or queues a frame of `len` payload bytes, or reports a slow consumer (and
-    /// closes the channel).
-    pub(super) fn push_frame(&self, message: Message, len: usize) -> Result<(), HttpServerError> {
+    /// Writes or queues a frame, or reports a slow consumer (and closes the channel). The
+    /// frame's bytes on the wire count against the queue's limit.
+    pub(super) fn push_frame(&self, frame: WireFrame) -> Result<(), HttpServerError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
@@ -144,11 +149,11 @@ impl WriterQueue {
         let reply = self.awaiting_reply.load(Ordering::Relaxed)
             && self.awaiting_reply.swap(false, Ordering::AcqRel);
         let written = if reply {
-            self.write_now(message)
+            self.write_now(frame)
         } else {
-            Err(message)
+            Err(frame)
         };
-        let message = match written {
+        let frame = match written {
             Ok(direct) => {
                 if direct == Direct::Unflushed {
                     // Its bytes wait in the socket's buffer: the writer task finishes them.
@@ -156,12 +161,13 @@ impl WriterQueue {
                 }
                 return Ok(());
             }
-            Err(message) => message,
+            Err(frame) => frame,
         };
+        let len = frame.len();
         match self
             .shared
             .frames
-            .push(Outbound::Frame(message), len, self.limit)
+            .push(Outbound::Frame(frame), len, self.limit)
         {
             Ok(()) => Ok(()),
             Err(Refused::Closed(_)) => Err(HttpServerError::WsChannelNotFound),
@@ -181,16 +187,37 @@ impl WriterQueue {
         let _ = self.shared.frames.push(outbound, 0, usize::MAX);
     }
 
-    /// The fast path: when the writer task is idle and nothing is queued, writes `message`
+    /// The fast path: when the writer task is idle and nothing is queued, writes `frame`
     /// without waiting. Hands it back when it must be queued instead.
-    fn write_now(&self, message: Message) -> Result<Direct, Message> {
+    fn write_now(&self, frame: WireFrame) -> Result<Direct, WireFrame> {
         // Someone else is writing (the writer task, or another pusher): queue behind them.
         let Some(mut guard) = self.shared.slot.try_lock() else {
-            return Err(message);
+            return Err(frame);
         };
         match guard.as_mut() {
-            Some(slot) if self.shared.frames.is_empty() => slot.write_now(message),
-            _ => Err(message),
+            Some(slot) if self.shared.frames.is_empty() => slot.write_now(frame),
+            _ => Err(frame),
+        }
+    }
+
+    /// Queues bytes the reader's tungstenite socket wrote itself: whole frames (a pong, its
+    /// reply to a close), counted against the limit like any other. Dropped once a close has
+    /// been asked for, since the writer sends the channel's one close frame.
+    fn push_reply(&self, bytes: &[u8]) {
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
+        let frame = WireFrame::framed(Bytes::copy_from_slice(bytes));
+        let len = frame.len();
+        if let Err(Refused::Full(_)) =
+            self.shared
+                .frames
+                .push(Outbound::Frame(frame), len, self.limit)
+        {
+            self.fail(
+                WsErrorCode::SlowConsumer,
+                "the client did not read its messages fast enough",
+            );
         }
     }
 
@@ -202,8 +229,7 @@ impl WriterQueue {
 
     /// Queues a frame the gateway itself sends (e.g. the `{"channel_id":N}` reply).
     pub fn send(&self, message: Message) -> Result<(), HttpServerError> {
-        let len = message.len();
-        self.push_frame(message, len)
+        self.push_frame(WireFrame::from_message(message))
     }
 
     /// Closes the channel with an error frame. Only the first close counts.
@@ -216,8 +242,17 @@ impl WriterQueue {
 
     /// Closes the channel normally. Only the first close counts.
     pub fn close(&self, code: u16, reason: impl Into<String>) {
+        self.close_with(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into().into(),
+        }));
+    }
+
+    /// Closes the channel with `frame` as its close frame (the client's own, when it
+    /// started the close). Only the first close counts.
+    pub fn close_with(&self, frame: Option<CloseFrame>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
-            self.control(Outbound::Close(code, reason.into()));
+            self.control(Outbound::Close(frame));
             self.closing_waker.wake();
         }
     }
@@ -237,5 +272,22 @@ impl WriterQueue {
     /// Whether a close has been asked for.
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
+    }
+}
+
+/// A channel's queue as the reader's tungstenite socket sees it: what that socket writes
+/// (see [`super::conn`]) is queued for the channel's writer.
+#[derive(Debug, Clone)]
+pub struct Replies(Arc<Channel>);
+
+impl Replies {
+    /// Writes to `channel`'s queue.
+    pub fn new(channel: Arc<Channel>) -> Self {
+        Self(channel)
+    }
+
+    /// Queues `bytes`, whole frames tungstenite formatted.
+    pub fn write(&self, bytes: &[u8]) {
+        self.0.writer.push_reply(bytes);
     }
 }

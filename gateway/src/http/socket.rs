@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tracing::Instrument;
 
 use super::channels::Channel;
-use super::outbound::writer_queue;
+use super::outbound::{writer_queue, Replies};
 use super::refusal::Refusal;
 use super::register::{await_register, read_error, NotRegistered};
 use super::upgrade::WsStream;
@@ -99,9 +99,13 @@ pub struct OpenChannel {
     pub announce: bool,
 }
 
-/// Runs an open channel until it ends. The set-up is done at the call, so the returned
-/// future, which lives as long as the channel, does not also hold the unsplit socket.
-pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Future<Output = ()> {
+/// Runs an open channel until it ends: this task reads, and a writer task of its own owns
+/// the socket's write half.
+pub fn run_channel(
+    rt: Arc<Runtime>,
+    mut ws: WsStream,
+    open: OpenChannel,
+) -> impl Future<Output = ()> {
     let (writer, drain) = writer_queue(rt.config.writer_queue_bytes);
     let (channel_id, channel) = rt.channels.insert(Channel {
         process: open.process.clone(),
@@ -109,13 +113,21 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
         writer,
     });
     let span = tracing::debug_span!("channel", channel_id, process = %open.process);
-    let (sink, mut stream) = ws.split();
+    let write_half = ws
+        .get_mut()
+        .get_mut()
+        .split_writer(Replies::new(channel.clone()));
     async move {
+        let Some(write_half) = write_half else {
+            // Only a socket that already ran as a channel is split; none comes here.
+            rt.channels.remove(channel_id);
+            return;
+        };
         if open.announce {
             let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
             let _ = channel.writer.send(Message::text(reply));
         }
-        let mut writer_task = tokio::spawn(writer::run(sink, drain));
+        let mut writer_task = tokio::spawn(writer::run(write_half, drain));
         let courier = Courier::new(&rt, &open);
         courier
             .deliver(
@@ -151,7 +163,7 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
             // that never pauses still lets the loop see a close or a shutdown.
             tokio::select! {
                 biased;
-                frame = stream.next() => match frame {
+                frame = ws.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let blob = LazyLoadBlob::from_bytes(detach(text.into()));
                         channel.writer.expect_reply();
@@ -162,9 +174,11 @@ pub fn run_channel(rt: Arc<Runtime>, ws: WsStream, open: OpenChannel) -> impl Fu
                         channel.writer.expect_reply();
                         courier.push(channel_id, WsMessageType::Binary, blob).await;
                     }
-                    Some(Ok(Message::Close(_))) => {
+                    Some(Ok(Message::Close(close))) => {
                         peer_closed = true;
-                        channel.writer.close(1000, "");
+                        // The client's own close frame goes back, as the protocol asks
+                        // (tungstenite's copy of it is dropped: the writer sends the one).
+                        channel.writer.close_with(close);
                         if writer_end.is_some() {
                             break;
                         }

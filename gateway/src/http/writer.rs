@@ -9,25 +9,25 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use futures_util::stream::SplitSink;
-use futures_util::Sink;
 use process_lib::WsErrorCode;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::io::AsyncWrite;
 
+use super::conn::WriteHalf;
 use super::outbound::{Outbound, WriterDrain};
 use super::refusal::{close_frame, error_frame};
-use super::upgrade::WsStream;
+use super::wire::WireFrame;
 
-/// The socket's write half.
-pub type WsSink = SplitSink<WsStream, Message>;
+/// Bytes gathered for the socket before they are written in one call.
+const BATCH_BYTES: usize = 64 * 1024;
 
-/// Most frames written before one flush.
-const BATCH: usize = 64;
+/// Send-buffer room a writer keeps while it sleeps: what a burst of small frames needs.
+/// Anything larger is freed, so a channel that once sent a large frame does not keep its
+/// buffer while idle.
+const KEPT_ROOM: usize = 4 * 1024;
 
 /// How the writer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,43 +49,101 @@ pub enum Direct {
     Unflushed,
 }
 
-/// The socket's write half, and whether the writer task sleeps with everything flushed.
+/// The socket's write half, the bytes waiting to go out on it, and whether the writer task
+/// sleeps with everything written.
+#[derive(Debug)]
 pub struct Slot {
-    sink: WsSink,
+    write: WriteHalf,
+    /// Frames gathered for the socket; `out[sent..]` is not written yet.
+    out: Vec<u8>,
+    sent: usize,
     idle: bool,
-}
-
-impl std::fmt::Debug for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slot").field("idle", &self.idle).finish()
-    }
+    /// A write failed: the socket is gone.
+    broken: bool,
 }
 
 impl Slot {
-    /// Writes `message` now if the writer task is idle, without waiting; otherwise hands it
+    /// A slot for the write half of a channel's socket.
+    pub fn new(write: WriteHalf) -> Self {
+        Self {
+            write,
+            out: Vec::new(),
+            sent: 0,
+            idle: false,
+            broken: false,
+        }
+    }
+
+    /// Writes `frame` now if the writer task is idle, without waiting; otherwise hands it
     /// back to be queued. Whatever cannot finish at once is left for the writer task (and
     /// the slot is no longer idle, so later frames queue behind it).
-    pub fn write_now(&mut self, message: Message) -> Result<Direct, Message> {
+    pub fn write_now(&mut self, frame: WireFrame) -> Result<Direct, WireFrame> {
         if !self.idle {
-            return Err(message);
+            return Err(frame);
         }
         let mut cx = Context::from_waker(Waker::noop());
-        let mut sink = Pin::new(&mut self.sink);
-        if !matches!(sink.as_mut().poll_ready(&mut cx), Poll::Ready(Ok(()))) {
-            self.idle = false;
-            return Err(message);
+        let vectored = self.write.is_write_vectored();
+        if !vectored {
+            // One buffer, so a stream that writes one slice at a time takes the whole frame.
+            frame.append_to(&mut self.out);
         }
-        if sink.as_mut().start_send(message).is_err() {
-            // The socket is broken; the writer task finds out on its next flush.
-            self.idle = false;
+        let mut write = Pin::new(&mut self.write);
+        let result = if vectored {
+            let parts = [IoSlice::new(frame.head()), IoSlice::new(frame.payload())];
+            write.as_mut().poll_write_vectored(&mut cx, &parts)
+        } else {
+            write.as_mut().poll_write(&mut cx, &self.out)
+        };
+        self.idle = false;
+        let written = match result {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Pending => 0,
+            Poll::Ready(Err(_)) => {
+                // The writer task finds out, and ends, when it is woken to flush.
+                self.broken = true;
+                return Ok(Direct::Unflushed);
+            }
+        };
+        if written < frame.len() {
+            if vectored {
+                frame.append_to(&mut self.out);
+            }
+            self.sent = written;
             return Ok(Direct::Unflushed);
         }
-        match sink.poll_flush(&mut cx) {
-            Poll::Ready(Ok(())) => Ok(Direct::Written),
-            _ => {
-                self.idle = false;
-                Ok(Direct::Unflushed)
+        self.out.clear();
+        match write.poll_flush(&mut cx) {
+            Poll::Ready(Ok(())) => {
+                self.idle = true;
+                Ok(Direct::Written)
             }
+            _ => Ok(Direct::Unflushed),
+        }
+    }
+
+    /// Writes everything gathered, then flushes.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let mut write = Pin::new(&mut self.write);
+        while self.sent < self.out.len() {
+            match write.as_mut().poll_write(cx, &self.out[self.sent..]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => self.sent += n,
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        write.poll_flush(cx)
+    }
+
+    /// Marks the slot idle, letting go of a large send buffer.
+    fn sleep(&mut self) {
+        self.idle = true;
+        if self.out.capacity() > KEPT_ROOM {
+            self.out = Vec::new();
         }
     }
 }
@@ -93,25 +151,25 @@ impl Slot {
 /// Where the writer task is between polls.
 #[derive(Debug, Default)]
 struct Progress {
-    /// What was taken from the queue and is not written yet, oldest first. Its storage goes
-    /// back to the queue at the next take, and is freed when the writer goes to sleep.
+    /// What was taken from the queue and is not gathered yet, oldest first. Its storage
+    /// goes back to the queue at the next take, and is freed when the writer goes to sleep.
     batch: VecDeque<Outbound>,
-    /// Payload bytes written since the last take, to be released from the queue's count.
-    written: usize,
-    /// Frames written since the last flush.
-    fed: usize,
-    /// Bytes were written that are not flushed yet.
-    unflushed: bool,
-    /// A last frame to send (the close after an error frame) and how the writer then ends.
-    ending: Option<(Option<Message>, WriterEnd)>,
+    /// Bytes gathered since the last take, to be released from the queue's count once they
+    /// are written (the next take comes only then).
+    gathered: usize,
+    /// How the writer ends once what is gathered is written (an error or close frame is
+    /// among it).
+    ending: Option<WriterEnd>,
 }
 
 /// Runs until the channel closes. Never holds more than one batch out of the queue.
-pub async fn run(sink: WsSink, drain: WriterDrain) -> WriterEnd {
-    drain.attach(Slot { sink, idle: false });
+pub async fn run(write: WriteHalf, drain: WriterDrain) -> WriterEnd {
+    drain.attach(Slot::new(write));
     let mut progress = Progress::default();
     let end = poll_fn(|cx| poll_write(&drain, &mut progress, cx)).await;
-    drop(drain.detach());
+    if let Some(slot) = drain.detach() {
+        slot.write.release();
+    }
     end
 }
 
@@ -121,98 +179,64 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
         return Poll::Ready(WriterEnd::Closed);
     };
     slot.idle = false;
-    let mut sink = Pin::new(&mut slot.sink);
     loop {
-        if let Some((last, end)) = &mut at.ending {
-            let end = *end;
-            if let Some(frame) = last.take() {
-                match sink.as_mut().poll_ready(cx) {
-                    Poll::Pending => {
-                        *last = Some(frame);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Err(_)) => return Poll::Ready(end),
-                    Poll::Ready(Ok(())) => {
-                        if sink.as_mut().start_send(frame).is_err() {
-                            return Poll::Ready(end);
-                        }
-                    }
-                }
-            }
-            return sink.as_mut().poll_flush(cx).map(|_| end);
+        if slot.broken {
+            return Poll::Ready(WriterEnd::Broken);
         }
-        match sink.as_mut().poll_ready(cx) {
+        match slot.poll_send(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(_)) => return Poll::Ready(WriterEnd::Broken),
             Poll::Ready(Ok(())) => {}
         }
-        let next = if at.fed < BATCH {
-            at.batch.pop_front().or_else(|| {
-                let written = std::mem::take(&mut at.written);
-                drain.take(&mut at.batch, written);
-                at.batch.pop_front()
-            })
-        } else {
-            None
-        };
-        let next = match next {
-            Some(next) => next,
-            None if at.unflushed => {
-                match sink.as_mut().poll_flush(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(_)) => return Poll::Ready(WriterEnd::Broken),
-                    Poll::Ready(Ok(())) => {}
-                }
-                at.unflushed = false;
-                at.fed = 0;
-                continue;
-            }
-            None => {
-                let written = std::mem::take(&mut at.written);
-                match drain.poll_take(&mut at.batch, written, cx) {
-                    Poll::Ready(true) => continue,
+        if let Some(end) = at.ending {
+            return Poll::Ready(end);
+        }
+        if at.batch.is_empty() {
+            let written = std::mem::take(&mut at.gathered);
+            if !drain.take(&mut at.batch, written) {
+                match drain.poll_take(&mut at.batch, 0, cx) {
+                    Poll::Ready(true) => {}
                     Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
                     Poll::Pending => {
-                        // Everything is flushed and nothing is queued: pushes may write
+                        // Everything is written and nothing is queued: pushes may write
                         // directly.
-                        slot.idle = true;
+                        slot.sleep();
                         return Poll::Pending;
                     }
                 }
             }
-        };
-        match next {
-            Outbound::Frame(message) => {
-                let len = payload_len(&message);
-                let sent = sink.as_mut().start_send(message);
-                at.written += len;
-                if sent.is_err() {
-                    return Poll::Ready(WriterEnd::Broken);
-                }
-                at.fed += 1;
-                at.unflushed = true;
-            }
-            Outbound::Flush => at.unflushed = true,
-            Outbound::Fail(code, text) => {
-                // The error frame goes now (the sink is ready); the close frame after it.
-                let _ = sink.as_mut().start_send(error_frame(code, &text));
-                at.ending = Some((Some(close_frame(code)), WriterEnd::Failed(code)));
-            }
-            Outbound::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                at.ending = Some((Some(Message::Close(Some(frame))), WriterEnd::Closed));
-            }
         }
+        gather(at, &mut slot.out);
     }
 }
 
-fn payload_len(message: &Message) -> usize {
-    match message {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-        _ => 0,
+/// Moves frames from the batch into `out`, up to [`BATCH_BYTES`] or a closing frame.
+fn gather(at: &mut Progress, out: &mut Vec<u8>) {
+    while out.len() < BATCH_BYTES {
+        let Some(next) = at.batch.pop_front() else {
+            return;
+        };
+        match next {
+            Outbound::Frame(frame) => {
+                at.gathered += frame.len();
+                frame.append_to(out);
+            }
+            // The bytes it stands for are in the slot already.
+            Outbound::Flush => {}
+            Outbound::Fail(code, text) => {
+                WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                WireFrame::from_message(close_frame(code)).append_to(out);
+                at.ending = Some(WriterEnd::Failed(code));
+            }
+            Outbound::Close(frame) => {
+                WireFrame::close(frame).append_to(out);
+                at.ending = Some(WriterEnd::Closed);
+            }
+        }
+        if at.ending.is_some() {
+            // Nothing goes out after a close frame.
+            at.batch.clear();
+            return;
+        }
     }
 }
