@@ -9,7 +9,6 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -82,18 +81,10 @@ impl Slot {
             return Err(frame);
         }
         let mut cx = Context::from_waker(Waker::noop());
-        let vectored = self.write.is_write_vectored();
-        if !vectored {
-            // One buffer, so a stream that writes one slice at a time takes the whole frame.
-            frame.append_to(&mut self.out);
-        }
+        // Into the send buffer (which an idle slot keeps), so it goes in one plain write.
+        frame.append_to(&mut self.out);
         let mut write = Pin::new(&mut self.write);
-        let result = if vectored {
-            let parts = [IoSlice::new(frame.head()), IoSlice::new(frame.payload())];
-            write.as_mut().poll_write_vectored(&mut cx, &parts)
-        } else {
-            write.as_mut().poll_write(&mut cx, &self.out)
-        };
+        let result = write.as_mut().poll_write(&mut cx, &self.out);
         self.idle = false;
         let written = match result {
             Poll::Ready(Ok(n)) => n,
@@ -104,10 +95,7 @@ impl Slot {
                 return Ok(Direct::Unflushed);
             }
         };
-        if written < frame.len() {
-            if vectored {
-                frame.append_to(&mut self.out);
-            }
+        if written < self.out.len() {
             self.sent = written;
             return Ok(Direct::Unflushed);
         }
