@@ -1,7 +1,10 @@
-//! A channel's writer: the socket's write half ([`Slot`]), the fast path that lets a pushing
-//! task write to an idle socket at once, and the writer task that drains the queue for
-//! everything else, batching what is already waiting into one flush, and ends with an error
-//! or close frame.
+//! A channel's writer: the socket's write half and its send buffer ([`Slot`]), the fast
+//! path that lets a pushing task write to an idle socket at once, and the writer task that
+//! drains the queue for everything else, gathering what is already waiting into one write,
+//! and ends with an error or close frame.
+//!
+//! Frames arrive ready for the wire ([`WireFrame`]): the writer copies their bytes into the
+//! send buffer and writes it; no WebSocket encoder runs per socket.
 //!
 //! All writing happens under the slot's lock, in poll functions that never wait while
 //! holding it: the pushing task writes with a waker that does nothing and hands anything
