@@ -10,7 +10,7 @@
 //! - [`writer`]: the socket's write half and the writer task that drains the queue.
 //! - [`wire`]: a frame as it goes on the wire, its header formatted once per push.
 //! - [`channels`]: the channel table.
-//! - [`queue`]: the storage-free-when-empty queue under each writer.
+//! - [`queue`]: the queue under each writer, which holds no storage while a quiet channel sleeps.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //! - [`actions`]: requests processes send the module (`WebSocketPush`, `WebSocketClose`, …).
 //! - [`login`], [`login_page`]: password login, the auth cookie, logout.

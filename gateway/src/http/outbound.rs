@@ -103,9 +103,12 @@ impl WriterDrain {
         &self,
         batch: &mut VecDeque<Outbound>,
         written: usize,
+        keep_room: bool,
         cx: &mut Context<'_>,
     ) -> Poll<bool> {
-        self.shared.frames.poll_take_all(batch, written, cx)
+        self.shared
+            .frames
+            .poll_take_all(batch, written, keep_room, cx)
     }
 
     /// Hands the socket's write half over; from now on idle pushes may write to it.

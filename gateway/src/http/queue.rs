@@ -6,6 +6,10 @@
 //! idle, which is what an idle channel's almost always is. Under load the consumer takes
 //! everything queued in one lock and hands its emptied buffer back, so a burst costs one
 //! lock per batch on the consumer's side and no allocation once both buffers have grown.
+//! A consumer whose last take was a burst may leave its emptied buffer as the queue's room
+//! when it goes to sleep (at most [`FIRST_ROOM`] items, under 1 KiB): a channel that gets
+//! a burst every round, as a broadcast's subscribers do, then allocates nothing per round,
+//! while a channel that got a single frame keeps nothing.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -97,12 +101,15 @@ impl<T> Queue<T> {
     }
 
     /// Like [`Queue::take_all`], but when nothing is queued returns `Pending` with `cx` woken
-    /// by the next push, and frees the storage on both sides, since the consumer is about to
-    /// sleep. `Ready(false)` once the queue is closed and drained.
+    /// by the next push, since the consumer is about to sleep. Its emptied `batch` then stays
+    /// with the queue as room for the next burst when `keep_room` is set and it is no larger
+    /// than [`FIRST_ROOM`]; otherwise the storage on both sides is freed. `Ready(false)` once
+    /// the queue is closed and drained.
     pub fn poll_take_all(
         &self,
         batch: &mut VecDeque<T>,
         released: usize,
+        keep_room: bool,
         cx: &mut Context<'_>,
     ) -> Poll<bool> {
         // Register before looking, so a push between the look and the wait still wakes.
@@ -115,8 +122,13 @@ impl<T> Queue<T> {
             return Poll::Ready(false);
         }
         if inner.items.is_empty() {
-            inner.items = VecDeque::new();
-            *batch = VecDeque::new();
+            let keep = keep_room && batch.capacity() <= FIRST_ROOM;
+            inner.items = if keep {
+                std::mem::take(batch)
+            } else {
+                *batch = VecDeque::new();
+                VecDeque::new()
+            };
             return Poll::Pending;
         }
         // A push slipped in after the look: take it now.
@@ -156,7 +168,7 @@ mod tests {
     async fn drain_all(queue: &Queue<u32>) -> Vec<u32> {
         let mut seen = Vec::new();
         let mut batch = VecDeque::new();
-        while std::future::poll_fn(|cx| queue.poll_take_all(&mut batch, 0, cx)).await {
+        while std::future::poll_fn(|cx| queue.poll_take_all(&mut batch, 0, false, cx)).await {
             seen.extend(batch.drain(..));
         }
         seen
@@ -210,9 +222,49 @@ mod tests {
         assert_eq!(batch, [1, 2]);
         batch.clear();
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        assert_eq!(queue.poll_take_all(&mut batch, 16, &mut cx), Poll::Pending);
+        assert_eq!(
+            queue.poll_take_all(&mut batch, 16, false, &mut cx),
+            Poll::Pending
+        );
         assert_eq!(queue.inner.lock().items.capacity(), 0);
         assert_eq!(batch.capacity(), 0);
         assert_eq!(queue.bytes(), 0);
+    }
+
+    #[test]
+    fn a_consumer_that_keeps_room_leaves_one_buffer_for_the_next_burst() {
+        let queue = Queue::default();
+        let mut batch = VecDeque::new();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for item in 0..4u64 {
+            queue.push(item, 8, 1024).expect("open");
+        }
+        assert!(queue.take_all(&mut batch, 0));
+        batch.clear();
+        assert_eq!(
+            queue.poll_take_all(&mut batch, 32, true, &mut cx),
+            Poll::Pending
+        );
+        // The emptied batch is now the queue's room: the next burst needs no allocation.
+        assert_eq!(batch.capacity(), 0);
+        let room = queue.inner.lock().items.capacity();
+        assert!(room >= FIRST_ROOM, "{room}");
+        queue.push(9, 8, 1024).expect("open");
+        assert_eq!(queue.inner.lock().items.capacity(), room);
+
+        // A buffer grown past the first room by a long burst is not kept.
+        for item in 0..3 * FIRST_ROOM as u64 {
+            queue.push(item, 8, 1024).expect("open");
+        }
+        let mut big = VecDeque::new();
+        assert!(queue.take_all(&mut big, 0));
+        assert!(big.capacity() > FIRST_ROOM);
+        big.clear();
+        assert_eq!(
+            queue.poll_take_all(&mut big, 8, true, &mut cx),
+            Poll::Pending
+        );
+        assert_eq!(big.capacity(), 0);
+        assert_eq!(queue.inner.lock().items.capacity(), 0);
     }
 }

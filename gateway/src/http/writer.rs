@@ -151,6 +151,8 @@ struct Progress {
     /// How the writer ends once what is gathered is written (an error or close frame is
     /// among it).
     ending: Option<WriterEnd>,
+    /// The last take brought more than one item.
+    burst: bool,
 }
 
 /// Runs until the channel closes. Never holds more than one batch out of the queue.
@@ -185,7 +187,9 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
         if at.batch.is_empty() {
             let written = std::mem::take(&mut at.gathered);
             if !drain.take(&mut at.batch, written) {
-                match drain.poll_take(&mut at.batch, 0, cx) {
+                // A writer that took several frames at once is likely to again: its queue
+                // keeps the emptied buffer, so the next burst does not allocate one.
+                match drain.poll_take(&mut at.batch, 0, at.burst, cx) {
                     Poll::Ready(true) => {}
                     Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
                     Poll::Pending => {
@@ -196,6 +200,10 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                     }
                 }
             }
+        }
+        if at.gathered == 0 {
+            // Just taken from the queue.
+            at.burst = at.batch.len() > 1;
         }
         gather(at, &mut slot.out);
     }
