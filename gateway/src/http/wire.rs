@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The longest header a server writes: two bytes and a 64-bit length (no mask).
+/// The longest header a server writes: two bytes and a 64-bit length (a server never masks).
 const HEAD_MAX: usize = 10;
 
 /// One unmasked frame, ready to write.
@@ -23,8 +23,9 @@ pub struct WireFrame {
 }
 
 impl WireFrame {
-    /// The frame tungstenite would send for `frame`.
-    pub fn from_frame(frame: Frame) -> Self {
+    /// The frame tungstenite would send for `frame` as a server, which never masks.
+    pub fn from_frame(mut frame: Frame) -> Self {
+        frame.header_mut().mask = None;
         let mut head = [0u8; HEAD_MAX];
         let payload_len = frame.payload().len() as u64;
         let mut out = &mut head[..];

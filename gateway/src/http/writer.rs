@@ -200,9 +200,6 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                     }
                 }
             }
-        }
-        if at.gathered == 0 {
-            // Just taken from the queue.
             at.burst = at.batch.len() > 1;
         }
         gather(at, &mut slot.out);
