@@ -24,40 +24,28 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
 use super::outbound::Replies;
 
 type TlsConn = TokioIo<Upgraded>;
 
+/// The read half of a split connection: a plain socket's, or a TLS stream's.
+pub type ReadHalf = Either<OwnedReadHalf, tokio::io::ReadHalf<TlsConn>>;
+
+/// The write half of a split connection, which the channel's writer owns.
+pub type WriteHalf = Either<OwnedWriteHalf, tokio::io::WriteHalf<TlsConn>>;
+
 /// A channel's connection.
 #[derive(Debug)]
 pub enum Conn {
-    /// A plain connection: the socket itself.
-    Tcp(TcpStream),
-    /// Any other connection hyper served (a TLS stream), through hyper's upgrade.
-    Upgraded(TlsConn),
+    /// Not split yet: a plain connection's socket itself, or any other connection hyper
+    /// served (a TLS stream) through hyper's upgrade.
+    Whole(Either<TcpStream, TlsConn>),
     /// An open channel's connection: reads from the socket, writes to the channel's queue.
     Reading(ReadHalf, Replies),
     /// Left behind for the moment a split takes; never read or written.
     Taken,
-}
-
-/// The read half of a split connection.
-#[derive(Debug)]
-pub enum ReadHalf {
-    /// A plain connection's.
-    Tcp(OwnedReadHalf),
-    /// A TLS connection's.
-    Upgraded(tokio::io::ReadHalf<TlsConn>),
-}
-
-/// The write half of a split connection, which the channel's writer owns.
-#[derive(Debug)]
-pub enum WriteHalf {
-    /// A plain connection's.
-    Tcp(OwnedWriteHalf),
-    /// A TLS connection's.
-    Upgraded(tokio::io::WriteHalf<TlsConn>),
 }
 
 impl Conn {
@@ -65,9 +53,15 @@ impl Conn {
     /// (the client may send its first frame without waiting for the `101`).
     pub fn from_upgraded(upgraded: Upgraded) -> (Self, Bytes) {
         match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (Self::Tcp(parts.io.into_inner()), parts.read_buf),
+            Ok(parts) => (
+                Self::Whole(Either::Left(parts.io.into_inner())),
+                parts.read_buf,
+            ),
             // hyper keeps its read-ahead inside the upgraded stream in this case.
-            Err(upgraded) => (Self::Upgraded(TokioIo::new(upgraded)), Bytes::new()),
+            Err(upgraded) => (
+                Self::Whole(Either::Right(TokioIo::new(upgraded))),
+                Bytes::new(),
+            ),
         }
     }
 
@@ -75,13 +69,13 @@ impl Conn {
     /// hands what is written to it to `replies`. `None` if it was split already.
     pub fn split_writer(&mut self, replies: Replies) -> Option<WriteHalf> {
         let (read, write) = match std::mem::replace(self, Self::Taken) {
-            Self::Tcp(socket) => {
+            Self::Whole(Either::Left(socket)) => {
                 let (read, write) = socket.into_split();
-                (ReadHalf::Tcp(read), WriteHalf::Tcp(write))
+                (Either::Left(read), Either::Left(write))
             }
-            Self::Upgraded(upgraded) => {
+            Self::Whole(Either::Right(upgraded)) => {
                 let (read, write) = tokio::io::split(upgraded);
-                (ReadHalf::Upgraded(read), WriteHalf::Upgraded(write))
+                (Either::Right(read), Either::Right(write))
             }
             split => {
                 *self = split;
@@ -93,64 +87,17 @@ impl Conn {
     }
 }
 
+/// Lets go of a write half without shutting the socket's writing down: the socket closes
+/// when the reader lets go of its half too.
+pub fn release(write: WriteHalf) {
+    match write {
+        Either::Left(write) => write.forget(),
+        Either::Right(write) => drop(write),
+    }
+}
+
 fn taken() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the connection was split")
-}
-
-impl WriteHalf {
-    /// Lets go of the write half without shutting the socket's writing down: the socket
-    /// closes when the reader lets go of its half too.
-    pub fn release(self) {
-        match self {
-            Self::Tcp(write) => write.forget(),
-            Self::Upgraded(write) => drop(write),
-        }
-    }
-}
-
-impl AsyncWrite for WriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(write) => Pin::new(write).poll_write(cx, buf),
-            Self::Upgraded(write) => Pin::new(write).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(write) => Pin::new(write).poll_write_vectored(cx, bufs),
-            Self::Upgraded(write) => Pin::new(write).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Tcp(write) => write.is_write_vectored(),
-            Self::Upgraded(write) => write.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(write) => Pin::new(write).poll_flush(cx),
-            Self::Upgraded(write) => Pin::new(write).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(write) => Pin::new(write).poll_shutdown(cx),
-            Self::Upgraded(write) => Pin::new(write).poll_shutdown(cx),
-        }
-    }
 }
 
 impl AsyncRead for Conn {
@@ -160,15 +107,14 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Self::Tcp(socket) => Pin::new(socket).poll_read(cx, buf),
-            Self::Upgraded(upgraded) => Pin::new(upgraded).poll_read(cx, buf),
-            Self::Reading(ReadHalf::Tcp(read), _) => Pin::new(read).poll_read(cx, buf),
-            Self::Reading(ReadHalf::Upgraded(read), _) => Pin::new(read).poll_read(cx, buf),
+            Self::Whole(stream) => Pin::new(stream).poll_read(cx, buf),
+            Self::Reading(read, _) => Pin::new(read).poll_read(cx, buf),
             Self::Taken => Poll::Ready(Err(taken())),
         }
     }
 }
 
+/// tungstenite writes with plain writes, so the vectored ones keep their defaults.
 impl AsyncWrite for Conn {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -176,8 +122,7 @@ impl AsyncWrite for Conn {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Self::Tcp(socket) => Pin::new(socket).poll_write(cx, buf),
-            Self::Upgraded(upgraded) => Pin::new(upgraded).poll_write(cx, buf),
+            Self::Whole(stream) => Pin::new(stream).poll_write(cx, buf),
             Self::Reading(_, replies) => {
                 replies.write(buf);
                 Poll::Ready(Ok(buf.len()))
@@ -186,44 +131,16 @@ impl AsyncWrite for Conn {
         }
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(socket) => Pin::new(socket).poll_write_vectored(cx, bufs),
-            Self::Upgraded(upgraded) => Pin::new(upgraded).poll_write_vectored(cx, bufs),
-            split @ (Self::Reading(..) | Self::Taken) => {
-                let buf = bufs
-                    .iter()
-                    .find(|b| !b.is_empty())
-                    .map_or(&[][..], |b| &**b);
-                Pin::new(split).poll_write(cx, buf)
-            }
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Tcp(socket) => socket.is_write_vectored(),
-            Self::Upgraded(upgraded) => upgraded.is_write_vectored(),
-            Self::Reading(..) | Self::Taken => false,
-        }
-    }
-
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Self::Tcp(socket) => Pin::new(socket).poll_flush(cx),
-            Self::Upgraded(upgraded) => Pin::new(upgraded).poll_flush(cx),
+            Self::Whole(stream) => Pin::new(stream).poll_flush(cx),
             Self::Reading(..) | Self::Taken => Poll::Ready(Ok(())),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Self::Tcp(socket) => Pin::new(socket).poll_shutdown(cx),
-            Self::Upgraded(upgraded) => Pin::new(upgraded).poll_shutdown(cx),
+            Self::Whole(stream) => Pin::new(stream).poll_shutdown(cx),
             Self::Reading(..) | Self::Taken => Poll::Ready(Ok(())),
         }
     }

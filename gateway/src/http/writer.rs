@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use process_lib::WsErrorCode;
 use tokio::io::AsyncWrite;
 
-use super::conn::WriteHalf;
+use super::conn::{self, WriteHalf};
 use super::outbound::{Outbound, WriterDrain};
 use super::refusal::{close_frame, error_frame};
 use super::wire::WireFrame;
@@ -161,7 +161,7 @@ pub async fn run(write: WriteHalf, drain: WriterDrain) -> WriterEnd {
     let mut progress = Progress::default();
     let end = poll_fn(|cx| poll_write(&drain, &mut progress, cx)).await;
     if let Some(slot) = drain.detach() {
-        slot.write.release();
+        conn::release(slot.write);
     }
     end
 }
