@@ -92,13 +92,9 @@ impl WriterDrain {
     }
 
     /// Moves everything queued into the empty `batch`, after marking `written` payload
-    /// bytes as gone to the socket. Returns whether anything was taken.
-    pub fn take(&self, batch: &mut VecDeque<Outbound>, written: usize) -> bool {
-        self.shared.frames.take_all(batch, written)
-    }
-
-    /// Like [`WriterDrain::take`], but `Pending` with `cx` woken by the next push when
-    /// nothing is queued; `Ready(false)` when the sending side is gone and all is taken.
+    /// bytes as gone to the socket; `Pending` with `cx` woken by the next push when nothing
+    /// is queued (see [`Queue::poll_take_all`]); `Ready(false)` when the sending side is
+    /// gone and all is taken.
     pub fn poll_take(
         &self,
         batch: &mut VecDeque<Outbound>,

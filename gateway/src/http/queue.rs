@@ -58,6 +58,17 @@ impl<T> Default for Queue<T> {
     }
 }
 
+/// [`Queue::take_all`] under a lock already held.
+fn take_locked<T>(inner: &mut Inner<T>, batch: &mut VecDeque<T>, released: usize) -> bool {
+    debug_assert!(batch.is_empty());
+    inner.bytes = inner.bytes.saturating_sub(released);
+    if inner.items.is_empty() {
+        return false;
+    }
+    std::mem::swap(&mut inner.items, batch);
+    true
+}
+
 impl<T> Queue<T> {
     /// Appends `item`, which counts as `len` bytes, unless the queue already holds bytes and
     /// would then hold more than `limit` (one item larger than the limit still goes into an
@@ -89,22 +100,17 @@ impl<T> Queue<T> {
     /// Moves everything queued into `batch`, which must be empty, leaving `batch`'s storage
     /// to the queue for the next pushes; first releases `released` bytes the consumer has
     /// finished with. Returns whether anything was taken.
+    #[cfg(test)]
     pub fn take_all(&self, batch: &mut VecDeque<T>, released: usize) -> bool {
-        debug_assert!(batch.is_empty());
-        let mut inner = self.inner.lock();
-        inner.bytes = inner.bytes.saturating_sub(released);
-        if inner.items.is_empty() {
-            return false;
-        }
-        std::mem::swap(&mut inner.items, batch);
-        true
+        take_locked(&mut self.inner.lock(), batch, released)
     }
 
-    /// Like [`Queue::take_all`], but when nothing is queued returns `Pending` with `cx` woken
-    /// by the next push, since the consumer is about to sleep. Its emptied `batch` then stays
-    /// with the queue as room for the next burst when `keep_room` is set and it is no larger
-    /// than [`FIRST_ROOM`]; otherwise the storage on both sides is freed. `Ready(false)` once
-    /// the queue is closed and drained.
+    /// Takes everything queued into `batch`, which must be empty, as [`Queue::take_all`]
+    /// does; when nothing is queued returns `Pending` with `cx` woken by the next push,
+    /// since the consumer is about to sleep. Its emptied `batch` then stays with the queue
+    /// as room for the next burst when `keep_room` is set and it is no larger than
+    /// [`FIRST_ROOM`]; otherwise the storage on both sides is freed. `Ready(false)` once
+    /// the queue is closed and drained. One lock, whichever way it goes.
     pub fn poll_take_all(
         &self,
         batch: &mut VecDeque<T>,
@@ -112,28 +118,24 @@ impl<T> Queue<T> {
         keep_room: bool,
         cx: &mut Context<'_>,
     ) -> Poll<bool> {
-        // Register before looking, so a push between the look and the wait still wakes.
+        // Register before looking: a push after the look finds the queue empty, and so
+        // wakes this waker.
         self.ready.register(cx.waker());
-        if self.take_all(batch, released) {
+        let mut inner = self.inner.lock();
+        if take_locked(&mut inner, batch, released) {
             return Poll::Ready(true);
         }
-        let mut inner = self.inner.lock();
-        if inner.closed && inner.items.is_empty() {
+        if inner.closed {
             return Poll::Ready(false);
         }
-        if inner.items.is_empty() {
-            let keep = keep_room && batch.capacity() <= FIRST_ROOM;
-            inner.items = if keep {
-                std::mem::take(batch)
-            } else {
-                *batch = VecDeque::new();
-                VecDeque::new()
-            };
-            return Poll::Pending;
-        }
-        // A push slipped in after the look: take it now.
-        drop(inner);
-        Poll::Ready(self.take_all(batch, 0))
+        let keep = keep_room && batch.capacity() <= FIRST_ROOM;
+        inner.items = if keep {
+            std::mem::take(batch)
+        } else {
+            *batch = VecDeque::new();
+            VecDeque::new()
+        };
+        Poll::Pending
     }
 
     /// Takes the oldest item, if any, for tests that look at what was queued.

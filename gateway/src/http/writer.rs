@@ -186,21 +186,18 @@ fn poll_write(drain: &WriterDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
         }
         if at.batch.is_empty() {
             let written = std::mem::take(&mut at.gathered);
-            if !drain.take(&mut at.batch, written) {
-                // A writer that took several frames at once is likely to again: its queue
-                // keeps the emptied buffer, so the next burst does not allocate one.
-                match drain.poll_take(&mut at.batch, 0, at.burst, cx) {
-                    Poll::Ready(true) => {}
-                    Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
-                    Poll::Pending => {
-                        // Everything is written and nothing is queued: pushes may write
-                        // directly.
-                        slot.sleep();
-                        return Poll::Pending;
-                    }
+            // A writer that took several frames at once is likely to again: its queue
+            // keeps the emptied buffer when it sleeps, so the next burst allocates nothing.
+            match drain.poll_take(&mut at.batch, written, at.burst, cx) {
+                Poll::Ready(true) => at.burst = at.batch.len() > 1,
+                Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
+                Poll::Pending => {
+                    // Everything is written and nothing is queued: pushes may write
+                    // directly.
+                    slot.sleep();
+                    return Poll::Pending;
                 }
             }
-            at.burst = at.batch.len() > 1;
         }
         gather(at, &mut slot.out);
     }
