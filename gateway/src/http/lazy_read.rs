@@ -44,9 +44,7 @@ impl<T> LazyRead<T> {
             taken: 0,
         }
     }
-}
 
-impl<T> LazyRead<T> {
     /// The wrapped stream.
     pub fn get_mut(&mut self) -> &mut T {
         &mut self.inner

@@ -143,7 +143,8 @@ impl Slot {
 #[derive(Debug, Default)]
 struct Progress {
     /// What was taken from the queue and is not gathered yet, oldest first. Its storage
-    /// goes back to the queue at the next take, and is freed when the writer goes to sleep.
+    /// goes back to the queue at the next take; when the writer goes to sleep it is kept
+    /// as the queue's room after a burst, and freed otherwise.
     batch: VecDeque<Outbound>,
     /// Bytes gathered since the last take, to be released from the queue's count once they
     /// are written (the next take comes only then).
