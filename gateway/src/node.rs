@@ -116,7 +116,7 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             rt.shutdown.cancelled().await;
             let closed = rt
                 .channels
-                .fail_all(WsErrorCode::GoingAway, crate::http::socket::SHUTTING_DOWN);
+                .fail_all(WsErrorCode::GoingAway, crate::ws::channel::SHUTTING_DOWN);
             tracing::debug!(closed, "channels closed for shutdown");
         }
     });

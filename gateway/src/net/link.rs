@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use process_lib::host::Host;
 use process_lib::{KernelMessage, SendErrorKind, WireMessage};
 use rand::Rng;
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -363,7 +364,7 @@ fn deliver(rt: &Runtime, peer: &Peer, message: KernelMessage) {
         return;
     }
     NetStats::bump(&rt.net.stats.received);
-    if let Err((kind, message)) = crate::kernel::route::route(rt, message) {
+    if let Err((kind, message)) = rt.send(message) {
         tracing::debug!(peer = %peer.name, target = %message.target, ?kind, "message from a peer not delivered");
         bounce(rt, kind, message);
     }
@@ -395,7 +396,7 @@ pub(super) fn bounce(rt: &Runtime, kind: SendErrorKind, message: KernelMessage) 
         message: WireMessage::Bounce { kind, body },
         blob,
     };
-    if let Err((kind, answer)) = crate::kernel::route::route(rt, answer) {
+    if let Err((kind, answer)) = rt.send(answer) {
         tracing::debug!(target = %answer.target, ?kind, "bounce not delivered");
     }
 }
