@@ -4,6 +4,7 @@
 
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use process_lib::{
@@ -11,8 +12,9 @@ use process_lib::{
     WsRegistered,
 };
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
 use super::courier::Courier;
@@ -63,7 +65,7 @@ pub fn run_channel(
             let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
             let _ = channel.outbox.send(Message::text(reply));
         }
-        let mut writer_task = tokio::spawn(writer::run(write_half, drain));
+        let writer_task = tokio::spawn(writer::run(write_half, drain));
         let courier = Courier::new(&rt, &open);
         courier
             .deliver(
@@ -76,84 +78,39 @@ pub fn run_channel(
             .await;
         tracing::debug!("channel open");
 
-        let close_timeout = rt.config.close_timeout;
-        let mut deadline: Option<Instant> = None;
-        let mut writer_end: Option<WriterEnd> = None;
-        // Set when the client's close frame arrived; with the writer done, the handshake is.
-        let mut peer_closed = false;
         // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
         // close branch sees; a channel that opened as the node began to shut down fails here.
         if rt.shutdown.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
+        let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
         loop {
-            let expiry = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let expiry = reader.expiry();
             // Frames first, and the other branches polled only when none is waiting: they
             // are rare, and a select that starts at a random branch polls some of them for
             // every frame. The socket's reads spend tokio's cooperative budget, so a client
             // that never pauses still lets the loop see a close or a shutdown.
-            tokio::select! {
+            let next = tokio::select! {
                 biased;
-                frame = ws.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
-                        channel.outbox.expect_reply();
-                        courier.push(channel_id, WsMessageType::Text, blob).await;
-                    }
-                    Some(Ok(Message::Binary(bytes))) => {
-                        let blob = LazyLoadBlob::from_bytes(own_payload(bytes));
-                        channel.outbox.expect_reply();
-                        courier.push(channel_id, WsMessageType::Binary, blob).await;
-                    }
-                    Some(Ok(Message::Close(close))) => {
-                        peer_closed = true;
-                        // The client's own close frame goes back, as the protocol asks
-                        // (tungstenite's copy of it is dropped: the writer sends the one).
-                        channel.outbox.close_with(close);
-                        if writer_end.is_some() {
-                            break;
-                        }
-                        deadline.get_or_insert_with(|| Instant::now() + close_timeout);
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => match read_error(error) {
-                        Some(refusal) => {
-                            channel.outbox.fail(refusal.code, refusal.message);
-                            deadline.get_or_insert_with(|| Instant::now() + close_timeout);
-                        }
-                        None => break,
-                    },
-                    None => break,
-                },
-                end = &mut writer_task, if writer_end.is_none() => {
-                    let end = end.unwrap_or(WriterEnd::Broken);
-                    writer_end = Some(end);
-                    if end == WriterEnd::Broken || peer_closed {
-                        break;
-                    }
-                    deadline.get_or_insert_with(|| Instant::now() + close_timeout);
+                frame = ws.next() => reader.on_frame(frame),
+                end = &mut reader.writer_task, if reader.writer_end.is_none() => {
+                    reader.on_writer_end(end.unwrap_or(WriterEnd::Broken))
                 }
-                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if deadline.is_none() => {
-                    deadline = Some(Instant::now() + close_timeout);
+                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
+                    reader.on_close_asked()
                 }
-                () = expiry => break,
+                () = expiry => Next::Stop,
+            };
+            match next {
+                // A client's frame goes to the process's mailbox.
+                Next::Deliver(kind, blob) => courier.push(channel_id, kind, blob).await,
+                Next::Wait => {}
+                Next::Stop => break,
             }
         }
 
         rt.channels.remove(channel_id);
-        if writer_end.is_none() {
-            channel.outbox.close(1000, "");
-            writer_end = tokio::time::timeout(close_timeout, &mut writer_task)
-                .await
-                .ok()
-                .and_then(Result::ok);
-            writer_task.abort();
-        }
+        let writer_end = reader.finish().await;
         tracing::debug!(?writer_end, "channel closed");
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
@@ -163,6 +120,132 @@ pub fn run_channel(
         }
     }
     .instrument(span)
+}
+
+/// What the reader loop does after an event.
+enum Next {
+    /// Hand a client's frame to the process.
+    Deliver(WsMessageType, LazyLoadBlob),
+    /// Wait for the next event.
+    Wait,
+    /// The channel is over.
+    Stop,
+}
+
+/// The reader loop's state: the channel's writer task, and how far the close has come.
+struct Reader<'a> {
+    channel: &'a Channel,
+    writer_task: JoinHandle<WriterEnd>,
+    /// How the writer task ended, once it has.
+    writer_end: Option<WriterEnd>,
+    /// Set when the client's close frame arrived; with the writer done, the handshake is.
+    peer_closed: bool,
+    /// When a close under way gives up waiting; set once a close is asked for.
+    deadline: Option<Instant>,
+    close_timeout: Duration,
+}
+
+impl<'a> Reader<'a> {
+    fn new(
+        channel: &'a Channel,
+        writer_task: JoinHandle<WriterEnd>,
+        close_timeout: Duration,
+    ) -> Self {
+        Self {
+            channel,
+            writer_task,
+            writer_end: None,
+            peer_closed: false,
+            deadline: None,
+            close_timeout,
+        }
+    }
+
+    /// Sleeps until the close deadline; forever while there is none.
+    fn expiry(&self) -> impl Future<Output = ()> {
+        let deadline = self.deadline;
+        async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Starts the close deadline, unless it runs already.
+    fn start_deadline(&mut self) {
+        let close_timeout = self.close_timeout;
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + close_timeout);
+    }
+
+    /// What the socket gave: a frame for the process, the client's close, an error, or
+    /// its end.
+    fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Next {
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
+                self.channel.outbox.expect_reply();
+                Next::Deliver(WsMessageType::Text, blob)
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                let blob = LazyLoadBlob::from_bytes(own_payload(bytes));
+                self.channel.outbox.expect_reply();
+                Next::Deliver(WsMessageType::Binary, blob)
+            }
+            Some(Ok(Message::Close(close))) => {
+                self.peer_closed = true;
+                // The client's own close frame goes back, as the protocol asks
+                // (tungstenite's copy of it is dropped: the writer sends the one).
+                self.channel.outbox.close_with(close);
+                if self.writer_end.is_some() {
+                    return Next::Stop;
+                }
+                self.start_deadline();
+                Next::Wait
+            }
+            Some(Ok(_)) => Next::Wait,
+            Some(Err(error)) => match read_error(error) {
+                Some(refusal) => {
+                    self.channel.outbox.fail(refusal.code, refusal.message);
+                    self.start_deadline();
+                    Next::Wait
+                }
+                None => Next::Stop,
+            },
+            None => Next::Stop,
+        }
+    }
+
+    /// The writer task ended: after a close it sent, the client's close is awaited.
+    fn on_writer_end(&mut self, end: WriterEnd) -> Next {
+        self.writer_end = Some(end);
+        if end == WriterEnd::Broken || self.peer_closed {
+            return Next::Stop;
+        }
+        self.start_deadline();
+        Next::Wait
+    }
+
+    /// A close was asked for (by a process, a slow consumer, the node shutting down).
+    fn on_close_asked(&mut self) -> Next {
+        self.deadline = Some(Instant::now() + self.close_timeout);
+        Next::Wait
+    }
+
+    /// Once the loop is over: closes the channel if the writer still runs, and waits
+    /// (bounded) for the writer to end. Returns how it ended, if it did.
+    async fn finish(mut self) -> Option<WriterEnd> {
+        if self.writer_end.is_none() {
+            self.channel.outbox.close(1000, "");
+            self.writer_end = tokio::time::timeout(self.close_timeout, &mut self.writer_task)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            self.writer_task.abort();
+        }
+        self.writer_end
+    }
 }
 
 /// Why every channel closes with 1001 when the node shuts down.
