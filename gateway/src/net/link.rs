@@ -216,138 +216,222 @@ fn start_link(rt: &Arc<Runtime>, stream: TcpStream, session: Session, dialed_by_
     NetStats::bump(&net.stats.links_up);
     tracing::info!(peer = %peer.name, %dialer, link = id, "link up");
     let (read, write) = stream.into_split();
-    rt.tasks.spawn(writer(
-        rt.clone(),
-        peer.clone(),
+    let link = Link {
+        rt: rt.clone(),
+        peer,
         id,
-        write,
-        session.sealer,
-        rx,
-        cancel.clone(),
-    ));
+        cancel,
+    };
+    let writer = LinkWriter::new(link.clone(), write, session.sealer, rx);
+    rt.tasks.spawn(writer.run());
     rt.tasks
-        .spawn(reader(rt.clone(), peer, id, read, session.opener, cancel));
+        .spawn(LinkReader::new(link, read, session.opener).run());
     true
 }
 
-async fn writer(
+/// What a link's writer and reader tasks share: the node, the peer, the link's id, and the
+/// token that ends both.
+#[derive(Debug, Clone)]
+struct Link {
     rt: Arc<Runtime>,
     peer: Arc<Peer>,
     id: u64,
-    mut write: OwnedWriteHalf,
-    mut sealer: Sealer,
-    mut rx: LinkDrain,
     cancel: CancellationToken,
-) {
-    let config = &rt.net.config;
-    let limit = config.max_message_size;
-    let mut plain = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
-    let mut out = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
-    let mut keepalive = tokio::time::interval(config.keepalive);
-    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    keepalive.reset();
-    let why = loop {
-        plain.clear();
-        out.clear();
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => break "closed",
-            message = rx.recv() => {
-                let Some(message) = message else { break "queue closed" };
-                add(&rt, &peer, message, limit, &mut plain);
-                while plain.len() < BATCH_BYTES {
-                    match rx.try_recv() {
-                        Some(message) => add(&rt, &peer, message, limit, &mut plain),
-                        None => break,
-                    }
+}
+
+impl Link {
+    /// Ends the link: both tasks stop, and the peer forgets it.
+    fn end(&self) {
+        self.cancel.cancel();
+        self.peer.unregister(self.id);
+    }
+}
+
+/// A link's writer task: seals what the link's queue holds, in batches, and writes it;
+/// a keepalive when the link is quiet.
+struct LinkWriter {
+    link: Link,
+    write: OwnedWriteHalf,
+    sealer: Sealer,
+    rx: LinkDrain,
+    /// The batch's encoded records.
+    plain: Vec<u8>,
+    /// The batch sealed into frames.
+    out: Vec<u8>,
+}
+
+impl LinkWriter {
+    fn new(link: Link, write: OwnedWriteHalf, sealer: Sealer, rx: LinkDrain) -> Self {
+        Self {
+            link,
+            write,
+            sealer,
+            rx,
+            plain: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
+            out: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
+        }
+    }
+
+    async fn run(mut self) {
+        let rt = self.link.rt.clone();
+        let config = &rt.net.config;
+        let mut keepalive = tokio::time::interval(config.keepalive);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        keepalive.reset();
+        let why = loop {
+            self.plain.clear();
+            self.out.clear();
+            tokio::select! {
+                biased;
+                () = self.link.cancel.cancelled() => break "closed",
+                message = self.rx.recv() => {
+                    let Some(message) = message else { break "queue closed" };
+                    self.gather(message);
                 }
+                _ = keepalive.tick() => codec::encode_keepalive(&mut self.plain),
             }
-            _ = keepalive.tick() => codec::encode_keepalive(&mut plain),
-        }
-        if plain.is_empty() {
-            continue;
-        }
-        if sealer.seal(&plain, &mut out).is_err() {
-            break "encryption failed";
-        }
-        let written = tokio::select! {
-            written = tokio::time::timeout(config.idle_timeout, write.write_all(&out)) => written,
-            () = cancel.cancelled() => break "closed",
+            if self.plain.is_empty() {
+                continue;
+            }
+            if self.sealer.seal(&self.plain, &mut self.out).is_err() {
+                break "encryption failed";
+            }
+            let written = tokio::select! {
+                written = tokio::time::timeout(config.idle_timeout, self.write.write_all(&self.out)) => written,
+                () = self.link.cancel.cancelled() => break "closed",
+            };
+            match written {
+                Ok(Ok(())) => keepalive.reset(),
+                Ok(Err(_)) => break "write failed",
+                Err(_) => break "write stalled past the idle timeout",
+            }
         };
-        match written {
-            Ok(Ok(())) => keepalive.reset(),
-            Ok(Err(_)) => break "write failed",
-            Err(_) => break "write stalled past the idle timeout",
+        self.finish(why).await;
+    }
+
+    /// Encodes `first` and whatever else waits, up to [`BATCH_BYTES`].
+    fn gather(&mut self, first: KernelMessage) {
+        self.add(first);
+        while self.plain.len() < BATCH_BYTES {
+            match self.rx.try_recv() {
+                Some(message) => self.add(message),
+                None => break,
+            }
         }
-    };
-    tracing::debug!(peer = %peer.name, link = id, why, "link writer ending");
-    cancel.cancel();
-    peer.unregister(id);
-    rx.close();
-    while let Some(message) = rx.try_recv() {
-        NetStats::bump(&rt.net.stats.offline);
-        bounce(&rt, SendErrorKind::Offline, message);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), write.shutdown()).await;
+
+    /// Adds one message to the batch, or bounces it when it is over the limit.
+    fn add(&mut self, message: KernelMessage) {
+        let rt = &self.link.rt;
+        let limit = rt.net.config.max_message_size;
+        if let Err(error) = codec::encode(&message, limit, &mut self.plain) {
+            NetStats::bump(&rt.net.stats.too_large);
+            tracing::warn!(peer = %self.link.peer.name, source = %message.source, %error, "message not sent");
+            bounce(rt, SendErrorKind::Offline, message);
+        }
+    }
+
+    /// Ends the link, bounces what is still queued, and shuts the socket's writing down.
+    async fn finish(mut self, why: &str) {
+        let Link { rt, peer, id, .. } = &self.link;
+        tracing::debug!(peer = %peer.name, link = id, why, "link writer ending");
+        self.link.end();
+        self.rx.close();
+        while let Some(message) = self.rx.try_recv() {
+            NetStats::bump(&rt.net.stats.offline);
+            bounce(rt, SendErrorKind::Offline, message);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.write.shutdown()).await;
+    }
 }
 
-/// Adds one message to the batch, or bounces it when it is over the limit.
-fn add(rt: &Runtime, peer: &Peer, message: KernelMessage, limit: usize, plain: &mut Vec<u8>) {
-    if let Err(error) = codec::encode(&message, limit, plain) {
-        NetStats::bump(&rt.net.stats.too_large);
-        tracing::warn!(peer = %peer.name, source = %message.source, %error, "message not sent");
-        bounce(rt, SendErrorKind::Offline, message);
-    }
+/// A link's reader task: reads frames, opens them, and delivers the messages they carry.
+struct LinkReader {
+    link: Link,
+    read: BufReader<OwnedReadHalf>,
+    opener: Opener,
+    /// The frame being read.
+    frame: Vec<u8>,
+    /// Opened bytes, cut into records.
+    records: Reassembler,
 }
 
-async fn reader(
-    rt: Arc<Runtime>,
-    peer: Arc<Peer>,
-    id: u64,
-    read: OwnedReadHalf,
-    mut opener: Opener,
-    cancel: CancellationToken,
-) {
-    let config = &rt.net.config;
-    let mut read = BufReader::with_capacity(128 * 1024, read);
-    let mut frame = Vec::new();
-    let mut records = Reassembler::new(config.max_message_size);
-    let violation: Option<String> = 'link: loop {
+impl LinkReader {
+    fn new(link: Link, read: OwnedReadHalf, opener: Opener) -> Self {
+        let records = Reassembler::new(link.rt.net.config.max_message_size);
+        Self {
+            link,
+            read: BufReader::with_capacity(128 * 1024, read),
+            opener,
+            frame: Vec::new(),
+            records,
+        }
+    }
+
+    async fn run(mut self) {
+        let violation = loop {
+            match self.next_frame().await {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(why) => break Some(why),
+            }
+            if let Err(why) = self.deliver_records() {
+                break Some(why);
+            }
+        };
+        let Link { rt, peer, id, .. } = &self.link;
+        if let Some(why) = violation {
+            NetStats::bump(&rt.net.stats.links_dropped);
+            tracing::warn!(peer = %peer.name, link = id, %why, "link dropped for a protocol violation");
+        }
+        self.link.end();
+        tracing::info!(peer = %peer.name, link = id, "link down");
+    }
+
+    /// Reads and opens the next frame: `Ok(false)` when the link ended (closed, cancelled,
+    /// idle), `Err` with why when the peer broke the protocol.
+    async fn next_frame(&mut self) -> Result<bool, String> {
+        let Link {
+            rt,
+            peer,
+            id,
+            cancel,
+        } = &self.link;
+        let idle_timeout = rt.net.config.idle_timeout;
         let got = tokio::select! {
-            () = cancel.cancelled() => break None,
-            got = tokio::time::timeout(config.idle_timeout, read_frame(&mut read, &mut frame)) => got,
+            () = cancel.cancelled() => return Ok(false),
+            got = tokio::time::timeout(idle_timeout, read_frame(&mut self.read, &mut self.frame)) => got,
         };
         match got {
             Ok(Ok(())) => {}
             Ok(Err(FrameError::Io(error))) => {
                 tracing::info!(peer = %peer.name, link = id, %error, "link closed by the peer");
-                break None;
+                return Ok(false);
             }
-            Ok(Err(error)) => break Some(error.to_string()),
+            Ok(Err(error)) => return Err(error.to_string()),
             Err(_) => {
                 tracing::warn!(peer = %peer.name, link = id, "link idle past the timeout");
-                break None;
+                return Ok(false);
             }
         }
-        if let Err(error) = opener.open(&frame, records.buffer()) {
-            break Some(format!("frame did not decrypt: {error}"));
-        }
-        loop {
-            match records.next_record() {
-                Ok(Some(Record::Message(message))) => deliver(&rt, &peer, message),
-                Ok(Some(Record::Keepalive)) => {}
-                Ok(None) => break,
-                Err(error) => break 'link Some(error.to_string()),
-            }
-        }
-    };
-    if let Some(why) = violation {
-        NetStats::bump(&rt.net.stats.links_dropped);
-        tracing::warn!(peer = %peer.name, link = id, %why, "link dropped for a protocol violation");
+        self.opener
+            .open(&self.frame, self.records.buffer())
+            .map_err(|error| format!("frame did not decrypt: {error}"))?;
+        Ok(true)
     }
-    cancel.cancel();
-    peer.unregister(id);
-    tracing::info!(peer = %peer.name, link = id, "link down");
+
+    /// Delivers every whole record opened so far.
+    fn deliver_records(&mut self) -> Result<(), String> {
+        let Link { rt, peer, .. } = &self.link;
+        loop {
+            match self.records.next_record() {
+                Ok(Some(Record::Message(message))) => deliver(rt, peer, message),
+                Ok(Some(Record::Keepalive)) => {}
+                Ok(None) => return Ok(()),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+    }
 }
 
 /// Hands a message from `peer` to local routing, if its source is that peer.
