@@ -15,6 +15,7 @@
 //!   handler ported.
 //! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
 //! - [`web_procs`]: processes that bind WebSocket and HTTP paths.
+//! - [`wait`]: [`eventually`], the one way a test waits for what no event announces.
 
 pub mod browser;
 pub mod client;
@@ -22,11 +23,13 @@ pub mod mesh;
 pub mod node;
 pub mod procs;
 pub mod remote;
+pub mod wait;
 pub mod web;
 pub mod web_procs;
 
 pub use client::{Frame, WsClient};
 pub use node::TestNode;
+pub use wait::eventually;
 
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
