@@ -487,9 +487,8 @@ async fn a_quiet_link_carries_keepalives() {
     alice.config.net.keepalive = Duration::from_millis(50);
     let alice = alice.start(vec![]).await;
     let (stream, mut session) = rogue_link(&alice, &rogue).await;
-    let mut reader = tokio::io::BufReader::new(stream);
-    let mut frame = Vec::new();
-    tokio::time::timeout(WAIT, framing::read_frame(&mut reader, &mut frame))
+    let mut frames = tokio_util::codec::FramedRead::new(stream, framing::codec());
+    let frame = tokio::time::timeout(WAIT, framing::read_frame(&mut frames))
         .await
         .expect("a frame in time")
         .expect("a frame");

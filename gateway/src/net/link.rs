@@ -12,17 +12,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use process_lib::host::Host;
 use process_lib::{KernelMessage, SendErrorKind, WireMessage};
 use rand::Rng;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, Reassembler, Record};
-use super::framing::{read_frame, FrameError};
+use super::framing::{self, read_frame, FrameError};
 use super::handshake::{self, HandshakeError, Session};
 use super::identity::Identity;
 use super::peers::{LinkHandle, Peer};
@@ -39,6 +41,10 @@ const STABLE_LINK: Duration = Duration::from_secs(10);
 
 /// The writer stops adding messages to a batch past this many plaintext bytes.
 const BATCH_BYTES: usize = 256 * 1024;
+
+/// Room a link's reader keeps for bytes read from the socket, so a burst arrives in large
+/// reads.
+const READ_BUFFER: usize = 128 * 1024;
 
 /// Accepts peers' dials until the node shuts down.
 pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, listener: TcpListener) {
@@ -225,7 +231,7 @@ fn start_link(rt: &Arc<Runtime>, stream: TcpStream, session: Session, dialed_by_
     let writer = LinkWriter::new(link.clone(), write, session.sealer, rx);
     rt.tasks.spawn(writer.run());
     rt.tasks
-        .spawn(LinkReader::new(link, read, session.opener).run());
+        .spawn(LinkReader::new(link, read, session.opener, session.read_ahead).run());
     true
 }
 
@@ -348,22 +354,24 @@ impl LinkWriter {
 /// A link's reader task: reads frames, opens them, and delivers the messages they carry.
 struct LinkReader {
     link: Link,
-    read: BufReader<OwnedReadHalf>,
+    /// The socket's read half, cut into frames.
+    frames: Framed<OwnedReadHalf, LengthDelimitedCodec>,
     opener: Opener,
-    /// The frame being read.
-    frame: Vec<u8>,
     /// Opened bytes, cut into records.
     records: Reassembler,
 }
 
 impl LinkReader {
-    fn new(link: Link, read: OwnedReadHalf, opener: Opener) -> Self {
+    /// The reader of `read`, whose first bytes, read with the handshake, are `read_ahead`.
+    fn new(link: Link, read: OwnedReadHalf, opener: Opener, mut read_ahead: BytesMut) -> Self {
         let records = Reassembler::new(link.rt.net.config.max_message_size);
+        read_ahead.reserve(READ_BUFFER);
+        let mut parts = FramedParts::new::<Bytes>(read, framing::codec());
+        parts.read_buf = read_ahead;
         Self {
             link,
-            read: BufReader::with_capacity(128 * 1024, read),
+            frames: Framed::from_parts(parts),
             opener,
-            frame: Vec::new(),
             records,
         }
     }
@@ -400,10 +408,10 @@ impl LinkReader {
         let idle_timeout = rt.net.config.idle_timeout;
         let got = tokio::select! {
             () = cancel.cancelled() => return Ok(false),
-            got = tokio::time::timeout(idle_timeout, read_frame(&mut self.read, &mut self.frame)) => got,
+            got = tokio::time::timeout(idle_timeout, read_frame(&mut self.frames)) => got,
         };
-        match got {
-            Ok(Ok(())) => {}
+        let frame = match got {
+            Ok(Ok(frame)) => frame,
             Ok(Err(FrameError::Io(error))) => {
                 tracing::info!(peer = %peer.name, link = id, %error, "link closed by the peer");
                 return Ok(false);
@@ -413,9 +421,9 @@ impl LinkReader {
                 tracing::warn!(peer = %peer.name, link = id, "link idle past the timeout");
                 return Ok(false);
             }
-        }
+        };
         self.opener
-            .open(&self.frame, self.records.buffer())
+            .open(&frame, self.records.buffer())
             .map_err(|error| format!("frame did not decrypt: {error}"))?;
         Ok(true)
     }
