@@ -30,7 +30,7 @@ pub struct Config {
     /// Bytes that may wait in one channel's outbox before it counts as a slow consumer.
     pub writer_queue_bytes: usize,
     /// tungstenite's read buffer per socket, in bytes. Small, because socket reads go through
-    /// a per-thread 16 KiB buffer (`http::lazy_read`) and this one is held by every socket.
+    /// a per-thread 16 KiB buffer (`ws::lazy_read`) and this one is held by every socket.
     pub read_buffer_size: usize,
     /// Most WebSocket connections held at once.
     pub max_connections: usize,

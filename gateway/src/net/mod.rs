@@ -14,9 +14,10 @@
 //! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
 //! - [`requests`]: what local processes ask `net:distro:sys` (the peer list).
 //! - [`session`]: the sealing and opening halves of an established session.
-//! - [`framing`]: length-prefixed frames on TCP.
+//! - [`framing`]: length-prefixed frames on TCP (tokio-util's `LengthDelimitedCodec`).
 //! - [`codec`]: kernel messages as records in bincode, split across frames and reassembled.
-//! - [`link`]: accepting, dialing with backoff, and each link's reader and writer tasks.
+//! - [`link`]: accepting, dialing with backoff, starting a link once its handshake is done.
+//! - [`transport`]: each link's writer and reader tasks.
 //! - [`stats`]: the counters of what was sent, refused and dropped.
 
 pub mod codec;
@@ -30,6 +31,7 @@ pub mod queue;
 pub mod requests;
 pub mod session;
 pub mod stats;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
