@@ -18,6 +18,7 @@
 //! - [`bindings`]: the paths processes bound; [`bound_ws`], [`bound_http`] serve them.
 //! - [`problem`]: every HTTP error, as a status code and a JSON sentence.
 //! - [`web`]: the chat page and the browser client module, served from `web/`.
+//! - [`our_js`]: `our.js`, which tells a Kinode web app its node and process.
 
 pub mod actions;
 pub mod bindings;
@@ -29,6 +30,7 @@ pub mod lazy_read;
 pub mod login;
 pub mod login_page;
 pub mod origin;
+pub mod our_js;
 pub mod outbound;
 pub mod problem;
 pub mod queue;

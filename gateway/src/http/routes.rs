@@ -1,7 +1,7 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
 //! `GET /` says what the node is; `/login` and `/logout` log a browser in and out; `/chat`
-//! and its files come from [`super::web`]; `/<process_id><path>` reaches what processes
-//! bound; anything else is a 404 with a sentence.
+//! and its files come from [`super::web`]; `/our.js` from [`super::our_js`];
+//! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -52,7 +52,9 @@ pub fn routes(
             )
         });
     let login = super::login::routes(rt.clone());
-    let bound = super::bound_ws::route(rt.clone()).or(super::bound_http::route(rt));
+    let bound = super::bound_ws::route(rt.clone())
+        .or(super::our_js::route(rt.clone()))
+        .or(super::bound_http::route(rt));
     register
         .or(index)
         .or(web)
