@@ -167,23 +167,18 @@ fn handle_chat_request(
     }
 }
 
-/// One push per way of naming the node: a `String`, a `&String`, a `&str`, a `&NodeName`
-/// and a `NodeName`.
+/// One push per way of naming the node: a `&String`, a `&str`, a `&NodeName`, a `NodeName`
+/// and a `String`.
 fn every_node_form(our: &Address, channel_id: u32) -> anyhow::Result<()> {
     let push = |n: u32| LazyLoadBlob::new(Some("text/plain"), format!("form {n}"));
     let string: String = our.node.to_string();
     let str: &str = &our.node;
     let name: &NodeName = &our.node;
-    send_ws_push(
-        our.node.to_string(),
-        channel_id,
-        WsMessageType::Text,
-        push(1),
-    )?;
-    send_ws_push(&string, channel_id, WsMessageType::Text, push(2))?;
-    send_ws_push(str, channel_id, WsMessageType::Text, push(3))?;
-    send_ws_push(name, channel_id, WsMessageType::Text, push(4))?;
-    send_ws_push(our.node.clone(), channel_id, WsMessageType::Text, push(5))?;
+    send_ws_push(&string, channel_id, WsMessageType::Text, push(1))?;
+    send_ws_push(str, channel_id, WsMessageType::Text, push(2))?;
+    send_ws_push(name, channel_id, WsMessageType::Text, push(3))?;
+    send_ws_push(our.node.clone(), channel_id, WsMessageType::Text, push(4))?;
+    send_ws_push(string, channel_id, WsMessageType::Text, push(5))?;
     Ok(())
 }
 
