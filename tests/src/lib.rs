@@ -9,6 +9,7 @@
 //! - [`node`]: the `TestNode` type.
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
+//! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
@@ -19,6 +20,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod kinode;
 pub mod mesh;
 pub mod node;
 pub mod procs;

@@ -58,7 +58,7 @@ fn blaster(jobs: Option<mpsc::UnboundedReceiver<Job>>) -> ProcessSpec {
 
 async fn blast(channel_id: u32) -> Result<(), String> {
     let payload = LazyLoadBlob::from_bytes(vec![b'x'; 32]);
-    let sync_target = Address::new(ALICE, http_server_id()).map_err(|e| e.to_string())?;
+    let sync_target = Address::new(ALICE, http_server_id());
     let sync_body = serde_json::to_vec(&HttpServerAction::WebSocketPush {
         channel_id,
         message_type: WsMessageType::Text,

@@ -1,7 +1,7 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
 //! `GET /` says what the node is; `/login` and `/logout` log a browser in and out; `/chat`
-//! and its files come from [`crate::http::web`]; `/<process_id><path>` reaches what
-//! processes bound; anything else is a 404 with a sentence.
+//! and its files come from [`crate::http::web`]; `/our.js` from [`crate::http::our_js`];
+//! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -53,7 +53,9 @@ pub fn routes(
             )
         });
     let login = http::login::routes(rt.clone());
-    let bound = crate::ws::bound::route(rt.clone()).or(http::bound_http::route(rt));
+    let bound = crate::ws::bound::route(rt.clone())
+        .or(http::our_js::route(rt.clone()))
+        .or(http::bound_http::route(rt));
     register
         .or(index)
         .or(web)
