@@ -13,9 +13,11 @@
 //! - [`server`]: the accept loop (TCP_NODELAY, peer address, shutdown).
 //! - [`auth`], [`home`], [`config`]: tokens, the node's home directory, settings.
 //! - [`password`]: the node password's Argon2id hash. [`tls`]: https/wss with rustls.
+//! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
 //! - [`cli`]: the command line the binary runs.
 
 pub mod auth;
+pub mod builder;
 pub mod cli;
 pub mod config;
 pub mod home;
@@ -28,6 +30,7 @@ pub mod runtime;
 pub mod server;
 pub mod tls;
 
+pub use builder::{ProcessListError, Switchboard};
 pub use config::Config;
 pub use kernel::ProcessSpec;
 pub use node::{bundled_processes, start, RunningNode, StartError};
