@@ -114,7 +114,11 @@ mod tests {
     #[test]
     fn a_frame_without_a_name_is_told_what_to_send() {
         let mut greeted = 0;
-        for frame in [&b"Ada"[..], br#"{"type":"say","text":"  "}"#, br#"{"text":"x"}"#] {
+        for frame in [
+            &b"Ada"[..],
+            br#"{"type":"say","text":"  "}"#,
+            br#"{"text":"x"}"#,
+        ] {
             let reply = answer(frame, &mut greeted).expect("an error reply");
             assert!(reply.contains(r#""type":"error""#), "{reply}");
         }
