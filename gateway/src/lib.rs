@@ -22,6 +22,7 @@
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
+//! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
 //! - [`cli`]: the command line the binary runs.
 //!
 //! ## How a frame travels
@@ -38,6 +39,7 @@
 //! handler ([`server::requests`], [`net::requests`]), or [`net`] for another node.
 
 pub mod auth;
+pub mod builder;
 pub mod cli;
 pub mod config;
 pub mod home;
@@ -51,6 +53,7 @@ pub mod server;
 pub mod tls;
 pub mod ws;
 
+pub use builder::{ProcessListError, Switchboard};
 pub use config::Config;
 pub use kernel::ProcessSpec;
 pub use node::{bundled_processes, start, RunningNode, StartError};

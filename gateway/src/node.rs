@@ -34,6 +34,9 @@ pub enum StartError {
     /// The net module (identity, peers, listener) could not start.
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    /// The list of processes has a malformed or repeated id.
+    #[error(transparent)]
+    Processes(#[from] crate::builder::ProcessListError),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
