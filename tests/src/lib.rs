@@ -9,6 +9,7 @@
 //! - [`node`]: the `TestNode` type.
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
+//! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
@@ -20,6 +21,7 @@ pub mod browser;
 pub mod client;
 pub mod mesh;
 pub mod node;
+pub mod pki;
 pub mod procs;
 pub mod remote;
 pub mod web;
