@@ -92,6 +92,10 @@ pub enum Command {
         /// The chat process to join.
         #[arg(long, default_value = "chat:chat:sys")]
         process: String,
+        /// A CA certificate (PEM) to trust for a wss:// node with a private or self-signed
+        /// certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
     },
 }
 
@@ -138,11 +142,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             token,
             home,
             process,
+            ca_cert,
         } => block_on(chat::chat(chat::ChatArgs {
             url,
             token,
             home,
             process,
+            ca_cert,
         })),
     }
 }
