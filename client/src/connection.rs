@@ -63,8 +63,9 @@ pub struct Connection {
     driver: Option<JoinHandle<()>>,
 }
 
-/// Connects to `url` (`ws://host:port/` or `wss://host:port/`), registers to `target_process` with `token`, and
-/// returns the connection, with the default [`Options`] (reconnection on).
+/// Connects to `url` (`ws://host:port/` or `wss://host:port/`), registers to
+/// `target_process` with `token`, and returns the connection, with the default [`Options`]
+/// (reconnection on).
 pub async fn connect(
     url: &str,
     token: &str,

@@ -155,7 +155,7 @@ fn joining_failed(error: ClientError, args: &ChatArgs, given_ca: bool) -> anyhow
     match error {
         ClientError::Tls { source, .. } => {
             let hint = match source {
-                TlsError::UnknownIssuer | TlsError::BadSignature if !given_ca => {
+                TlsError::UnknownIssuer if !given_ca => {
                     "; pass --ca-cert FILE to trust the CA (or self-signed certificate) it is from"
                 }
                 _ => "",
