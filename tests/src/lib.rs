@@ -10,6 +10,7 @@
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
+//! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
@@ -23,6 +24,7 @@ pub mod client;
 pub mod kinode;
 pub mod mesh;
 pub mod node;
+pub mod pki;
 pub mod procs;
 pub mod remote;
 pub mod wait;

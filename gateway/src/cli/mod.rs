@@ -97,6 +97,10 @@ pub enum Command {
         /// The chat process to join.
         #[arg(long, default_value = "chat:chat:sys")]
         process: String,
+        /// A CA certificate (PEM) to trust for a wss:// node with a private or self-signed
+        /// certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
     },
     /// Write a crate for a node with a process of your own (a greeter to start from).
     New {
@@ -152,11 +156,13 @@ pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
             token,
             home,
             process,
+            ca_cert,
         } => block_on(chat::chat(chat::ChatArgs {
             url,
             token,
             home,
             process,
+            ca_cert,
         })),
         Command::New { path, process } => new::new(&path, process.as_deref()),
     }
