@@ -19,6 +19,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
     raise_open_file_limit();
+    // Watched from the start, so a signal sent as soon as the listening line shows is ours.
+    let mut signals = Signals::watch()?;
     let mut config = Config::new(home.clone());
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
@@ -40,10 +42,17 @@ pub async fn run(
     }
     use std::io::Write;
     std::io::stdout().flush().ok();
-    wait_for_signal().await?;
-    tracing::info!("signal received; shutting down");
-    node.shutdown().await;
-    Ok(())
+    signals.next().await;
+    tracing::info!("signal received; draining (a second signal stops at once)");
+    tokio::select! {
+        report = node.drain() => {
+            tracing::info!(?report, "stopped");
+            Ok(())
+        }
+        () = signals.next() => {
+            anyhow::bail!("a second signal came while draining: stopped at once")
+        }
+    }
 }
 
 /// Every connection is a descriptor: lift the soft open-file limit to the hard one, so the
@@ -55,15 +64,28 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, either of which asks the node to stop.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    /// Resolves at the next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// The node-to-node flags of `run`.

@@ -34,6 +34,11 @@ pub struct Config {
     pub read_buffer_size: usize,
     /// Most WebSocket connections held at once.
     pub max_connections: usize,
+    /// Most WebSocket connections one client address may hold at once; 0 for no limit.
+    pub max_connections_per_address: u32,
+    /// New WebSocket connections one client address may open per second (a token bucket
+    /// that holds as many); 0 for no limit.
+    pub connections_per_second_per_address: u32,
     /// Messages that may wait in one process's mailbox.
     pub mailbox_capacity: usize,
     /// How long a closing socket may take to flush its last frames.
@@ -52,6 +57,32 @@ pub struct Config {
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
     pub tls: Option<TlsFiles>,
+    /// How the node stops on a signal: channels closed in batches, then a deadline.
+    pub drain: DrainConfig,
+}
+
+/// The staggered drain: on a stop signal, channels are closed `batch_size` at a time every
+/// `batch_interval`, and the node stops once all are closed or `timeout` has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainConfig {
+    /// Channels closed together.
+    pub batch_size: usize,
+    /// The pause between two batches.
+    pub batch_interval: Duration,
+    /// The longest a drain takes; channels still open then are closed at once.
+    pub timeout: Duration,
+}
+
+impl Default for DrainConfig {
+    /// 500 every 250 ms: ten thousand clients are told over five seconds, so they do not
+    /// all reconnect to the other nodes in the same instant.
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            batch_interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// PEM files for TLS: the certificate chain and its private key.
@@ -75,6 +106,8 @@ impl Config {
             writer_queue_bytes: 1 << 20,
             read_buffer_size: 128,
             max_connections: 100_000,
+            max_connections_per_address: 0,
+            connections_per_second_per_address: 0,
             mailbox_capacity: 4096,
             close_timeout: Duration::from_secs(5),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -84,6 +117,7 @@ impl Config {
             http_response_timeout: Duration::from_secs(30),
             tls: None,
             net: NetConfig::default(),
+            drain: DrainConfig::default(),
         }
     }
 }
