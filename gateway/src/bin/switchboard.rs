@@ -23,14 +23,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    match gateway::cli::logs::format(cli.log_format) {
+        Ok(format) => gateway::cli::logs::init(format),
+        Err(error) => {
+            eprintln!("switchboard: {error}");
+            std::process::exit(2);
+        }
+    }
     if let Err(error) = gateway::cli::dispatch(cli) {
         eprintln!("switchboard: {error:#}");
         std::process::exit(1);

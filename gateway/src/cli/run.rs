@@ -1,31 +1,23 @@
-//! `switchboard run`: starts the node, prints `listening on ws://…/` (`wss://` with TLS),
-//! stops on a signal. A fresh home gets a random password, printed once on stderr.
+//! `switchboard run`: resolves the settings, starts the node, prints `listening on ws://…/`
+//! (`wss://` with TLS), and on a signal drains it; a second signal stops it at once. A fresh
+//! home gets a random password, printed once on stderr.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::config::file;
+use crate::config::layers::{Flags, Layer};
 use crate::home;
 
-/// `switchboard run`: starts the node, prints `listening on ws://…/`, and stops on a signal.
-pub async fn run(
-    home: PathBuf,
-    bind: SocketAddr,
-    node: Option<String>,
-    web: super::web::WebArgs,
-    net: NetArgs,
-) -> anyhow::Result<()> {
+/// `switchboard run` with the home (from `home_from`) and the setting flags given.
+pub async fn run(home: PathBuf, home_from: Layer, flags: Flags) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
+    let config = super::settings(home.clone(), home_from, &flags)?.config;
+    remember(&home, &flags)?;
     raise_open_file_limit();
     // Watched from the start, so a signal sent as soon as the listening line shows is ours.
     let mut signals = Signals::watch()?;
-    let mut config = Config::new(home.clone());
-    config.bind = bind;
-    config.node = super::node_name(&home, node)?;
-    web.apply(&home, &mut config)?;
-    net.apply(&home::read_config(&home)?, &mut config.net);
     let node = crate::node::start(config, crate::node::bundled_processes()).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {
@@ -53,6 +45,56 @@ pub async fn run(
             anyhow::bail!("a second signal came while draining: stopped at once")
         }
     }
+}
+
+/// Settings a flag gives that the home keeps for later runs and the other commands: the
+/// node's name, the token lifetime, and the allowed origins (added to those it has).
+fn remember(home: &Path, flags: &Flags) -> anyhow::Result<()> {
+    let path = file::path(home);
+    let text = file::read(&path)?.unwrap_or_default();
+    let (entries, _) = file::entries(&path, &text);
+    let in_file = |key: &str| entries.iter().find(|e| e.key == key).map(|e| &e.value);
+    for (setting, values) in flags {
+        let Some(last) = values.last() else { continue };
+        let value: toml_edit::Value = match setting.key {
+            "node" => {
+                if in_file("node").and_then(toml::Value::as_str) == Some(last.as_str()) {
+                    continue;
+                }
+                last.as_str().into()
+            }
+            "token_ttl_secs" => {
+                let secs: i64 = last.trim().parse().context("--token-ttl")?;
+                if in_file("token_ttl_secs").and_then(toml::Value::as_integer) == Some(secs) {
+                    continue;
+                }
+                secs.into()
+            }
+            "allow_origins" => {
+                let mut origins: Vec<String> = in_file("allow_origins")
+                    .and_then(toml::Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let before = origins.len();
+                for origin in values.iter().map(|o| crate::config::normalize_origin(o)) {
+                    if !origins.contains(&origin) {
+                        origins.push(origin);
+                    }
+                }
+                if origins.len() == before {
+                    continue;
+                }
+                origins.iter().collect::<toml_edit::Array>().into()
+            }
+            _ => continue,
+        };
+        file::remember(&path, setting.key, value).context("cannot remember the settings")?;
+    }
+    Ok(())
 }
 
 /// Every connection is a descriptor: lift the soft open-file limit to the hard one, so the
@@ -84,27 +126,6 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
-        }
-    }
-}
-
-/// The node-to-node flags of `run`.
-#[derive(Debug, Default)]
-pub struct NetArgs {
-    /// `--net-bind`.
-    pub net_bind: Option<SocketAddr>,
-    /// `--peer`, repeated.
-    pub peers: Vec<crate::net::PeerConfig>,
-}
-
-impl NetArgs {
-    /// The home's settings with the flags on top (a flag's peer replaces one of the same name).
-    pub fn apply(self, home: &home::HomeConfig, net: &mut crate::net::NetConfig) {
-        net.bind = self.net_bind.or(home.net_bind);
-        net.peers = home.peers.clone();
-        for peer in self.peers {
-            net.peers.retain(|p| p.name != peer.name);
-            net.peers.push(peer);
         }
     }
 }
