@@ -214,7 +214,26 @@ impl RunningNode {
         self.rt.shutdown.cancelled().await;
     }
 
-    /// Stops accepting, closes every channel with 1001, stops the processes, and waits
+    /// The refusals of the connection limits so far, by kind.
+    pub fn limit_refusals(&self) -> crate::ws::limits::RefusalSnapshot {
+        self.rt.limits.refused.snapshot()
+    }
+
+    /// Whether the node has begun to drain (or shut down).
+    pub fn is_draining(&self) -> bool {
+        self.rt.draining.is_cancelled()
+    }
+
+    /// The staggered stop: stops accepting, closes the channels with 1001 in batches (as
+    /// `config.drain` says), waits until every one has ended and its process was told, or
+    /// until the drain's deadline, then shuts down as [`RunningNode::shutdown`] does.
+    pub async fn drain(self) -> crate::ws::drain::DrainReport {
+        let report = crate::ws::drain::drain(&self.rt).await;
+        self.shutdown().await;
+        report
+    }
+
+    /// Stops accepting, closes every channel with 1001 at once, stops the processes, and waits
     /// (at most `close_timeout` and a little more) for every task to end.
     pub async fn shutdown(self) {
         self.rt.shutdown.cancel();

@@ -252,6 +252,10 @@ pub enum WsErrorCode {
     GoingAway,
     /// The server holds as many connections as it allows.
     OverCapacity,
+    /// The client's address holds as many connections as the server allows one address.
+    TooManyConnectionsFromAddress,
+    /// The client's address opened new connections faster than the server allows.
+    ConnectionRateExceeded,
     /// The frame is not of a kind the channel accepts (e.g. invalid UTF-8 in a text frame).
     InvalidFrame,
 }
@@ -260,14 +264,17 @@ impl WsErrorCode {
     /// The WebSocket close code that goes with this error.
     pub fn close_code(self) -> u16 {
         match self {
-            Self::RegisterTimeout | Self::MalformedRegister | Self::SlowConsumer => 1008,
+            Self::RegisterTimeout
+            | Self::MalformedRegister
+            | Self::SlowConsumer
+            | Self::ConnectionRateExceeded => 1008,
             Self::Unauthorized => 4401,
             Self::NoSuchProcess => 4404,
             Self::EncryptionRequired => 4403,
             Self::MessageTooBig => 1009,
             Self::ProcessRestarted => 1011,
             Self::GoingAway => 1001,
-            Self::OverCapacity => 1013,
+            Self::OverCapacity | Self::TooManyConnectionsFromAddress => 1013,
             Self::InvalidFrame => 1007,
         }
     }
@@ -285,6 +292,8 @@ impl WsErrorCode {
             Self::ProcessRestarted => "process_restarted",
             Self::GoingAway => "going_away",
             Self::OverCapacity => "over_capacity",
+            Self::TooManyConnectionsFromAddress => "too_many_connections_from_address",
+            Self::ConnectionRateExceeded => "connection_rate_exceeded",
             Self::InvalidFrame => "invalid_frame",
         }
     }
@@ -539,6 +548,8 @@ mod tests {
             WsErrorCode::ProcessRestarted,
             WsErrorCode::GoingAway,
             WsErrorCode::OverCapacity,
+            WsErrorCode::TooManyConnectionsFromAddress,
+            WsErrorCode::ConnectionRateExceeded,
             WsErrorCode::InvalidFrame,
         ];
         for code in all {

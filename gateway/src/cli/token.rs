@@ -14,7 +14,7 @@ pub fn token(home: PathBuf, ttl: u64) -> anyhow::Result<()> {
             home.display()
         );
     }
-    let node = super::node_name(&home, None)?;
+    let node = super::node_name(&home)?;
     let secret = home::load_or_create_secret(&home)?;
     let auth = crate::auth::Auth::new(&node, &secret);
     println!("{}", auth.mint(Duration::from_secs(ttl)));

@@ -49,6 +49,7 @@ impl Default for NetConfig {
 
 /// A peer as the config lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// Its node name.
     pub name: String,

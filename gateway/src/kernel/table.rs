@@ -61,6 +61,14 @@ impl ProcessTable {
             .map(|(id, s)| (id.clone(), s.mailbox.clone()))
     }
 
+    /// Whether every process has taken every message waiting in its mailbox.
+    pub fn mailboxes_empty(&self) -> bool {
+        self.slots
+            .read()
+            .values()
+            .all(|s| s.mailbox.capacity() == s.mailbox.max_capacity())
+    }
+
     /// The ids of every running process.
     pub fn ids(&self) -> Vec<ProcessId> {
         self.slots.read().keys().cloned().collect()

@@ -3,7 +3,8 @@
 //! and [`requests`], what processes ask the module (push, close, bind).
 //!
 //! The accept loop is our own, rather than `warp::serve`, so every accepted socket gets
-//! `TCP_NODELAY`, carries its peer address to the routes, and stops on the node's shutdown.
+//! `TCP_NODELAY`, carries its peer address to the routes, and stops (closing the listener) once the node
+//! begins to drain.
 //! With TLS configured, the handshake runs in the connection's task, never in the loop.
 
 pub mod requests;
@@ -32,7 +33,7 @@ pub async fn accept_loop(rt: Arc<Runtime>, listener: TcpListener, tls: Option<Tl
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = rt.shutdown.cancelled() => break,
+            () = rt.draining.cancelled() => break,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,

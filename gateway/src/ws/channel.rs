@@ -55,7 +55,10 @@ pub fn run_channel(
     });
     let span = tracing::debug_span!("channel", channel_id, process = %open.process);
     let write_half = ws.get_mut().get_mut().split_writer(replies);
+    let open_token = rt.channel_tasks.token();
     async move {
+        // Held until the process has been told of the close, so a drain can wait for that.
+        let _open = open_token;
         let Some(write_half) = write_half else {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
@@ -78,9 +81,9 @@ pub fn run_channel(
             .await;
         tracing::debug!("channel open");
 
-        // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
-        // close branch sees; a channel that opened as the node began to shut down fails here.
-        if rt.shutdown.is_cancelled() {
+        // A draining node fails every channel (`ws::drain`), which the close branch sees; a
+        // channel that opened after the drain took its list of channels fails here.
+        if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
         let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);

@@ -55,7 +55,7 @@ pub async fn await_register(
                     format!("no register frame within {} s", timeout.as_secs_f32()),
                 ).into());
             }
-            () = rt.shutdown.cancelled() => {
+            () = rt.draining.cancelled() => {
                 return Err(Refusal::new(WsErrorCode::GoingAway, "the node is shutting down").into());
             }
         };
