@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use process_lib::{KernelMessage, SendErrorKind, WireMessage};
 use rand::Rng;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::admission::{self, Admission, FIRST_MESSAGE_WAIT};
 use super::codec::{self, Reassembler, Record};
 use super::framing::{read_frame, FrameError};
 use super::handshake::{self, HandshakeError, Session};
@@ -30,9 +30,6 @@ use super::session::{Opener, Sealer};
 use super::stats::NetStats;
 use crate::runtime::Runtime;
 
-/// Handshakes that may be in progress on the listener at once.
-const MAX_PENDING_HANDSHAKES: usize = 64;
-
 /// A link up this long resets the redial backoff.
 const STABLE_LINK: Duration = Duration::from_secs(10);
 
@@ -41,7 +38,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 
 /// Accepts peers' dials until the node shuts down.
 pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, listener: TcpListener) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let admission = Admission::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -55,18 +52,33 @@ pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, liste
                 continue;
             }
         };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            tracing::warn!(%addr, "too many handshakes in progress; connection dropped");
-            continue;
+        let slot = match admission.admit(addr.ip(), &rt.net.peers) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(%addr, %refusal, "connection dropped before its handshake");
+                continue;
+            }
         };
         let rt2 = rt.clone();
         let identity = identity.clone();
         rt.tasks.spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             let net = &rt2.net;
+            let first = tokio::select! {
+                first = tokio::time::timeout(FIRST_MESSAGE_WAIT, admission::first_message(&mut stream)) => first,
+                () = rt2.shutdown.cancelled() => return,
+            };
+            let Ok(Ok(first)) = first else {
+                NetStats::bump(&net.stats.handshakes_failed);
+                tracing::debug!(%addr, "no handshake from a new connection; dropped");
+                return;
+            };
+            // The handshake reads the first message again, then the rest from the socket.
+            let (reader, writer) = stream.split();
+            let mut replayed = tokio::io::join((&first[..]).chain(reader), writer);
             let key_of = |name: &str| net.peers.get(name).map(|p| p.key);
-            let handshake = handshake::respond(&mut stream, &identity, &rt2.node, key_of);
+            let handshake = handshake::respond(&mut replayed, &identity, &rt2.node, key_of);
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(net.config.handshake_timeout, handshake) => outcome,
                 () = rt2.shutdown.cancelled() => return,

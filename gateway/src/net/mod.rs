@@ -9,6 +9,8 @@
 //! ## Layout
 //! - [`identity`]: the node's static X25519 key pair, kept in the home.
 //! - [`peers`]: configured peers, the one live link per peer, and the tie-break.
+//! - [`admission`]: which inbound connections may handshake: per-address caps, a short wait
+//!   for the first message, slots that a flood cannot take from configured peers' addresses.
 //! - [`handshake`]: Noise XX, and the check of the peer's name against its key.
 //! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
 //! - [`requests`]: what local processes ask `net:distro:sys` (the peer list).
@@ -18,6 +20,7 @@
 //! - [`link`]: accepting, dialing with backoff, and each link's reader and writer tasks.
 //! - [`stats`]: the counters of what was sent, refused and dropped.
 
+pub mod admission;
 pub mod codec;
 pub mod framing;
 pub mod handshake;
@@ -61,7 +64,8 @@ pub struct NetConfig {
     pub keepalive: Duration,
     /// A link that receives nothing for this long is dropped.
     pub idle_timeout: Duration,
-    /// How long a connection has to complete its handshake.
+    /// How long a connection has to complete its handshake (an inbound one, once it has sent
+    /// its first message: see [`admission`]).
     pub handshake_timeout: Duration,
     /// Messages that may wait in one link's queue.
     pub queue_capacity: usize,
