@@ -102,6 +102,9 @@ pub struct HomeConfig {
     /// Lifetime of login tokens, in seconds (default 7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ttl_secs: Option<u64>,
+    /// Seconds a client may take to send a request's headers (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout_secs: Option<u64>,
     /// Where to listen for peer nodes (`--net-bind` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_bind: Option<std::net::SocketAddr>,

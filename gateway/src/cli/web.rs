@@ -1,5 +1,6 @@
-//! The `run` flags for browsers: allowed origins, TLS files, token lifetime. Origins and the
-//! token lifetime given here are remembered in the home's `config.toml`, like the node name.
+//! The `run` flags for browsers: allowed origins, TLS files, token lifetime, header deadline.
+//! Origins, the token lifetime and the header deadline given here are remembered in the home's
+//! `config.toml`, like the node name.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub struct WebArgs {
     /// Lifetime of login tokens, in seconds (default 7 days); remembered in the home.
     #[arg(long, value_name = "SECONDS")]
     pub token_ttl: Option<u64>,
+    /// Seconds a client may take to send a request's headers before it is answered 408 and
+    /// closed (default 10); remembered in the home.
+    #[arg(long, value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
 }
 
 fn valid_origin(origin: &str) -> bool {
@@ -55,6 +60,9 @@ impl WebArgs {
         if self.token_ttl == Some(0) {
             anyhow::bail!("--token-ttl must be at least 1 second");
         }
+        if self.header_timeout == Some(0) {
+            anyhow::bail!("--header-timeout must be at least 1 second");
+        }
         let mut remembered = home::read_config(home_dir)?;
         let mut changed = false;
         for origin in self.allow_origin {
@@ -68,6 +76,10 @@ impl WebArgs {
             remembered.token_ttl_secs = self.token_ttl;
             changed = true;
         }
+        if self.header_timeout.is_some() && self.header_timeout != remembered.header_timeout_secs {
+            remembered.header_timeout_secs = self.header_timeout;
+            changed = true;
+        }
         if changed {
             home::write_config(home_dir, &remembered).context("cannot remember the settings")?;
         }
@@ -75,12 +87,48 @@ impl WebArgs {
         if let Some(secs) = remembered.token_ttl_secs {
             config.token_ttl = Duration::from_secs(secs);
         }
+        if let Some(secs) = remembered.header_timeout_secs {
+            config.header_read_timeout = Duration::from_secs(secs);
+        }
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_deadline_is_set_remembered_and_never_zero() {
+        let home = tempfile::tempdir().unwrap();
+        let mut config = Config::new(home.path());
+        let args = WebArgs {
+            header_timeout: Some(3),
+            ..WebArgs::default()
+        };
+        args.apply(home.path(), &mut config).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(3));
+
+        // A later run without the flag keeps it.
+        let mut config = Config::new(home.path());
+        WebArgs::default().apply(home.path(), &mut config).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(
+            home::read_config(home.path()).unwrap().header_timeout_secs,
+            Some(3)
+        );
+
+        let zero = WebArgs {
+            header_timeout: Some(0),
+            ..WebArgs::default()
+        };
+        let error = zero.apply(home.path(), &mut config).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--header-timeout must be at least 1 second"
+        );
+    }
+
     #[test]
     fn origins_are_scheme_and_host() {
         assert!(super::valid_origin("https://app.example"));
