@@ -22,8 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::peers::Peers;
@@ -34,12 +32,9 @@ pub const SHARED: usize = 64;
 /// Handshakes that may be pending at once from one address.
 pub const PER_ADDRESS: usize = 4;
 
-/// How long a new connection has to send the handshake's first message.
+/// How long a new connection has to send the handshake's first message (the handshake
+/// enforces it: [`super::handshake::respond`]).
 pub const FIRST_MESSAGE_WAIT: Duration = Duration::from_secs(2);
-
-/// The handshake's first message on the wire: a 4-byte frame length and the dialer's
-/// ephemeral key. A longer first message is fine: what follows is read with the rest.
-pub const FIRST_MESSAGE_LEN: usize = 4 + 32;
 
 /// Why an inbound connection was closed before its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -133,13 +128,6 @@ fn is_peer_address(source: IpAddr, peers: &Peers) -> bool {
             .and_then(|a| a.parse::<SocketAddr>().ok())
             .is_some_and(|a| source_of(a.ip()) == source)
     })
-}
-
-/// Reads the handshake's first message, which a dialing peer sends at once.
-pub async fn first_message(stream: &mut TcpStream) -> std::io::Result<[u8; FIRST_MESSAGE_LEN]> {
-    let mut first = [0u8; FIRST_MESSAGE_LEN];
-    stream.read_exact(&mut first).await?;
-    Ok(first)
 }
 
 #[cfg(test)]

@@ -1,8 +1,15 @@
-//! The accept loop: our own, rather than `warp::serve`, so every accepted socket gets
+//! The `http-server:distro:sys` module's two doors: the accept loop and [`routes`], which
+//! hand every connection to plain HTTP ([`crate::http`]) or to WebSockets ([`crate::ws`]);
+//! and [`requests`], what processes ask the module (push, close, bind).
+//!
+//! The accept loop is our own, rather than `warp::serve`, so every accepted socket gets
 //! `TCP_NODELAY`, carries its peer address to the routes, and stops on the node's shutdown.
 //! With TLS configured, the handshake runs in the connection's task, never in the loop. A
 //! client that has sent part of a request when the header deadline passes is answered 408
 //! before the connection is closed (hyper itself would close without a word).
+
+pub mod requests;
+pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +22,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::problem::Problem;
-use crate::http::routes::routes;
 use crate::http::ConnInfo;
 use crate::runtime::Runtime;
+use routes::routes;
 
 /// How long the last words to a client that was too slow may take to leave.
 const CLOSING_WRITE_WAIT: Duration = Duration::from_secs(1);
