@@ -59,6 +59,9 @@ pub struct Config {
     pub login_burst: u32,
     /// Login attempts one client address regains per minute once its burst is spent.
     pub login_attempts_per_minute: u32,
+    /// How long a client may take to send a request's headers (then 408 and the connection is
+    /// closed).
+    pub header_read_timeout: Duration,
     /// How long a process has to answer an HTTP request on a path it bound (then 504).
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
@@ -140,6 +143,7 @@ impl Config {
             ("max_message_size", self.max_message_size),
             ("read_buffer_size", self.read_buffer_size),
             ("drain_batch_size", self.drain.batch_size),
+            ("header_timeout_ms", self.header_read_timeout.as_millis() as usize),
             ("net_queue_capacity", self.net.queue_capacity),
             ("net_max_message_size", self.net.max_message_size),
         ];
@@ -173,6 +177,7 @@ impl Config {
             allowed_origins: Vec::new(),
             login_burst: 5,
             login_attempts_per_minute: 6,
+            header_read_timeout: Duration::from_secs(10),
             http_response_timeout: Duration::from_secs(30),
             tls: None,
             net: NetConfig::default(),

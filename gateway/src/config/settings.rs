@@ -203,6 +203,8 @@ pub static SETTINGS: &[Setting] = &[
         "Messages that may wait in one process's mailbox"),
     setting!("close_timeout_ms", "close-timeout-ms", "MS", Millis, |c| c.close_timeout,
         "How long a closing socket may take to flush and hear the client's close"),
+    setting!("header_timeout_ms", "header-timeout-ms", "MS", Millis, |c| c.header_read_timeout,
+        "How long a client may take to send a request's headers before it is answered 408"),
     setting!("drain_batch_size", "drain-batch-size", "N", Plain<usize>, |c| c.drain.batch_size,
         "Channels closed together when the node drains"),
     setting!("drain_batch_interval_ms", "drain-batch-interval-ms", "MS", Millis,
