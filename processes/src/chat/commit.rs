@@ -122,7 +122,8 @@ impl Chat {
     /// Hands everything waiting to the archive's thread as one transaction.
     async fn commit_waiting(&mut self) {
         let accepted = std::mem::take(&mut self.commits.waiting);
-        let batch = accepted.iter().map(|a| a.message.clone()).collect();
+        let batch: Vec<NewMessage> = accepted.iter().map(|a| a.message.clone()).collect();
+        tracing::debug!(messages = batch.len(), "committing");
         let receiver = self.store.append(batch).await;
         self.commits.in_flight = Some((accepted, receiver));
     }
