@@ -29,6 +29,8 @@ pub enum Endpoint {
     Echo,
     /// Every frame goes to every subscriber.
     Broadcast,
+    /// `chat:chat:sys` (Switchboard only).
+    Chat,
 }
 
 /// Where and how to connect to one server.
@@ -65,7 +67,7 @@ impl Target {
         let path = match (&self.token, endpoint) {
             (Some(_), _) => "/",
             (None, Endpoint::Echo) => "/echo",
-            (None, Endpoint::Broadcast) => "/broadcast",
+            (None, Endpoint::Broadcast | Endpoint::Chat) => "/broadcast",
         };
         let url = format!("ws://{}{}", self.addr, path);
         // A small read buffer: ten thousand clients must fit beside the server.
@@ -77,6 +79,7 @@ impl Target {
             let process = match endpoint {
                 Endpoint::Echo => "echo:echo:sys",
                 Endpoint::Broadcast => "broadcast:broadcast:sys",
+                Endpoint::Chat => "chat:chat:sys",
             };
             let register = serde_json::json!({
                 "auth_token": token,

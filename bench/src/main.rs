@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::scenario::chat::ChatParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
@@ -95,12 +96,24 @@ struct CompareArgs {
     /// Seconds each net run publishes.
     #[arg(long, default_value_t = 5.0)]
     net_secs: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net (the last two
-    /// run for Switchboard only).
+    /// Chat members (publishers included).
+    #[arg(long, default_value_t = 1_000)]
+    chat_members: usize,
+    /// Chat members that publish, taking turns.
+    #[arg(long, default_value_t = 16)]
+    chat_publishers: usize,
+    /// Chat says in flight at most (the chat runs again with 1).
+    #[arg(long, default_value_t = 16)]
+    chat_window: u64,
+    /// Seconds each chat run publishes.
+    #[arg(long, default_value_t = 5.0)]
+    chat_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat (the
+    /// last three run for Switchboard only).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,echo,fanout,idle-max,net"
+        default_value = "idle,echo,fanout,idle-max,net,chat"
     )]
     scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.
@@ -186,6 +199,12 @@ fn main() -> anyhow::Result<()> {
             size: args.size,
             window: args.net_window,
             duration: Duration::from_secs_f64(args.net_secs),
+        },
+        chat: ChatParams {
+            members: args.chat_members,
+            publishers: args.chat_publishers.min(args.chat_members),
+            window: args.chat_window,
+            duration: Duration::from_secs_f64(args.chat_secs),
         },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),

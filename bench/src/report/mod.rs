@@ -279,9 +279,21 @@ pub fn render(c: &Comparison, findings: &str) -> String {
             bound: 100_000.0,
             at_least: true,
         },
+        Target {
+            what: format!(
+                "chat: messages/s stored and shown to {} members, {} says in flight",
+                group(p.chat.members as f64, 0),
+                p.chat.window
+            ),
+            per_run: values(c, ServerKind::Switchboard, |r| {
+                r.chat.map(|n| n.messages_per_s)
+            }),
+            bound: 5_000.0,
+            at_least: true,
+        },
     ];
     if p.deep_window > 0 {
-        let at = targets.len() - 2;
+        let at = targets.len() - 3;
         let deep_targets = [
             (
                 deep("fan-out deliveries/s, Switchboard / tokio-tungstenite default"),
@@ -322,6 +334,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     tables::fanout_deep(&mut out, c);
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
+    tables::chat(&mut out, c);
 
     let errors: Vec<String> = c
         .runs
