@@ -269,13 +269,23 @@ pub enum WsErrorCode {
     OverCapacity,
     /// The frame is not of a kind the channel accepts (e.g. invalid UTF-8 in a text frame).
     InvalidFrame,
+    /// Process socket: the process id runs inside the node.
+    ProcessInNode,
+    /// Process socket: another live connection is that process.
+    ProcessTaken,
+    /// Process socket: a frame the node could not use (said per frame; repeated, it closes).
+    MalformedFrame,
 }
 
 impl WsErrorCode {
     /// The WebSocket close code that goes with this error.
     pub fn close_code(self) -> u16 {
         match self {
-            Self::RegisterTimeout | Self::MalformedRegister | Self::SlowConsumer => 1008,
+            Self::RegisterTimeout
+            | Self::MalformedRegister
+            | Self::SlowConsumer
+            | Self::MalformedFrame => 1008,
+            Self::ProcessInNode | Self::ProcessTaken => 4409,
             Self::Unauthorized => 4401,
             Self::NoSuchProcess => 4404,
             Self::EncryptionRequired => 4403,
@@ -301,6 +311,9 @@ impl WsErrorCode {
             Self::GoingAway => "going_away",
             Self::OverCapacity => "over_capacity",
             Self::InvalidFrame => "invalid_frame",
+            Self::ProcessInNode => "process_in_node",
+            Self::ProcessTaken => "process_taken",
+            Self::MalformedFrame => "malformed_frame",
         }
     }
 }
@@ -555,6 +568,9 @@ mod tests {
             WsErrorCode::GoingAway,
             WsErrorCode::OverCapacity,
             WsErrorCode::InvalidFrame,
+            WsErrorCode::ProcessInNode,
+            WsErrorCode::ProcessTaken,
+            WsErrorCode::MalformedFrame,
         ];
         for code in all {
             assert_eq!(json(&code), format!("\"{}\"", code.as_str()));
