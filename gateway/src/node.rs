@@ -201,6 +201,19 @@ impl RunningNode {
         self.rt.net.set_peer_address(node, address)
     }
 
+    /// Frames from programs on the process socket that the node could not use.
+    pub fn malformed_process_frames(&self) -> u64 {
+        self.rt
+            .outside
+            .malformed_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A process token for `process`, valid for `ttl`.
+    pub fn mint_process_token(&self, process: &process_lib::ProcessId, ttl: Duration) -> String {
+        self.rt.auth.mint_process(process, ttl)
+    }
+
     /// How many WebSocket channels are open.
     pub fn channel_count(&self) -> usize {
         self.rt.channels.len()

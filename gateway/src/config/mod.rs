@@ -36,6 +36,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Messages that may wait in one process's mailbox.
     pub mailbox_capacity: usize,
+    /// Bytes (bodies and blobs) that may wait for a process outside the node to read them.
+    pub process_mailbox_bytes: usize,
     /// How long a closing socket may take to flush its last frames.
     pub close_timeout: Duration,
     /// Node-to-node links: the listener, the peers, their limits.
@@ -76,6 +78,7 @@ impl Config {
             read_buffer_size: 128,
             max_connections: 100_000,
             mailbox_capacity: 4096,
+            process_mailbox_bytes: 4 << 20,
             close_timeout: Duration::from_secs(5),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             allowed_origins: Vec::new(),

@@ -30,7 +30,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Messages that may wait for the process to read them; past this the reader stops reading
 /// the socket, and the node's side of the mailbox fills.
-const MAILBOX: usize = 4096;
+const MAILBOX: usize = 1024;
 /// Headers and blobs that may wait for the writer; past this a send fails at once.
 const OUTBOX: usize = 16 * 1024;
 /// How long the writer may take to say goodbye when the process returns.
@@ -79,8 +79,9 @@ where
     let (mailbox_tx, mailbox_rx) = mpsc::channel(MAILBOX);
     let host = Arc::new(SocketHost::new(our.clone(), out_tx));
     let (finish_tx, finish_rx) = oneshot::channel();
-    let writing = tokio::spawn(write_loop(writer, out_rx, finish_rx));
-    let mut reading = tokio::spawn(read_loop(reader, mailbox_tx, host.clone()));
+    // Both tasks end with this call, however it ends (even dropped): they own the socket.
+    let mut writing = AbortOnDrop(tokio::spawn(write_loop(writer, out_rx, finish_rx)));
+    let mut reading = AbortOnDrop(tokio::spawn(read_loop(reader, mailbox_tx, host.clone())));
     let context = Arc::new(ProcessContext::new(
         our.clone(),
         mailbox_rx,
@@ -89,18 +90,26 @@ where
     let running = run_process(context, process(our));
     tokio::select! {
         output = running => {
-            reading.abort();
+            reading.0.abort();
             let _ = finish_tx.send(());
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, writing).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut writing.0).await;
             Ok(output)
         }
-        ended = &mut reading => {
-            writing.abort();
+        ended = &mut reading.0 => {
             Err(ended.unwrap_or_else(|e| RemoteError::Closed {
                 code: None,
                 reason: e.to_string(),
             }))
         }
+    }
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

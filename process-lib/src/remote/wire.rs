@@ -17,7 +17,6 @@ pub const PATH: &str = "/process";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// A process token (`switchboard token --process ID`).
-    #[serde(default)]
     pub auth_token: String,
     /// The process id; the token's own when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
