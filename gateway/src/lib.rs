@@ -23,6 +23,7 @@
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
+//! - [`commands`]: the programs the node runs as processes outside it (`[[process]]`).
 //! - [`cli`]: the command line the binary runs.
 //!
 //! ## How a frame travels
@@ -40,6 +41,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod home;
 pub mod http;

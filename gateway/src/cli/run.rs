@@ -24,6 +24,7 @@ pub async fn run(
     config.node = super::node_name(&home, node)?;
     web.apply(&home, &mut config)?;
     net.apply(&home::read_config(&home)?, &mut config.net);
+    config.commands = crate::config::commands::read(&home)?;
     let node = crate::node::start(config, crate::node::bundled_processes()).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {

@@ -2,8 +2,12 @@
 //! here reaches the runtime.
 //!
 //! - [`net`]: the net module's settings and the peers it links to.
+//! - [`commands`]: the programs the node runs as processes (`[[process]]` tables).
 
+pub mod commands;
 pub mod net;
+
+pub use commands::{CommandConfig, Restart};
 
 pub use net::{NetConfig, PeerConfig, PeerParseError};
 
@@ -54,6 +58,8 @@ pub struct Config {
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
     pub tls: Option<TlsFiles>,
+    /// Programs the node starts, once it listens, as processes outside it.
+    pub commands: Vec<CommandConfig>,
 }
 
 /// PEM files for TLS: the certificate chain and its private key.
@@ -87,6 +93,7 @@ impl Config {
             http_response_timeout: Duration::from_secs(30),
             tls: None,
             net: NetConfig::default(),
+            commands: Vec::new(),
         }
     }
 }
