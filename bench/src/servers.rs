@@ -16,6 +16,10 @@ pub enum ServerKind {
     /// The `switchboard` release binary; clients register to `echo:echo:sys` and
     /// `broadcast:broadcast:sys`.
     Switchboard,
+    /// The `switchboard` release binary with echo run outside it: `switchboard-bench
+    /// outside-echo` runs the same echo function as `echo:echo:ext` over the process socket,
+    /// pinned to the node's core; echo clients register to it.
+    SwitchboardOutside,
     /// `tt-server` with tokio-tungstenite's default settings.
     TtDefault,
     /// `tt-server` with a 4 KiB read buffer.
@@ -26,12 +30,19 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every kind, Switchboard first.
-    pub const ALL: [ServerKind; 4] = [Self::Switchboard, Self::TtDefault, Self::Tt4k, Self::NodeWs];
+    pub const ALL: [ServerKind; 5] = [
+        Self::Switchboard,
+        Self::SwitchboardOutside,
+        Self::TtDefault,
+        Self::Tt4k,
+        Self::NodeWs,
+    ];
 
     /// The name used in reports.
     pub fn label(self) -> &'static str {
         match self {
             Self::Switchboard => "Switchboard",
+            Self::SwitchboardOutside => "Switchboard, echo outside the node",
             Self::TtDefault => "tokio-tungstenite (default)",
             Self::Tt4k => "tokio-tungstenite (4 KiB read buffer)",
             Self::NodeWs => "Node ws",
@@ -42,9 +53,23 @@ impl ServerKind {
     pub fn short(self) -> &'static str {
         match self {
             Self::Switchboard => "switchboard",
+            Self::SwitchboardOutside => "switchboard-outside",
             Self::TtDefault => "tt-default",
             Self::Tt4k => "tt-4k",
             Self::NodeWs => "node-ws",
+        }
+    }
+
+    /// Whether clients register to it (a Switchboard node), rather than open a path.
+    pub fn registers(self) -> bool {
+        matches!(self, Self::Switchboard | Self::SwitchboardOutside)
+    }
+
+    /// The process echo clients register to.
+    pub fn echo_process(self) -> &'static str {
+        match self {
+            Self::SwitchboardOutside => OUTSIDE_ECHO,
+            _ => "echo:echo:sys",
         }
     }
 
@@ -53,6 +78,9 @@ impl ServerKind {
         Self::ALL.into_iter().find(|k| k.short() == name)
     }
 }
+
+/// The id the outside echo runs as.
+pub const OUTSIDE_ECHO: &str = "echo:echo:ext";
 
 /// Where the programs under test live.
 #[derive(Debug, Clone)]
@@ -101,6 +129,8 @@ pub struct Server {
     /// A token, for Switchboard.
     pub token: Option<String>,
     child: Child,
+    /// A program beside the server (the outside echo), stopped with it.
+    helper: Option<Child>,
     _home: Option<tempfile::TempDir>,
 }
 
@@ -257,6 +287,7 @@ pub async fn start(
                 .await?
                 .0);
         }
+        ServerKind::SwitchboardOutside => return start_outside_echo(programs, core).await,
         ServerKind::TtDefault => (programs.tt_server.clone(), vec![]),
         ServerKind::Tt4k => (
             programs.tt_server.clone(),
@@ -270,6 +301,31 @@ pub async fn start(
     let mut launched = launch(&program, &args, core)?;
     let addr = ws_addr(&announced(&mut launched.lines, "listening on ws://").await?)?;
     Ok(Server::running(kind, launched, addr, None, None))
+}
+
+/// A node, and the outside echo connected to it as [`OUTSIDE_ECHO`], both on `core`.
+async fn start_outside_echo(programs: &Programs, core: Option<usize>) -> anyhow::Result<Server> {
+    let (home, token, _) = switchboard_home(programs, "local.os").await?;
+    let process_token =
+        switchboard_says(programs, &["token", "--process", OUTSIDE_ECHO], home.path())
+            .await?
+            .trim()
+            .to_owned();
+    let (mut node, _) = start_node(programs, core, (home, token), &[], false).await?;
+    node.kind = ServerKind::SwitchboardOutside;
+    let args = vec![
+        "outside-echo".to_owned(),
+        "--url".to_owned(),
+        format!("ws://{}/process", node.addr),
+        "--token".to_owned(),
+        process_token,
+    ];
+    let mut echo = launch(&programs.bench, &args, core)?;
+    announced(&mut echo.lines, "outside echo running as ").await?;
+    let mut lines = echo.lines;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    node.helper = Some(echo.child);
+    Ok(node)
 }
 
 /// Two Switchboard nodes linked by Noise over loopback, each trusting the other's pushes.
@@ -325,12 +381,16 @@ impl Server {
             addr,
             token,
             child,
+            helper: None,
             _home: home,
         }
     }
 
     /// Stops the server (SIGKILL: its shutdown path is not what is measured).
     pub async fn stop(mut self) {
+        if let Some(mut helper) = self.helper.take() {
+            let _ = helper.kill().await;
+        }
         let _ = self.child.kill().await;
     }
 }
