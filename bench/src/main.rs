@@ -69,7 +69,7 @@ struct CompareArgs {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Servers to compare, comma-separated: switchboard, switchboard-outside (echo run outside
-    /// the node), tt-default, tt-4k, node-ws.
+    /// the node), switchboard-python (the Python SDK's echo), tt-default, tt-4k, node-ws.
     #[arg(
         long,
         value_delimiter = ',',
