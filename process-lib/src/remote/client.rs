@@ -9,7 +9,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -245,7 +244,7 @@ async fn read_loop(
                 }
             }
             Frame::Binary(bytes) => match waiting_for_blob.take() {
-                Some(envelope) => envelope.join(Some(Bytes::from(bytes))),
+                Some(envelope) => envelope.join(Some(bytes)),
                 None => {
                     tracing::warn!("the node sent a blob with no header before it");
                     continue;
