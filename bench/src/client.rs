@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::servers::{Server, ServerKind};
+use crate::servers::Server;
 
 /// A client's socket.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -40,6 +40,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The register flow's token, for Switchboard; plain WebSocket otherwise.
     pub token: Option<String>,
+    /// The process echo clients register to (Switchboard).
+    pub echo_process: &'static str,
 }
 
 impl Target {
@@ -47,10 +49,12 @@ impl Target {
     pub fn of(server: &Server) -> Self {
         Self {
             addr: server.addr,
-            token: match server.kind {
-                ServerKind::Switchboard => server.token.clone(),
-                _ => None,
+            token: if server.kind.registers() {
+                server.token.clone()
+            } else {
+                None
             },
+            echo_process: server.kind.echo_process(),
         }
     }
 
@@ -77,7 +81,7 @@ impl Target {
             .context("websocket handshake")?;
         if let Some(token) = &self.token {
             let process = match endpoint {
-                Endpoint::Echo => "echo:echo:sys",
+                Endpoint::Echo => self.echo_process,
                 Endpoint::Broadcast => "broadcast:broadcast:sys",
                 Endpoint::Chat => "chat:chat:sys",
             };

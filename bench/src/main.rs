@@ -36,6 +36,16 @@ enum Command {
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
         out: PathBuf,
     },
+    /// Runs the bundled echo function outside a node, over its process socket, until the
+    /// connection ends (the `switchboard-outside` server starts this beside its node).
+    OutsideEcho {
+        /// The node's process socket, `ws://ADDR/process`.
+        #[arg(long)]
+        url: String,
+        /// A process token for the id to run as.
+        #[arg(long)]
+        token: String,
+    },
     /// Opens idle connections and holds them until stdin ends (the idle-max scenario starts
     /// these; each process can hold only its own file limit's worth).
     IdleWorker {
@@ -59,7 +69,8 @@ struct CompareArgs {
     /// Runs of the whole set (medians need at least 3).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Servers to compare, comma-separated: switchboard, tt-default, tt-4k, node-ws.
+    /// Servers to compare, comma-separated: switchboard, switchboard-outside (echo run outside
+    /// the node), switchboard-python (the Python SDK's echo), tt-default, tt-4k, node-ws.
     #[arg(
         long,
         value_delimiter = ',',
@@ -141,6 +152,16 @@ fn main() -> anyhow::Result<()> {
             let comparison: compare::Comparison = serde_json::from_slice(&json)?;
             return write_report(&comparison, &out);
         }
+        Command::OutsideEcho { url, token } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let ran = runtime.block_on(process_lib::remote::run(&url, &token, |our| {
+                println!("outside echo running as {our}");
+                processes::echo::run(our)
+            }))?;
+            return ran;
+        }
         Command::IdleWorker {
             addr,
             token,
@@ -151,7 +172,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let target = switchboard_bench::client::Target { addr, token };
+            let target = switchboard_bench::client::Target {
+                addr,
+                token,
+                echo_process: "echo:echo:sys",
+            };
             return runtime.block_on(idle_max::worker(&target, count, concurrency));
         }
     };

@@ -18,11 +18,13 @@
 //! - [`ws`]: WebSockets — admission (upgrade, register, bound paths, refusals), then each
 //!   channel: its reader loop, the channel table, and [`ws::outbound`], the outbox, fast
 //!   path and writer task that put pushes on the socket.
+//! - [`process_socket`]: programs outside the node that are processes, over `/process`.
 //! - [`net`]: node-to-node links (Noise over TCP), remote requests and pushes.
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
 //! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
+//! - [`commands`]: the programs the node runs as processes outside it (`[[process]]`).
 //! - [`cli`]: the command line the binary runs.
 //!
 //! ## How a frame travels
@@ -41,6 +43,7 @@
 pub mod auth;
 pub mod builder;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod home;
 pub mod http;
@@ -48,6 +51,7 @@ pub mod kernel;
 pub mod net;
 pub mod node;
 pub mod password;
+pub mod process_socket;
 pub mod runtime;
 pub mod server;
 pub mod tls;

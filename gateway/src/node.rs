@@ -37,6 +37,12 @@ pub enum StartError {
     /// The list of processes has a malformed or repeated id.
     #[error(transparent)]
     Processes(#[from] crate::builder::ProcessListError),
+    /// A `[[process]]` entry names a process the node runs inside itself.
+    #[error("[[process]] {id} names a process this node runs inside itself; pick another id")]
+    CommandInNode {
+        /// The id.
+        id: process_lib::ProcessId,
+    },
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -70,6 +76,7 @@ pub struct RunningNode {
     scheme: &'static str,
     net_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    commands: crate::commands::Commands,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -80,6 +87,15 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             source,
         }
     })?;
+    if let Some(command) = config
+        .commands
+        .iter()
+        .find(|c| processes.iter().any(|p| p.id == c.id))
+    {
+        return Err(StartError::CommandInNode {
+            id: command.id.clone(),
+        });
+    }
     let secret = home::load_or_create_secret(&config.home)?;
     crate::net::Net::validate(&config.net, &config.node)?;
     let identity =
@@ -124,13 +140,39 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         }
     });
     tracing::info!(node = %rt.node, %local_addr, "node started");
+    let commands = start_commands(&rt, scheme, local_addr);
     Ok(RunningNode {
         rt,
         local_addr,
         scheme,
         net_addr,
         public_key,
+        commands,
     })
+}
+
+/// Starts the programs of the `[[process]]` entries, pointed at the process socket on the
+/// loopback address when the listener takes every address.
+fn start_commands(
+    rt: &Arc<Runtime>,
+    scheme: &str,
+    local_addr: SocketAddr,
+) -> crate::commands::Commands {
+    let mut reach = local_addr;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(match reach {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let auth = rt.auth.clone();
+    let ttl = rt.config.token_ttl;
+    let launch = crate::commands::Launch {
+        url: format!("{scheme}://{reach}{}", process_lib::remote::wire::PATH),
+        node: rt.node.to_string(),
+        mint_token: Arc::new(move |id| auth.mint_process(id, ttl)),
+    };
+    crate::commands::start(rt.config.commands.clone(), launch, rt.shutdown.clone())
 }
 
 impl RunningNode {
@@ -204,6 +246,19 @@ impl RunningNode {
         self.rt.net.set_peer_address(node, address)
     }
 
+    /// Frames from programs on the process socket that the node could not use.
+    pub fn malformed_process_frames(&self) -> u64 {
+        self.rt
+            .outside
+            .malformed_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A process token for `process`, valid for `ttl`.
+    pub fn mint_process_token(&self, process: &process_lib::ProcessId, ttl: Duration) -> String {
+        self.rt.auth.mint_process(process, ttl)
+    }
+
     /// How many WebSocket channels are open.
     pub fn channel_count(&self) -> usize {
         self.rt.channels.len()
@@ -233,10 +288,13 @@ impl RunningNode {
         report
     }
 
-    /// Stops accepting, closes every channel with 1001 at once, stops the processes, and waits
+    /// Stops accepting, closes every channel with 1001 at once, stops the processes and the
+    /// programs of `[[process]]` entries (SIGTERM, then SIGKILL after their timeout), and waits
     /// (at most `close_timeout` and a little more) for every task to end.
     pub async fn shutdown(self) {
         self.rt.shutdown.cancel();
+        // The programs are asked to stop while the channels close; each has its own timeout.
+        self.commands.stopped().await;
         self.rt.tasks.close();
         let limit = self.rt.config.close_timeout + Duration::from_secs(1);
         if tokio::time::timeout(limit, self.rt.tasks.wait())

@@ -258,6 +258,12 @@ pub enum WsErrorCode {
     ConnectionRateExceeded,
     /// The frame is not of a kind the channel accepts (e.g. invalid UTF-8 in a text frame).
     InvalidFrame,
+    /// Process socket: the process id runs inside the node.
+    ProcessInNode,
+    /// Process socket: another live connection is that process.
+    ProcessTaken,
+    /// Process socket: a frame the node could not use (said per frame; repeated, it closes).
+    MalformedFrame,
 }
 
 impl WsErrorCode {
@@ -267,7 +273,9 @@ impl WsErrorCode {
             Self::RegisterTimeout
             | Self::MalformedRegister
             | Self::SlowConsumer
-            | Self::ConnectionRateExceeded => 1008,
+            | Self::ConnectionRateExceeded
+            | Self::MalformedFrame => 1008,
+            Self::ProcessInNode | Self::ProcessTaken => 4409,
             Self::Unauthorized => 4401,
             Self::NoSuchProcess => 4404,
             Self::EncryptionRequired => 4403,
@@ -295,6 +303,9 @@ impl WsErrorCode {
             Self::TooManyConnectionsFromAddress => "too_many_connections_from_address",
             Self::ConnectionRateExceeded => "connection_rate_exceeded",
             Self::InvalidFrame => "invalid_frame",
+            Self::ProcessInNode => "process_in_node",
+            Self::ProcessTaken => "process_taken",
+            Self::MalformedFrame => "malformed_frame",
         }
     }
 }
@@ -551,6 +562,9 @@ mod tests {
             WsErrorCode::TooManyConnectionsFromAddress,
             WsErrorCode::ConnectionRateExceeded,
             WsErrorCode::InvalidFrame,
+            WsErrorCode::ProcessInNode,
+            WsErrorCode::ProcessTaken,
+            WsErrorCode::MalformedFrame,
         ];
         for code in all {
             assert_eq!(json(&code), format!("\"{}\"", code.as_str()));

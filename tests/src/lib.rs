@@ -12,6 +12,7 @@
 //! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
 //! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
+//! - [`outside`]: processes run outside the node over the process socket; `ask`.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
 //!   handler ported.
@@ -24,6 +25,7 @@ pub mod client;
 pub mod kinode;
 pub mod mesh;
 pub mod node;
+pub mod outside;
 pub mod pki;
 pub mod procs;
 pub mod remote;

@@ -45,10 +45,12 @@ async fn unauthorized_tokens() {
     let expired = node.node.auth().mint_claims(&Claims {
         username: "local.os".into(),
         exp: 1_000_000,
+        process: None,
     });
     let other_node = node.node.auth().mint_claims(&Claims {
         username: "bob.os".into(),
         exp: u64::MAX / 2,
+        process: None,
     });
     let cases = [
         ("", "no auth token was given"),

@@ -90,13 +90,20 @@ pub fn ratios(
     baseline: ServerKind,
     metric: impl Fn(&ServerRun) -> Option<f64>,
 ) -> Vec<f64> {
+    ratios_of(c, ServerKind::Switchboard, baseline, metric)
+}
+
+/// `ours`/`baseline` for one metric, computed within each run.
+pub fn ratios_of(
+    c: &Comparison,
+    ours: ServerKind,
+    baseline: ServerKind,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> Vec<f64> {
     c.runs
         .iter()
         .filter_map(|run| {
-            let ours = run
-                .iter()
-                .find(|r| r.kind == ServerKind::Switchboard)
-                .and_then(&metric)?;
+            let ours = run.iter().find(|r| r.kind == ours).and_then(&metric)?;
             let theirs = run.iter().find(|r| r.kind == baseline).and_then(&metric)?;
             (theirs > 0.0).then(|| ours / theirs)
         })
@@ -216,6 +223,17 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     let deep = |what: &str| format!("{what} ({} frames in flight)", p.deep_window);
     let idle_rss = |r: &ServerRun| r.idle.map(|i| i.rss_per_conn);
     let mut targets = vec![
+        Target {
+            what: "echo msgs/s, echo outside the node / echo inside (issue 16)".into(),
+            per_run: ratios_of(
+                c,
+                ServerKind::SwitchboardOutside,
+                ServerKind::Switchboard,
+                echo_rate,
+            ),
+            bound: 0.5,
+            at_least: true,
+        },
         Target {
             what: "echo msgs/s, Switchboard / tokio-tungstenite 4 KiB".into(),
             per_run: ratios(c, ServerKind::Tt4k, echo_rate),

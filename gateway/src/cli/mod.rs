@@ -85,6 +85,10 @@ pub enum Command {
         /// How long the token lives, in seconds.
         #[arg(long, default_value_t = 7 * 24 * 3600)]
         ttl: u64,
+        /// Mint a process token instead: it lets a program outside the node be this process
+        /// (`name:package:publisher`) on the process socket, and opens nothing else.
+        #[arg(long, value_name = "ID")]
+        process: Option<process_lib::ProcessId>,
     },
     /// Chat in a node's chat process from the terminal.
     Chat {
@@ -145,7 +149,7 @@ pub fn node_name(home: &std::path::Path) -> anyhow::Result<String> {
 /// Runs a parsed command line; `run` starts `processes`.
 pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
     match cli.command {
-        Command::Token { home, ttl } => token::token(home_dir(home).0, ttl),
+        Command::Token { home, ttl, process } => token::token(home_dir(home).0, ttl, process),
         Command::Id { home } => id::id(home_dir(home).0),
         Command::Run { home, settings } => {
             let (home, from) = home_dir(home);

@@ -19,7 +19,8 @@ pub async fn run(
     processes: Vec<crate::kernel::ProcessSpec>,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
-    let config = super::settings(home.clone(), home_from, &flags)?.config;
+    let mut config = super::settings(home.clone(), home_from, &flags)?.config;
+    config.commands = crate::config::commands::read(&home)?;
     remember(&home, &flags)?;
     raise_open_file_limit();
     // Watched from the start, so a signal sent as soon as the listening line shows is ours.

@@ -92,6 +92,10 @@ pub fn entries(path: &Path, text: &str) -> (Vec<Entry>, Vec<FileError>) {
             peers(text, value, &error, &mut entries, &mut errors);
             continue;
         }
+        // `[[process]]` tables are the supervised programs, read by `config::commands`.
+        if key.get_ref() == "process" {
+            continue;
+        }
         if settings::by_key(key.get_ref()).is_none() {
             errors.push(error(
                 Some(offset),

@@ -5,11 +5,15 @@
 //! - [`layers`]: the settings a node runs with — defaults, then `<home>/config.toml`
 //!   ([`file`]), then `SWITCHBOARD_*` variables, then flags — and where each came from.
 //! - [`net`]: the net module's settings and the peers it links to.
+//! - [`commands`]: the programs the node runs as processes (`[[process]]` tables).
 
+pub mod commands;
 pub mod file;
 pub mod layers;
 pub mod net;
 pub mod settings;
+
+pub use commands::{CommandConfig, Restart};
 
 pub use net::{NetConfig, PeerConfig, PeerParseError};
 
@@ -47,6 +51,8 @@ pub struct Config {
     pub connections_per_second_per_address: u32,
     /// Messages that may wait in one process's mailbox.
     pub mailbox_capacity: usize,
+    /// Bytes (bodies and blobs) that may wait for a process outside the node to read them.
+    pub process_mailbox_bytes: usize,
     /// How long a closing socket may take to flush its last frames.
     pub close_timeout: Duration,
     /// Node-to-node links: the listener, the peers, their limits.
@@ -66,6 +72,8 @@ pub struct Config {
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
     pub tls: Option<TlsFiles>,
+    /// Programs the node starts, once it listens, as processes outside it.
+    pub commands: Vec<CommandConfig>,
     /// How the node stops on a signal: channels closed in batches, then a deadline.
     pub drain: DrainConfig,
 }
@@ -140,10 +148,14 @@ impl Config {
             ("token_ttl_secs", self.token_ttl.as_secs() as usize),
             ("max_connections", self.max_connections),
             ("mailbox_capacity", self.mailbox_capacity),
+            ("process_mailbox_bytes", self.process_mailbox_bytes),
             ("max_message_size", self.max_message_size),
             ("read_buffer_size", self.read_buffer_size),
             ("drain_batch_size", self.drain.batch_size),
-            ("header_timeout_ms", self.header_read_timeout.as_millis() as usize),
+            (
+                "header_timeout_ms",
+                self.header_read_timeout.as_millis() as usize,
+            ),
             ("net_queue_capacity", self.net.queue_capacity),
             ("net_max_message_size", self.net.max_message_size),
         ];
@@ -172,6 +184,7 @@ impl Config {
             max_connections_per_address: 0,
             connections_per_second_per_address: 0,
             mailbox_capacity: 4096,
+            process_mailbox_bytes: 4 << 20,
             close_timeout: Duration::from_secs(5),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             allowed_origins: Vec::new(),
@@ -182,6 +195,7 @@ impl Config {
             tls: None,
             net: NetConfig::default(),
             drain: DrainConfig::default(),
+            commands: Vec::new(),
         }
     }
 }

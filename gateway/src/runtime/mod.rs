@@ -62,6 +62,8 @@ pub struct Runtime {
     pub login: LoginGuard,
     /// Links to peer nodes.
     pub net: crate::net::Net,
+    /// What the process socket counts.
+    pub outside: crate::process_socket::Counters,
     next_message_id: AtomicU64,
 }
 
@@ -77,6 +79,7 @@ impl Runtime {
             bindings: Bindings::default(),
             pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
+            outside: Default::default(),
             config,
             auth,
             processes: ProcessTable::default(),

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use process_lib::{
-    HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType,
-    WsRegistered,
+    HttpServerRequest, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType, WsRegistered,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -34,7 +32,7 @@ pub struct OpenChannel {
     /// The path the client connected to.
     pub path: String,
     /// That process's mailbox.
-    pub mailbox: mpsc::Sender<KernelMessage>,
+    pub mailbox: crate::kernel::mailbox::Mailbox,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
 }
