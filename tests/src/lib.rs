@@ -16,6 +16,7 @@
 //! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
 //! - [`web_procs`]: processes that bind WebSocket and HTTP paths.
 
+pub mod autobahn;
 pub mod browser;
 pub mod client;
 pub mod mesh;
