@@ -116,13 +116,15 @@ const CONFIG_FILE: &str = "config.toml";
 pub fn read_config(home: &Path) -> Result<HomeConfig, HomeError> {
     let path = home.join(CONFIG_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
-            path,
-            message: e.message().to_owned(),
-        }),
+        Ok(text) => parse_config(&text).map_err(|message| HomeError::Config { path, message }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HomeConfig::default()),
         Err(e) => Err(io_error(&path)(e)),
     }
+}
+
+/// Reads the text of a `config.toml`; the error is toml's sentence for what is wrong.
+pub fn parse_config(text: &str) -> Result<HomeConfig, String> {
+    toml::from_str(text).map_err(|e: toml::de::Error| e.message().to_owned())
 }
 
 /// Writes `<home>/config.toml`.

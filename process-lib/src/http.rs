@@ -267,8 +267,11 @@ pub enum WsErrorCode {
     GoingAway,
     /// The server holds as many connections as it allows.
     OverCapacity,
-    /// The frame is not of a kind the channel accepts (e.g. invalid UTF-8 in a text frame).
+    /// A text frame or a close reason that is not UTF-8.
     InvalidFrame,
+    /// A frame that breaks the WebSocket protocol: reserved bits or opcodes, a fragmented or
+    /// oversized control frame, a continuation with nothing to continue.
+    ProtocolError,
 }
 
 impl WsErrorCode {
@@ -284,6 +287,7 @@ impl WsErrorCode {
             Self::GoingAway => 1001,
             Self::OverCapacity => 1013,
             Self::InvalidFrame => 1007,
+            Self::ProtocolError => 1002,
         }
     }
 
@@ -301,7 +305,18 @@ impl WsErrorCode {
             Self::GoingAway => "going_away",
             Self::OverCapacity => "over_capacity",
             Self::InvalidFrame => "invalid_frame",
+            Self::ProtocolError => "protocol_error",
         }
+    }
+
+    /// Whether this is the client breaking the WebSocket protocol (RFC 6455 says to fail
+    /// the connection: a close frame and nothing before it), not the node refusing for a
+    /// reason of its own (said first in an error frame).
+    pub fn is_protocol_failure(self) -> bool {
+        matches!(
+            self,
+            Self::ProtocolError | Self::InvalidFrame | Self::MessageTooBig
+        )
     }
 }
 

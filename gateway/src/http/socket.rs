@@ -74,11 +74,14 @@ fn unbox(ws: Box<WsStream>) -> WsStream {
     *ws
 }
 
-/// Tells the client why, closes with the matching code, and waits (bounded) for its close.
+/// Tells the client why (unless it broke the protocol, which gets the close frame alone),
+/// closes with the matching code, and waits (bounded) for its close.
 pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
     tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
     let close = async {
-        ws.feed(refusal.error_frame()).await?;
+        if !refusal.code.is_protocol_failure() {
+            ws.feed(refusal.error_frame()).await?;
+        }
         ws.send(refusal.close_frame()).await?;
         while let Some(Ok(_)) = ws.next().await {}
         Ok::<_, tokio_tungstenite::tungstenite::Error>(())
@@ -145,6 +148,9 @@ pub fn run_channel(
         let mut writer_end: Option<WriterEnd> = None;
         // Set when the client's close frame arrived; with the writer done, the handshake is.
         let mut peer_closed = false;
+        // Set when the client broke the protocol: the connection is failed, and what it
+        // sends after that is read only to find its close frame, never delivered.
+        let mut failed = false;
         // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
         // close branch sees; a channel that opened as the node began to shut down fails here.
         if rt.shutdown.is_cancelled() {
@@ -164,6 +170,7 @@ pub fn run_channel(
             tokio::select! {
                 biased;
                 frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) if failed => {}
                     Some(Ok(Message::Text(text))) => {
                         let blob = LazyLoadBlob::from_bytes(detach(text.into()));
                         channel.writer.expect_reply();
@@ -186,10 +193,13 @@ pub fn run_channel(
                     }
                     Some(Ok(_)) => {}
                     Some(Err(error)) => match read_error(error) {
-                        Some(refusal) => {
+                        Some(refusal) if !failed => {
+                            tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                            failed = true;
                             channel.writer.fail(refusal.code, refusal.message);
                             deadline.get_or_insert_with(|| Instant::now() + close_timeout);
                         }
+                        Some(_) => {}
                         None => break,
                     },
                     None => break,
