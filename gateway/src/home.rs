@@ -124,7 +124,11 @@ pub fn read_config(home: &Path) -> Result<HomeConfig, HomeError> {
 
 /// Reads the text of a `config.toml`; the error is toml's sentence for what is wrong.
 pub fn parse_config(text: &str) -> Result<HomeConfig, String> {
-    toml::from_str(text).map_err(|e: toml::de::Error| e.message().to_owned())
+    toml::from_str(text).map_err(|e: toml::de::Error| match e.message() {
+        // Some syntax errors carry their sentence only in the full form, with the line.
+        "" => e.to_string().trim_end().to_owned(),
+        message => message.to_owned(),
+    })
 }
 
 /// Writes `<home>/config.toml`.
@@ -144,6 +148,19 @@ pub fn process_dir(home: &Path, id: &process_lib::ProcessId) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_config_error_says_what_is_wrong() {
+        // A key with no value: toml's short message for it is empty.
+        let message = parse_config("nono=").unwrap_err();
+        assert!(message.contains("line 1"), "{message}");
+        let message = parse_config("node = 7").unwrap_err();
+        assert!(message.contains("invalid type"), "{message}");
+        assert_eq!(
+            parse_config("node = \"a.os\"").map(|c| c.node),
+            Ok(Some("a.os".to_owned()))
+        );
+    }
 
     #[test]
     fn secret_is_created_once_with_mode_0600() {
