@@ -107,7 +107,7 @@ pub struct HomeConfig {
     pub net_bind: Option<std::net::SocketAddr>,
     /// The peer nodes, as `[[peer]]` tables.
     #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
-    pub peers: Vec<crate::net::PeerConfig>,
+    pub peers: Vec<crate::config::PeerConfig>,
 }
 
 const CONFIG_FILE: &str = "config.toml";

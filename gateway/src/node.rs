@@ -34,6 +34,9 @@ pub enum StartError {
     /// The net module (identity, peers, listener) could not start.
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    /// The list of processes has a malformed or repeated id.
+    #[error(transparent)]
+    Processes(#[from] crate::builder::ProcessListError),
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -116,7 +119,7 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             rt.shutdown.cancelled().await;
             let closed = rt
                 .channels
-                .fail_all(WsErrorCode::GoingAway, crate::http::socket::SHUTTING_DOWN);
+                .fail_all(WsErrorCode::GoingAway, crate::ws::channel::SHUTTING_DOWN);
             tracing::debug!(closed, "channels closed for shutdown");
         }
     });

@@ -33,8 +33,8 @@ pub enum HttpServerRequest {
 
 impl HttpServerRequest {
     /// The JSON body this event travels as: exactly what `serde_json` writes, but the
-    /// per-frame `WebSocketPush` is written directly, since the gateway makes one for every
-    /// frame a client sends.
+    /// per-frame `WebSocketPush` is written directly (its id by `itoa`, on the stack), since
+    /// the gateway makes one for every frame a client sends.
     pub fn to_json(&self) -> Vec<u8> {
         match self {
             Self::WebSocketPush {
@@ -43,7 +43,7 @@ impl HttpServerRequest {
             } => {
                 let mut body = Vec::with_capacity(64);
                 body.extend_from_slice(PUSH_HEAD);
-                push_decimal(&mut body, *channel_id);
+                body.extend_from_slice(itoa::Buffer::new().format(*channel_id).as_bytes());
                 body.extend_from_slice(PUSH_MIDDLE);
                 body.extend_from_slice(message_type.as_str().as_bytes());
                 body.extend_from_slice(PUSH_TAIL);
@@ -68,21 +68,6 @@ impl HttpServerRequest {
 const PUSH_HEAD: &[u8] = br#"{"WebSocketPush":{"channel_id":"#;
 const PUSH_MIDDLE: &[u8] = br#","message_type":""#;
 const PUSH_TAIL: &[u8] = br#""}}"#;
-
-/// Appends `n` in decimal, without the allocation `to_string` makes.
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
 
 /// The `WebSocketPush` in exactly the form `to_json` writes, or `None` for anything else.
 fn parse_push(body: &[u8]) -> Option<HttpServerRequest> {

@@ -8,14 +8,13 @@
 
 use process_lib::ProcessId;
 use switchboard_tests::autobahn::{self, RegisterProxy, Run};
-use switchboard_tests::mesh::eventually;
-use switchboard_tests::TestNode;
+use switchboard_tests::{eventually, TestNode, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_echo_on_its_bound_path_passes_the_fuzzing_client() {
     let node = TestNode::start(vec![]).await;
     let echo: ProcessId = processes::echo::ID.parse().expect("echo's id");
-    eventually("echo binds its path", || {
+    eventually(WAIT, "echo binds its path", async || {
         node.node.is_ws_bound(&echo, processes::echo::WS_PATH)
     })
     .await;

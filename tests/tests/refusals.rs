@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use gateway::auth::{Auth, Claims};
-use switchboard_tests::{procs, Frame, TestNode, WsClient};
+use switchboard_tests::{eventually, procs, Frame, TestNode, WsClient, WAIT};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame as WireFrame, FrameHeader};
 use tokio_tungstenite::tungstenite::Message;
@@ -132,8 +132,9 @@ async fn over_capacity() {
         first.next().await,
         Frame::Close(..) | Frame::Ended
     ));
+    // The first socket's permit is released when its task ends.
     let mut third = None;
-    for _ in 0..50 {
+    eventually(WAIT, "a slot frees up once a client leaves", async || {
         let mut client = WsClient::connect(&node.url()).await;
         client
             .send_register(&node.token(), "echo:echo:sys", false)
@@ -141,11 +142,10 @@ async fn over_capacity() {
         let reply = client.next_json().await;
         if reply.get("channel_id").is_some() {
             third = Some(client);
-            break;
         }
-        // The first socket's permit is released when its task ends; wait for that event.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        third.is_some()
+    })
+    .await;
     assert!(third.is_some(), "a slot frees up once a client leaves");
 }
 

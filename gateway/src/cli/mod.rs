@@ -4,10 +4,14 @@
 //! - [`run`]: `switchboard run` (its browser and TLS flags: [`web`]). [`token`]: `switchboard
 //!   token`. [`passwd`]: `switchboard passwd`. [`id`]: `switchboard id`.
 //! - [`chat`]: `switchboard chat`, with [`chat_view`] turning chat events into lines.
+//! - [`new`]: `switchboard new`, a crate for a node with the author's own process.
+//!
+//! The command line runs through [`crate::Switchboard::main`], which knows the processes.
 
 pub mod chat;
 pub mod chat_view;
 pub mod id;
+pub mod new;
 pub mod passwd;
 pub mod run;
 pub mod token;
@@ -22,6 +26,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::DEFAULT_NODE;
 use crate::home;
+use crate::kernel::ProcessSpec;
 
 /// Switchboard: a process-message WebSocket gateway.
 #[derive(Debug, Parser)]
@@ -93,6 +98,14 @@ pub enum Command {
         #[arg(long, default_value = "chat:chat:sys")]
         process: String,
     },
+    /// Write a crate for a node with a process of your own (a greeter to start from).
+    New {
+        /// Where to write it: a new or empty directory.
+        path: PathBuf,
+        /// The process's id (default: `NAME:NAME:local.os`, NAME the directory's name).
+        #[arg(long, value_name = "NAME:PACKAGE:PUBLISHER")]
+        process: Option<String>,
+    },
 }
 
 /// The node name for `home`: the one given, else the one it remembers, else the default.
@@ -113,8 +126,8 @@ pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
     }
 }
 
-/// Runs a parsed command line.
-pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line; `run` starts `processes`.
+pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { home, ttl } => token::token(home, ttl),
         Command::Id { home } => id::id(home),
@@ -131,6 +144,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             node,
             web,
             run::NetArgs { net_bind, peers },
+            processes,
         )),
         Command::Passwd { home } => passwd::passwd(home),
         Command::Chat {
@@ -144,6 +158,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             home,
             process,
         })),
+        Command::New { path, process } => new::new(&path, process.as_deref()),
     }
 }
 

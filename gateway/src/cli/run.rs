@@ -1,5 +1,6 @@
-//! `switchboard run`: starts the node, prints `listening on ws://…/` (`wss://` with TLS),
-//! stops on a signal. A fresh home gets a random password, printed once on stderr.
+//! `switchboard run`: starts the node with the processes it was given, prints
+//! `listening on ws://…/` (`wss://` with TLS), stops on a signal.
+//! A fresh home gets a random password, printed once on stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ pub async fn run(
     node: Option<String>,
     web: super::web::WebArgs,
     net: NetArgs,
+    processes: Vec<crate::kernel::ProcessSpec>,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
     raise_open_file_limit();
@@ -24,7 +26,7 @@ pub async fn run(
     config.node = super::node_name(&home, node)?;
     web.apply(&home, &mut config)?;
     net.apply(&home::read_config(&home)?, &mut config.net);
-    let node = crate::node::start(config, crate::node::bundled_processes()).await?;
+    let node = crate::node::start(config, processes).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {
         // Shown once, on stderr: stdout's first line belongs to scripts.

@@ -1,15 +1,16 @@
 //! The bindings table: which paths under `/<process_id>` a process serves, as WebSocket
-//! channels or as HTTP, and whether they need a token. Also the HTTP requests in flight to
-//! processes, waiting for their `Response`.
+//! channels or as HTTP, and whether they need a token. (The HTTP requests in flight to
+//! processes wait in [`super::pending`].)
 //!
 //! Paths compare without a trailing `/` (`/ws/` is `/ws`; the bare prefix is `/`), so
 //! `/<process_id>` and `/<process_id>/` both reach a bind of `/`.
 
 use std::collections::HashMap;
 
-use parking_lot::{Mutex, RwLock};
-use process_lib::{Address, HttpServerError, KernelMessage, ProcessId, WireMessage};
-use tokio::sync::oneshot;
+use parking_lot::RwLock;
+use process_lib::{HttpServerError, ProcessId};
+use warp::filters::path::FullPath;
+use warp::{Filter, Rejection};
 
 /// Longest path a process may bind.
 const MAX_PATH: usize = 256;
@@ -32,12 +33,11 @@ pub enum Kind {
 
 type Table = RwLock<HashMap<(ProcessId, String), Bind>>;
 
-/// Every bound path on this node, and the HTTP requests waiting for an answer.
+/// Every bound path on this node.
 #[derive(Debug, Default)]
 pub struct Bindings {
     ws: Table,
     http: Table,
-    pending: Mutex<HashMap<u64, Waiter>>,
 }
 
 /// A bound path in its compared form, or `MalformedRequest` when it cannot be one.
@@ -67,6 +67,21 @@ pub fn split(full: &str) -> Option<(ProcessId, String)> {
     };
     let process = first.parse().ok()?;
     Some((process, normalize(tail).ok()?))
+}
+
+/// Matches any request whose first path segment is a process id; yields the split path.
+pub fn process_path() -> impl Filter<Extract = ((ProcessId, String),), Error = Rejection> + Clone {
+    warp::path::full().and_then(|full: FullPath| async move {
+        split(full.as_str()).ok_or_else(warp::reject::not_found)
+    })
+}
+
+/// The query string as a map; an unparsable one is an empty map.
+pub fn query_map(
+) -> impl Filter<Extract = (HashMap<String, String>,), Error = std::convert::Infallible> + Clone {
+    warp::query::<HashMap<String, String>>()
+        .or(warp::any().map(HashMap::new))
+        .unify()
 }
 
 impl Bindings {
@@ -111,91 +126,11 @@ impl Bindings {
             .get(&(process.clone(), path.to_owned()))
             .copied()
     }
-
-    /// Registers HTTP request `id`, sent to `from`, in flight; its answer arrives on the
-    /// receiver. Only a `Response` from exactly `from` counts as the answer.
-    pub fn await_answer(&self, id: u64, from: Address) -> oneshot::Receiver<KernelMessage> {
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().insert(id, Waiter { from, tx });
-        rx
-    }
-
-    /// Forgets a request that timed out.
-    pub fn forget(&self, id: u64) {
-        self.pending.lock().remove(&id);
-    }
-
-    /// Hands `message` to the request waiting for it; gives it back when none waits.
-    /// A request, a message from another node, or a response from any process but the one
-    /// asked is never taken as an answer: a peer cannot answer our HTTP requests by guessing
-    /// an id.
-    pub fn answer(&self, message: KernelMessage) -> Option<KernelMessage> {
-        if !matches!(message.message, WireMessage::Response { .. }) {
-            return Some(message);
-        }
-        let mut pending = self.pending.lock();
-        match pending.get(&message.id) {
-            Some(waiter) if waiter.from == message.source => {
-                if let Some(waiter) = pending.remove(&message.id) {
-                    let _ = waiter.tx.send(message);
-                }
-                None
-            }
-            _ => Some(message),
-        }
-    }
-}
-
-/// An HTTP request in flight: who must answer it, and where the answer goes.
-#[derive(Debug)]
-struct Waiter {
-    from: Address,
-    tx: oneshot::Sender<KernelMessage>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(id: u64, source: &str) -> KernelMessage {
-        KernelMessage {
-            id,
-            source: source.parse().unwrap(),
-            target: "local.os@http-server:distro:sys".parse().unwrap(),
-            rsvp: None,
-            message: WireMessage::Response {
-                body: b"{}".to_vec(),
-            },
-            blob: None,
-        }
-    }
-
-    #[test]
-    fn only_the_asked_process_on_this_node_answers() {
-        let bindings = Bindings::default();
-        let mut rx = bindings.await_answer(7, "local.os@app:app:sys".parse().unwrap());
-        // A peer node's process with the same id, or another local process: not the answer.
-        assert!(bindings.answer(response(7, "bob.os@app:app:sys")).is_some());
-        assert!(bindings
-            .answer(response(7, "local.os@other:app:sys"))
-            .is_some());
-        assert!(rx.try_recv().is_err());
-        // A request with the id is not an answer either.
-        let mut request = response(7, "local.os@app:app:sys");
-        request.message = WireMessage::Request {
-            expects_response: None,
-            body: vec![],
-        };
-        assert!(bindings.answer(request).is_some());
-        // The asked process's response is.
-        assert!(bindings
-            .answer(response(7, "local.os@app:app:sys"))
-            .is_none());
-        assert_eq!(
-            rx.try_recv().unwrap().source.to_string(),
-            "local.os@app:app:sys"
-        );
-    }
 
     #[test]
     fn paths_compare_without_trailing_slashes() {
@@ -228,38 +163,5 @@ mod tests {
         assert_eq!(table.lookup(Kind::Http, &chat, "/ws"), None);
         table.unbind(Kind::WebSocket, &chat, "/ws").unwrap();
         assert_eq!(table.lookup(Kind::WebSocket, &chat, "/ws"), None);
-    }
-
-    #[test]
-    fn only_processes_on_this_node_may_bind() {
-        use process_lib::{Address, HttpServerAction, WireMessage};
-        let home = tempfile::tempdir().unwrap();
-        let config = crate::config::Config::new(home.path());
-        let rt = crate::runtime::Runtime::new(config, crate::auth::Auth::new("local.os", &[1; 32]));
-        let chat: ProcessId = "chat:chat:sys".parse().unwrap();
-        let bind = |node: &str| process_lib::KernelMessage {
-            id: 1,
-            source: Address::new(node, chat.clone()).unwrap(),
-            target: rt.address(process_lib::http_server_id()),
-            rsvp: None,
-            message: WireMessage::Request {
-                expects_response: None,
-                body: serde_json::to_vec(&HttpServerAction::WebSocketBind {
-                    path: "/ws".into(),
-                    authenticated: false,
-                })
-                .unwrap(),
-            },
-            blob: None,
-        };
-        crate::http::actions::handle(&rt, bind("bob.os"));
-        assert_eq!(rt.bindings.lookup(Kind::WebSocket, &chat, "/ws"), None);
-        crate::http::actions::handle(&rt, bind("local.os"));
-        assert_eq!(
-            rt.bindings.lookup(Kind::WebSocket, &chat, "/ws"),
-            Some(Bind {
-                authenticated: false
-            })
-        );
     }
 }

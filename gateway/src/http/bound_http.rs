@@ -20,8 +20,7 @@ use process_lib::{
 use warp::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
-use super::bindings::Kind;
-use super::bound_ws::{process_path, query_map};
+use super::bindings::{process_path, query_map, Kind};
 use super::origin::{self, Verdict};
 use super::problem::Problem;
 use super::ConnInfo;
@@ -212,7 +211,7 @@ where
         .ok_or_else(|| Problem::Unavailable(process.to_string()))?;
     let timeout = rt.config.http_response_timeout;
     let id = rt.next_id();
-    let answer = rt.bindings.await_answer(id, rt.address(process.clone()));
+    let answer = rt.pending.await_answer(id, rt.address(process.clone()));
     // However this ends (answer, timeout, or the client leaving), the waiter is removed.
     let _waiting = Waiting { rt: &rt, id };
     let message = KernelMessage {
@@ -245,7 +244,7 @@ struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.rt.bindings.forget(self.id);
+        self.rt.pending.forget(self.id);
     }
 }
 

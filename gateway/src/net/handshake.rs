@@ -8,9 +8,11 @@
 //! initiator -> responder: s, se          + initiator's node name
 //! ```
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
 
-use super::framing::{read_frame, write_frame, FrameError, MAX_FRAME};
+use super::framing::{self, read_frame, write_frame, FrameError, MAX_FRAME};
 use super::identity::{Identity, PublicKey, KEY_LEN};
 use super::session::{split, Opener, Sealer};
 
@@ -65,6 +67,9 @@ pub struct Session {
     pub sealer: Sealer,
     /// Decrypts what we receive.
     pub opener: Opener,
+    /// Bytes the peer sent after the handshake that were read with it: the start of the
+    /// link's first frames.
+    pub read_ahead: BytesMut,
 }
 
 fn builder(identity: &Identity) -> Result<snow::Builder<'_>, snow::Error> {
@@ -116,12 +121,12 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     let mut state = builder(identity)?.build_initiator()?;
     let mut message = vec![0u8; MAX_FRAME];
     let mut payload = vec![0u8; MAX_FRAME];
-    let mut frame = Vec::new();
+    let mut frames = Framed::new(stream, framing::codec());
 
     let len = state.write_message(&[], &mut message)?;
-    write_frame(stream, &message[..len]).await?;
+    write_frame(&mut frames, &message[..len]).await?;
 
-    read_frame(stream, &mut frame).await?;
+    let frame = read_frame(&mut frames).await?;
     let len = state.read_message(&frame, &mut payload)?;
     let name = peer_name(&payload[..len], our_name)?;
     if name != peer {
@@ -133,12 +138,13 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     check_key(&name, remote_key(&state)?, peer_key)?;
 
     let len = state.write_message(our_name.as_bytes(), &mut message)?;
-    write_frame(stream, &message[..len]).await?;
+    write_frame(&mut frames, &message[..len]).await?;
     let (sealer, opener) = split(state.into_stateless_transport_mode()?);
     Ok(Session {
         peer: name,
         sealer,
         opener,
+        read_ahead: frames.into_parts().read_buf,
     })
 }
 
@@ -152,15 +158,15 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     let mut state = builder(identity)?.build_responder()?;
     let mut message = vec![0u8; MAX_FRAME];
     let mut payload = vec![0u8; MAX_FRAME];
-    let mut frame = Vec::new();
+    let mut frames = Framed::new(stream, framing::codec());
 
-    read_frame(stream, &mut frame).await?;
+    let frame = read_frame(&mut frames).await?;
     state.read_message(&frame, &mut payload)?;
 
     let len = state.write_message(our_name.as_bytes(), &mut message)?;
-    write_frame(stream, &message[..len]).await?;
+    write_frame(&mut frames, &message[..len]).await?;
 
-    read_frame(stream, &mut frame).await?;
+    let frame = read_frame(&mut frames).await?;
     let len = state.read_message(&frame, &mut payload)?;
     let name = peer_name(&payload[..len], our_name)?;
     let expected = key_of(&name).ok_or_else(|| HandshakeError::UnknownPeer(name.clone()))?;
@@ -170,6 +176,7 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
         peer: name,
         sealer,
         opener,
+        read_ahead: frames.into_parts().read_buf,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Links: accepting and dialing connections, and the two tasks of a live link.
+//! Links: accepting and dialing connections, and starting the two tasks of a live link
+//! ([`super::transport`]).
 //!
 //! The writer task drains the link's bounded queue, packing every message waiting into one
 //! batch of records, sealing it into transport frames and writing it with one call; when the
@@ -12,22 +13,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use process_lib::host::Host;
 use process_lib::{KernelMessage, SendErrorKind, WireMessage};
 use rand::Rng;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
-use super::codec::{self, Reassembler, Record};
-use super::framing::{read_frame, FrameError};
 use super::handshake::{self, HandshakeError, Session};
 use super::identity::Identity;
 use super::peers::{LinkHandle, Peer};
-use super::queue::{link_queue, LinkDrain};
-use super::session::{Opener, Sealer};
+use super::queue::link_queue;
 use super::stats::NetStats;
+use super::transport::{Link, LinkReader, LinkWriter};
 use crate::runtime::Runtime;
 
 /// Handshakes that may be in progress on the listener at once.
@@ -35,9 +32,6 @@ const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// A link up this long resets the redial backoff.
 const STABLE_LINK: Duration = Duration::from_secs(10);
-
-/// The writer stops adding messages to a batch past this many plaintext bytes.
-const BATCH_BYTES: usize = 256 * 1024;
 
 /// Accepts peers' dials until the node shuts down.
 pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, listener: TcpListener) {
@@ -215,158 +209,17 @@ fn start_link(rt: &Arc<Runtime>, stream: TcpStream, session: Session, dialed_by_
     NetStats::bump(&net.stats.links_up);
     tracing::info!(peer = %peer.name, %dialer, link = id, "link up");
     let (read, write) = stream.into_split();
-    rt.tasks.spawn(writer(
-        rt.clone(),
-        peer.clone(),
+    let link = Link {
+        rt: rt.clone(),
+        peer,
         id,
-        write,
-        session.sealer,
-        rx,
-        cancel.clone(),
-    ));
+        cancel,
+    };
+    let writer = LinkWriter::new(link.clone(), write, session.sealer, rx);
+    rt.tasks.spawn(writer.run());
     rt.tasks
-        .spawn(reader(rt.clone(), peer, id, read, session.opener, cancel));
+        .spawn(LinkReader::new(link, read, session.opener, session.read_ahead).run());
     true
-}
-
-async fn writer(
-    rt: Arc<Runtime>,
-    peer: Arc<Peer>,
-    id: u64,
-    mut write: OwnedWriteHalf,
-    mut sealer: Sealer,
-    mut rx: LinkDrain,
-    cancel: CancellationToken,
-) {
-    let config = &rt.net.config;
-    let limit = config.max_message_size;
-    let mut plain = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
-    let mut out = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
-    let mut keepalive = tokio::time::interval(config.keepalive);
-    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    keepalive.reset();
-    let why = loop {
-        plain.clear();
-        out.clear();
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => break "closed",
-            message = rx.recv() => {
-                let Some(message) = message else { break "queue closed" };
-                add(&rt, &peer, message, limit, &mut plain);
-                while plain.len() < BATCH_BYTES {
-                    match rx.try_recv() {
-                        Some(message) => add(&rt, &peer, message, limit, &mut plain),
-                        None => break,
-                    }
-                }
-            }
-            _ = keepalive.tick() => codec::encode_keepalive(&mut plain),
-        }
-        if plain.is_empty() {
-            continue;
-        }
-        if sealer.seal(&plain, &mut out).is_err() {
-            break "encryption failed";
-        }
-        let written = tokio::select! {
-            written = tokio::time::timeout(config.idle_timeout, write.write_all(&out)) => written,
-            () = cancel.cancelled() => break "closed",
-        };
-        match written {
-            Ok(Ok(())) => keepalive.reset(),
-            Ok(Err(_)) => break "write failed",
-            Err(_) => break "write stalled past the idle timeout",
-        }
-    };
-    tracing::debug!(peer = %peer.name, link = id, why, "link writer ending");
-    cancel.cancel();
-    peer.unregister(id);
-    rx.close();
-    while let Some(message) = rx.try_recv() {
-        NetStats::bump(&rt.net.stats.offline);
-        bounce(&rt, SendErrorKind::Offline, message);
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), write.shutdown()).await;
-}
-
-/// Adds one message to the batch, or bounces it when it is over the limit.
-fn add(rt: &Runtime, peer: &Peer, message: KernelMessage, limit: usize, plain: &mut Vec<u8>) {
-    if let Err(error) = codec::encode(&message, limit, plain) {
-        NetStats::bump(&rt.net.stats.too_large);
-        tracing::warn!(peer = %peer.name, source = %message.source, %error, "message not sent");
-        bounce(rt, SendErrorKind::Offline, message);
-    }
-}
-
-async fn reader(
-    rt: Arc<Runtime>,
-    peer: Arc<Peer>,
-    id: u64,
-    read: OwnedReadHalf,
-    mut opener: Opener,
-    cancel: CancellationToken,
-) {
-    let config = &rt.net.config;
-    let mut read = BufReader::with_capacity(128 * 1024, read);
-    let mut frame = Vec::new();
-    let mut records = Reassembler::new(config.max_message_size);
-    let violation: Option<String> = 'link: loop {
-        let got = tokio::select! {
-            () = cancel.cancelled() => break None,
-            got = tokio::time::timeout(config.idle_timeout, read_frame(&mut read, &mut frame)) => got,
-        };
-        match got {
-            Ok(Ok(())) => {}
-            Ok(Err(FrameError::Io(error))) => {
-                tracing::info!(peer = %peer.name, link = id, %error, "link closed by the peer");
-                break None;
-            }
-            Ok(Err(error)) => break Some(error.to_string()),
-            Err(_) => {
-                tracing::warn!(peer = %peer.name, link = id, "link idle past the timeout");
-                break None;
-            }
-        }
-        if let Err(error) = opener.open(&frame, records.buffer()) {
-            break Some(format!("frame did not decrypt: {error}"));
-        }
-        loop {
-            match records.next_record() {
-                Ok(Some(Record::Message(message))) => deliver(&rt, &peer, message),
-                Ok(Some(Record::Keepalive)) => {}
-                Ok(None) => break,
-                Err(error) => break 'link Some(error.to_string()),
-            }
-        }
-    };
-    if let Some(why) = violation {
-        NetStats::bump(&rt.net.stats.links_dropped);
-        tracing::warn!(peer = %peer.name, link = id, %why, "link dropped for a protocol violation");
-    }
-    cancel.cancel();
-    peer.unregister(id);
-    tracing::info!(peer = %peer.name, link = id, "link down");
-}
-
-/// Hands a message from `peer` to local routing, if its source is that peer.
-fn deliver(rt: &Runtime, peer: &Peer, message: KernelMessage) {
-    let rsvp_elsewhere = message.rsvp.as_ref().is_some_and(|a| a.node != peer.name);
-    if message.source.node != peer.name || message.target.node != rt.node || rsvp_elsewhere {
-        NetStats::bump(&rt.net.stats.bad_source);
-        tracing::warn!(
-            peer = %peer.name,
-            source = %message.source,
-            target = %message.target,
-            "message dropped: its source (or rsvp) is not the link's peer, or it is not for us"
-        );
-        return;
-    }
-    NetStats::bump(&rt.net.stats.received);
-    if let Err((kind, message)) = crate::kernel::route::route(rt, message) {
-        tracing::debug!(peer = %peer.name, target = %message.target, ?kind, "message from a peer not delivered");
-        bounce(rt, kind, message);
-    }
 }
 
 /// Sends an undelivered request back to whoever waits for its answer. Anything else that
@@ -395,7 +248,7 @@ pub(super) fn bounce(rt: &Runtime, kind: SendErrorKind, message: KernelMessage) 
         message: WireMessage::Bounce { kind, body },
         blob,
     };
-    if let Err((kind, answer)) = crate::kernel::route::route(rt, answer) {
+    if let Err((kind, answer)) = rt.send(answer) {
         tracing::debug!(target = %answer.target, ?kind, "bounce not delivered");
     }
 }

@@ -8,31 +8,34 @@
 //!
 //! ## Layout
 //! - [`identity`]: the node's static X25519 key pair, kept in the home.
+//! - [`key`]: a public key as peers name it (64 hex digits).
 //! - [`peers`]: configured peers, the one live link per peer, and the tie-break.
 //! - [`handshake`]: Noise XX, and the check of the peer's name against its key.
 //! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
 //! - [`requests`]: what local processes ask `net:distro:sys` (the peer list).
 //! - [`session`]: the sealing and opening halves of an established session.
-//! - [`framing`]: length-prefixed frames on TCP.
+//! - [`framing`]: length-prefixed frames on TCP (tokio-util's `LengthDelimitedCodec`).
 //! - [`codec`]: kernel messages as records in bincode, split across frames and reassembled.
-//! - [`link`]: accepting, dialing with backoff, and each link's reader and writer tasks.
+//! - [`link`]: accepting, dialing with backoff, starting a link once its handshake is done.
+//! - [`transport`]: each link's writer and reader tasks.
 //! - [`stats`]: the counters of what was sent, refused and dropped.
 
 pub mod codec;
 pub mod framing;
 pub mod handshake;
 pub mod identity;
+pub mod key;
 pub mod link;
 pub mod peers;
 pub mod queue;
 pub mod requests;
 pub mod session;
 pub mod stats;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
 use process_lib::host::Host;
 use process_lib::{
@@ -43,52 +46,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc::error::TrySendError;
 
 pub use identity::{Identity, IdentityError, PublicKey};
-pub use peers::PeerConfig;
 pub use stats::{NetStats, NetStatsSnapshot};
 
+/// The net module's settings live with the node's ([`crate::config`]).
+pub use crate::config::{NetConfig, PeerConfig};
+
 use crate::runtime::Runtime;
-
-/// The net module's settings.
-#[derive(Debug, Clone)]
-pub struct NetConfig {
-    /// Where to listen for peers; no listener when `None` (the node may still dial out).
-    pub bind: Option<SocketAddr>,
-    /// The peers this node links to or accepts.
-    pub peers: Vec<PeerConfig>,
-    /// Largest kernel message on a link, encoded, in bytes.
-    pub max_message_size: usize,
-    /// A quiet link sends a keepalive this often.
-    pub keepalive: Duration,
-    /// A link that receives nothing for this long is dropped.
-    pub idle_timeout: Duration,
-    /// How long a connection has to complete its handshake.
-    pub handshake_timeout: Duration,
-    /// Messages that may wait in one link's queue.
-    pub queue_capacity: usize,
-    /// Payload bytes that may wait in one link's queue.
-    pub queue_bytes: usize,
-    /// The first wait before redialing a peer after a failed dial.
-    pub redial_min: Duration,
-    /// The longest wait between dials.
-    pub redial_max: Duration,
-}
-
-impl Default for NetConfig {
-    fn default() -> Self {
-        Self {
-            bind: None,
-            peers: Vec::new(),
-            max_message_size: 10 << 20,
-            keepalive: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
-            handshake_timeout: Duration::from_secs(10),
-            queue_capacity: 16 * 1024,
-            queue_bytes: 64 << 20,
-            redial_min: Duration::from_millis(100),
-            redial_max: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Why the net module did not start.
 #[derive(Debug, thiserror::Error)]

@@ -15,59 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::identity::PublicKey;
 use super::queue::LinkQueue;
-
-/// A peer as the config lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PeerConfig {
-    /// Its node name.
-    pub name: String,
-    /// Where it listens (`host:port`); without one we only accept its dials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    /// The static key it must prove.
-    pub public_key: PublicKey,
-    /// Whether its processes may push to our channels bound to the same process id.
-    #[serde(default)]
-    pub trust_pushes: bool,
-}
-
-/// Why a `--peer` argument is not a peer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PeerParseError {
-    /// A part that is not `name=…`, `key=…`, `address=…` or `trust`.
-    #[error("unknown part {0:?} (expected name=NODE,key=HEX[,address=HOST:PORT][,trust])")]
-    UnknownPart(String),
-    /// `name=` or `key=` is missing.
-    #[error("missing {0}=")]
-    Missing(&'static str),
-    /// The key is not 64 hex digits.
-    #[error("bad key: {0}")]
-    Key(#[from] super::identity::KeyParseError),
-}
-
-impl std::str::FromStr for PeerConfig {
-    type Err = PeerParseError;
-
-    /// Parses `name=bob.os,key=HEX[,address=127.0.0.1:9001][,trust]`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (mut name, mut key, mut address, mut trust_pushes) = (None, None, None, false);
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part.split_once('=') {
-                Some(("name", value)) => name = Some(value.to_owned()),
-                Some(("key", value)) => key = Some(value.parse()?),
-                Some(("address", value)) => address = Some(value.to_owned()),
-                None if part == "trust" => trust_pushes = true,
-                _ => return Err(PeerParseError::UnknownPart(part.to_owned())),
-            }
-        }
-        Ok(Self {
-            name: name.ok_or(PeerParseError::Missing("name"))?,
-            address,
-            public_key: key.ok_or(PeerParseError::Missing("key"))?,
-            trust_pushes,
-        })
-    }
-}
+use crate::config::PeerConfig;
 
 /// The sending side of a live link.
 #[derive(Debug, Clone)]
@@ -233,25 +181,6 @@ mod tests {
             cancel: CancellationToken::new(),
         };
         (link, rx)
-    }
-
-    #[test]
-    fn peer_arguments_parse() {
-        let key = "ab".repeat(32);
-        let peer: PeerConfig = format!("name=bob.os,key={key},address=127.0.0.1:9001,trust")
-            .parse()
-            .unwrap();
-        assert_eq!(peer.name, "bob.os");
-        assert_eq!(peer.address.as_deref(), Some("127.0.0.1:9001"));
-        assert!(peer.trust_pushes);
-        assert_eq!(
-            "name=bob.os".parse::<PeerConfig>(),
-            Err(PeerParseError::Missing("key"))
-        );
-        assert!(matches!(
-            format!("name=x,key={key},color=red").parse::<PeerConfig>(),
-            Err(PeerParseError::UnknownPart(_))
-        ));
     }
 
     #[test]

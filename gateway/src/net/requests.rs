@@ -6,6 +6,8 @@ use process_lib::{
     net_id, KernelMessage, NetRequest, NetResponse, PeerInfo, SendErrorKind, WireMessage,
 };
 
+use process_lib::host::Host;
+
 use crate::runtime::Runtime;
 
 /// Answers one request to the net module.
@@ -57,7 +59,7 @@ pub fn handle(rt: &Runtime, message: KernelMessage) {
         },
         blob: None,
     };
-    if let Err((kind, reply)) = crate::kernel::route::route(rt, reply) {
+    if let Err((kind, reply)) = rt.send(reply) {
         tracing::debug!(target = %reply.target, ?kind, "net answer not delivered");
     }
 }

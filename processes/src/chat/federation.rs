@@ -184,7 +184,7 @@ impl Federation {
         ts: u64,
     ) -> Result<(), Outcome> {
         let target =
-            Address::new(node, self.our.process.clone()).map_err(|_| Outcome::NoSuchPerson)?;
+            Address::try_new(node, self.our.process.clone()).map_err(|_| Outcome::NoSuchPerson)?;
         self.last_id += 1;
         let id = self.last_id;
         let body = FedRequest::Whisper {

@@ -15,7 +15,8 @@
 //! - [`commands`]: parsing frames into commands. [`events`]: what clients are told.
 //! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
 //! - [`federation`]: the wire between the chats on two nodes, and the whispers in flight;
-//!   `peers` (private): what the chat does with what a peer's chat sends or answers.
+//!   `peers` (private): what the chat does with what a peer's chat sends or answers;
+//!   `whisper` (private): a member's `/whisper`, here or to a linked node.
 
 pub mod archive;
 pub mod commands;
@@ -23,6 +24,7 @@ pub mod events;
 pub mod federation;
 pub mod names;
 mod peers;
+mod whisper;
 
 use process_lib::{
     await_message, get_blob, http_server_id, send_ws_push, send_ws_push_many, state_dir, Address,
@@ -32,7 +34,7 @@ use process_lib::{
 use archive::Archive;
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
 use events::Event;
-use federation::{Federation, Outcome};
+use federation::Federation;
 use names::{Mode, Roster};
 
 /// The process id the chat is installed under.
@@ -186,36 +188,7 @@ impl Chat {
                 self.tell_all(&Event::Message(stored.clone()));
                 self.federation.relay(&from, &text, stored.ts).await;
             }
-            Command::Whisper { to, text } => {
-                let to = match federation::split_remote(&to) {
-                    Some((name, node)) if node != self.node => {
-                        let from = self.name_of(channel_id);
-                        return self
-                            .federation
-                            .whisper(channel_id, &from, (name, node), &text, now_ms())
-                            .map_err(|outcome| match outcome {
-                                Outcome::NoSuchPerson => CommandError::NoSuchPerson(to.clone()),
-                                _ => CommandError::PeerOffline(node.to_owned()),
-                            });
-                    }
-                    Some((name, _)) => name.to_owned(),
-                    None => to,
-                };
-                let target = self
-                    .roster
-                    .find(&to)
-                    .ok_or_else(|| CommandError::NoSuchPerson(to.clone()))?;
-                let event = Event::Whisper {
-                    from: self.name_of(channel_id),
-                    to: self.name_of(target),
-                    text,
-                    ts: now_ms(),
-                };
-                self.tell(channel_id, &event);
-                if target != channel_id {
-                    self.tell(target, &event);
-                }
-            }
+            Command::Whisper { to, text } => self.whisper(channel_id, to, text)?,
             Command::Name(new) => {
                 let old = self.roster.rename(channel_id, &new)?;
                 if old != new {

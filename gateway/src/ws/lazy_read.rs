@@ -1,5 +1,6 @@
 //! A read adapter that lets every socket keep a tiny tungstenite read buffer (the node's
-//! `read_buffer_size`, 128 bytes by default) without paying for it in system calls.
+//! `read_buffer_size`, 128 bytes by default) without paying for it in system calls; and
+//! [`own_payload`], which keeps that buffer's storage its own while a process holds a frame.
 //!
 //! tungstenite allocates its read buffer up front and never reads more than its size in one
 //! call; at 4 KiB that buffer was the largest part of an idle connection. Here each read from
@@ -117,9 +118,67 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for LazyRead<T> {
     }
 }
 
+/// A frame's payload as the process gets it: a small one is copied into storage of its
+/// own, so it does not keep tungstenite's read buffer shared while the process holds it.
+///
+/// A payload fresh from the socket shares the read buffer's storage. When the reader then
+/// asks that buffer for room for the next frame while the storage is still shared, the
+/// buffer cannot reuse it and allocates anew, and under 1 KiB it allocates only the few
+/// bytes asked for, so every later frame takes two allocations and two short reads. Freed
+/// at once, the storage stays the buffer's own and is reused. The copy lives inline in the
+/// one allocation that also holds its reference count, so sharing it later (the process
+/// library keeps the current message's payload) allocates nothing more.
+pub fn own_payload(payload: bytes::Bytes) -> bytes::Bytes {
+    match payload.len() {
+        0..=64 => Inline::<64>::copy(&payload),
+        65..=128 => Inline::<128>::copy(&payload),
+        129..=256 => Inline::<256>::copy(&payload),
+        257..=512 => Inline::<512>::copy(&payload),
+        _ => payload,
+    }
+}
+
+/// A small payload's bytes, held inline.
+struct Inline<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `payload` (at most `N` bytes) in shared storage of its own.
+    fn copy(payload: &[u8]) -> bytes::Bytes {
+        let mut inline = Self {
+            len: payload.len(),
+            bytes: [0; N],
+        };
+        inline.bytes[..payload.len()].copy_from_slice(payload);
+        bytes::Bytes::from_owner(inline)
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_payload_is_copied_and_a_large_one_shared() {
+        for len in [0, 1, 64, 65, 128, 129, 256, 257, 512] {
+            let original = bytes::Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>());
+            let owned = own_payload(original.clone());
+            assert_eq!(owned, original, "{len} bytes");
+            if len > 0 {
+                assert_ne!(owned.as_ptr(), original.as_ptr(), "{len} bytes");
+            }
+        }
+        let large = bytes::Bytes::from(vec![7u8; 513]);
+        assert_eq!(own_payload(large.clone()).as_ptr(), large.as_ptr());
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Everything `reader` gives until its end, read `N` bytes at most at a time.

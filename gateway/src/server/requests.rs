@@ -1,19 +1,23 @@
-//! Requests processes send to `http-server:distro:sys`, answered with
-//! `{"Ok":null}` / `{"Err":…}` when the sender waits for an answer.
+//! Requests processes send to `http-server:distro:sys` (push, close, bind, unbind),
+//! answered with `{"Ok":null}` / `{"Err":…}` when the sender waits for an answer; and the
+//! responses to HTTP requests on bound paths, handed to their waiters. The runtime's router
+//! brings them here; the answer goes back through it.
 
 use process_lib::{
     http_server_id, HttpServerAction, HttpServerError, KernelMessage, LazyLoadBlob, WireMessage,
     WsMessageType,
 };
 
-use super::bindings::Kind;
+use process_lib::host::Host;
+
+use crate::http::bindings::Kind;
 use crate::runtime::Runtime;
 
 /// Handles one action. Actions are accepted from processes on this node, and pushes and
 /// closes from processes on peers whose pushes are trusted. A response is the answer to an
 /// HTTP request on a bound path, and goes to its waiter (only from this node).
 pub fn handle(rt: &Runtime, message: KernelMessage) {
-    let Some(message) = rt.bindings.answer(message) else {
+    let Some(message) = rt.pending.answer(message) else {
         return;
     };
     let WireMessage::Request {
@@ -41,7 +45,7 @@ pub fn handle(rt: &Runtime, message: KernelMessage) {
             },
             blob: None,
         };
-        let _ = crate::kernel::route::route(rt, answer);
+        let _ = rt.send(answer);
     }
 }
 
@@ -91,5 +95,46 @@ fn perform(rt: &Runtime, message: &KernelMessage, body: &[u8]) -> Result<(), Htt
         HttpServerAction::WebSocketUnbind { path } => {
             rt.bindings.unbind(Kind::WebSocket, source, &path)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use process_lib::ProcessId;
+
+    use super::*;
+    use crate::http::bindings::Bind;
+
+    #[test]
+    fn only_processes_on_this_node_may_bind() {
+        use process_lib::{Address, HttpServerAction, WireMessage};
+        let home = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::new(home.path());
+        let rt = crate::runtime::Runtime::new(config, crate::auth::Auth::new("local.os", &[1; 32]));
+        let chat: ProcessId = "chat:chat:sys".parse().unwrap();
+        let bind = |node: &str| process_lib::KernelMessage {
+            id: 1,
+            source: Address::new(node, chat.clone()),
+            target: rt.address(process_lib::http_server_id()),
+            rsvp: None,
+            message: WireMessage::Request {
+                expects_response: None,
+                body: serde_json::to_vec(&HttpServerAction::WebSocketBind {
+                    path: "/ws".into(),
+                    authenticated: false,
+                })
+                .unwrap(),
+            },
+            blob: None,
+        };
+        handle(&rt, bind("bob.os"));
+        assert_eq!(rt.bindings.lookup(Kind::WebSocket, &chat, "/ws"), None);
+        handle(&rt, bind("local.os"));
+        assert_eq!(
+            rt.bindings.lookup(Kind::WebSocket, &chat, "/ws"),
+            Some(Bind {
+                authenticated: false
+            })
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The queue under each channel's writer: a `VecDeque` behind a mutex that also counts the
+//! The queue under each channel's outbox: a `VecDeque` behind a mutex that also counts the
 //! bytes it holds, and an `AtomicWaker` that wakes the one consumer without taking a lock.
 //!
 //! tokio's unbounded mpsc allocates a 32-slot block (about 2 KiB with our frame type) for
@@ -23,7 +23,7 @@ const FIRST_ROOM: usize = 16;
 
 /// A multi-producer, single-consumer queue that can be closed from either end.
 #[derive(Debug)]
-pub struct Queue<T> {
+pub struct ByteQueue<T> {
     inner: Mutex<Inner<T>>,
     ready: AtomicWaker,
 }
@@ -45,7 +45,7 @@ pub enum Refused<T> {
     Full(T),
 }
 
-impl<T> Default for Queue<T> {
+impl<T> Default for ByteQueue<T> {
     fn default() -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -58,7 +58,7 @@ impl<T> Default for Queue<T> {
     }
 }
 
-/// [`Queue::take_all`] under a lock already held.
+/// [`ByteQueue::take_all`] under a lock already held.
 fn take_locked<T>(inner: &mut Inner<T>, batch: &mut VecDeque<T>, released: usize) -> bool {
     debug_assert!(batch.is_empty());
     inner.bytes = inner.bytes.saturating_sub(released);
@@ -69,7 +69,7 @@ fn take_locked<T>(inner: &mut Inner<T>, batch: &mut VecDeque<T>, released: usize
     true
 }
 
-impl<T> Queue<T> {
+impl<T> ByteQueue<T> {
     /// Appends `item`, which counts as `len` bytes, unless the queue already holds bytes and
     /// would then hold more than `limit` (one item larger than the limit still goes into an
     /// empty queue). Never waits.
@@ -105,7 +105,7 @@ impl<T> Queue<T> {
         take_locked(&mut self.inner.lock(), batch, released)
     }
 
-    /// Takes everything queued into `batch`, which must be empty, as [`Queue::take_all`]
+    /// Takes everything queued into `batch`, which must be empty, as [`ByteQueue::take_all`]
     /// does; when nothing is queued returns `Pending` with `cx` woken by the next push,
     /// since the consumer is about to sleep. Its emptied `batch` then stays with the queue
     /// as room for the next burst when `keep_room` is set and it is no larger than
@@ -167,7 +167,7 @@ mod tests {
     use super::*;
 
     /// Takes batches until the queue closes, the way the writer task does.
-    async fn drain_all(queue: &Queue<u32>) -> Vec<u32> {
+    async fn drain_all(queue: &ByteQueue<u32>) -> Vec<u32> {
         let mut seen = Vec::new();
         let mut batch = VecDeque::new();
         while std::future::poll_fn(|cx| queue.poll_take_all(&mut batch, 0, false, cx)).await {
@@ -178,7 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn items_come_out_in_order_and_close_ends_the_consumer() {
-        let queue = std::sync::Arc::new(Queue::default());
+        let queue = std::sync::Arc::new(ByteQueue::default());
         let consumer = tokio::spawn({
             let queue = queue.clone();
             async move { drain_all(&queue).await }
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_byte_limit_counts_taken_items_until_they_are_released() {
-        let queue = Queue::default();
+        let queue = ByteQueue::default();
         queue.push(1u32, 60, 100).expect("room");
         assert_eq!(queue.push(2, 60, 100), Err(Refused::Full(2)));
         let mut batch = VecDeque::new();
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn an_idle_consumer_leaves_no_storage_on_either_side() {
-        let queue = Queue::default();
+        let queue = ByteQueue::default();
         let mut batch = VecDeque::new();
         queue.push(1u64, 8, 1024).expect("open");
         queue.push(2, 8, 1024).expect("open");
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_consumer_that_keeps_room_leaves_one_buffer_for_the_next_burst() {
-        let queue = Queue::default();
+        let queue = ByteQueue::default();
         let mut batch = VecDeque::new();
         let mut cx = Context::from_waker(std::task::Waker::noop());
         for item in 0..4u64 {

@@ -14,8 +14,8 @@ use warp::{Filter, Reply};
 
 use super::conn::Conn;
 use super::lazy_read::LazyRead;
-use super::ConnInfo;
 use crate::config::Config;
+use crate::http::ConnInfo;
 
 /// A server-side WebSocket over an upgraded hyper connection.
 pub type WsStream = WebSocketStream<LazyRead<Conn>>;

@@ -1,5 +1,7 @@
-//! Routing: every `KernelMessage` goes to a mailbox, a runtime module, the net module (for
-//! another node), or back to its sender.
+//! Routing: every `KernelMessage` goes to a process's mailbox, to one of the runtime's
+//! modules (`http-server:distro:sys`, `net:distro:sys`), to the net module for another node,
+//! or back to its sender. The modules answer through [`Host::send`](process_lib::host::Host),
+//! which comes back here: only this file knows which module serves which address.
 
 use std::sync::LazyLock;
 
@@ -18,7 +20,7 @@ pub fn route(rt: &Runtime, message: KernelMessage) -> Result<(), (SendErrorKind,
         return rt.net.send(message);
     }
     if message.target.process == *HTTP_SERVER {
-        crate::http::actions::handle(rt, message);
+        crate::server::requests::handle(rt, message);
         return Ok(());
     }
     if message.target.process == *NET {

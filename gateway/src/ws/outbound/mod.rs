@@ -1,5 +1,10 @@
-//! What goes out on one channel: the byte-bounded queue in front of its socket, and the
-//! fast path around it.
+//! What goes out on one channel: its [`Outbox`] (the byte-bounded queue in front of its
+//! socket, and the fast path around it) and the writer that empties it onto the socket.
+//!
+//! - [`queue`]: the [`ByteQueue`] under each outbox, which holds no storage while idle.
+//! - [`wire`]: a frame as it goes on the wire, its header formatted once per push.
+//! - [`socket_writer`]: the socket's write half and its send buffer, and the fast-path write.
+//! - [`writer`]: the writer task, which drains the outbox and ends with a close.
 //!
 //! A reply — the first push to a channel after the client sent it a frame, as an echo or a
 //! request-response exchange makes — whose channel is idle (nothing queued, the writer task
@@ -23,14 +28,18 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::channels::Channel;
-use super::queue::{Queue, Refused};
-use super::wire::WireFrame;
-use super::writer::{Direct, Slot};
+pub mod queue;
+pub mod socket_writer;
+pub mod wire;
+pub mod writer;
+
+use queue::{ByteQueue, Refused};
+use socket_writer::{FastWrite, SocketWriter};
+use wire::WireFrame;
 
 /// What a channel's writer task is asked to do.
 #[derive(Debug)]
-pub enum Outbound {
+pub enum Outgoing {
     /// Write a frame.
     Frame(WireFrame),
     /// Finish a frame a pushing task wrote but could not flush.
@@ -42,63 +51,68 @@ pub enum Outbound {
     Close(Option<CloseFrame>),
 }
 
-/// What both ends share.
-#[derive(Debug, Default)]
+/// What the outbox, the writer task and the reader's [`Replies`] share.
+#[derive(Debug)]
 struct Shared {
     /// What waits for the writer task, with its payload bytes counted against the limit.
-    frames: Queue<Outbound>,
+    frames: ByteQueue<Outgoing>,
     /// The socket's write half, once the writer task runs. Whoever writes holds this lock,
     /// so frames reach the socket in the order they were pushed.
-    slot: Mutex<Option<Slot>>,
-}
-
-/// The sending side of one channel's outbound path.
-#[derive(Debug)]
-pub struct WriterQueue {
-    shared: Arc<Shared>,
+    socket: Mutex<Option<SocketWriter>>,
+    /// Bytes that may wait in `frames`.
     limit: usize,
+    /// A close was asked for: the channel takes no more frames.
     closing: AtomicBool,
     /// The channel's reader, to be woken when a close is asked for.
     closing_waker: AtomicWaker,
+}
+
+/// The sending side of one channel's outbound path: pushes write or queue here.
+#[derive(Debug)]
+pub struct Outbox {
+    shared: Arc<Shared>,
     /// The client sent a frame and no push has come since: the next push is its reply.
     awaiting_reply: AtomicBool,
 }
 
 /// The writer task's side: takes frames out and counts bytes out as it writes them.
 #[derive(Debug)]
-pub struct WriterDrain {
+pub struct OutboxDrain {
     shared: Arc<Shared>,
 }
 
-/// A queue holding at most `limit` bytes of frames.
-pub fn writer_queue(limit: usize) -> (WriterQueue, WriterDrain) {
-    let shared = Arc::new(Shared::default());
+/// An outbox holding at most `limit` bytes of frames, and its writer's side.
+pub fn outbox(limit: usize) -> (Outbox, OutboxDrain) {
+    let shared = Arc::new(Shared {
+        frames: ByteQueue::default(),
+        socket: Mutex::new(None),
+        limit,
+        closing: AtomicBool::new(false),
+        closing_waker: AtomicWaker::new(),
+    });
     (
-        WriterQueue {
+        Outbox {
             shared: shared.clone(),
-            limit,
-            closing: AtomicBool::new(false),
-            closing_waker: AtomicWaker::new(),
             awaiting_reply: AtomicBool::new(false),
         },
-        WriterDrain { shared },
+        OutboxDrain { shared },
     )
 }
 
-impl WriterDrain {
+impl OutboxDrain {
     /// The oldest thing queued, if any (tests look at what a push queued).
     #[cfg(test)]
-    pub fn try_next(&self) -> Option<Outbound> {
+    pub fn try_next(&self) -> Option<Outgoing> {
         self.shared.frames.try_pop()
     }
 
     /// Moves everything queued into the empty `batch`, after marking `written` payload
     /// bytes as gone to the socket; `Pending` with `cx` woken by the next push when nothing
-    /// is queued (see [`Queue::poll_take_all`]); `Ready(false)` when the sending side is
+    /// is queued (see [`ByteQueue::poll_take_all`]); `Ready(false)` when the sending side is
     /// gone and all is taken.
     pub fn poll_take(
         &self,
-        batch: &mut VecDeque<Outbound>,
+        batch: &mut VecDeque<Outgoing>,
         written: usize,
         keep_room: bool,
         cx: &mut Context<'_>,
@@ -109,39 +123,39 @@ impl WriterDrain {
     }
 
     /// Hands the socket's write half over; from now on idle pushes may write to it.
-    pub fn attach(&self, slot: Slot) {
-        *self.shared.slot.lock() = Some(slot);
+    pub fn attach(&self, socket: SocketWriter) {
+        *self.shared.socket.lock() = Some(socket);
     }
 
     /// The write half, locked against pushing tasks for as long as the guard lives.
-    pub fn slot(&self) -> MutexGuard<'_, Option<Slot>> {
-        self.shared.slot.lock()
+    pub fn socket(&self) -> MutexGuard<'_, Option<SocketWriter>> {
+        self.shared.socket.lock()
     }
 
     /// Takes the write half back (dropping it closes the socket's write side once the
     /// reader is gone too). Idle pushes queue from now on.
-    pub fn detach(&self) -> Option<Slot> {
-        self.shared.slot.lock().take()
+    pub fn take_back(&self) -> Option<SocketWriter> {
+        self.shared.socket.lock().take()
     }
 }
 
-impl Drop for WriterDrain {
+impl Drop for OutboxDrain {
     fn drop(&mut self) {
         self.shared.frames.close();
     }
 }
 
-impl Drop for WriterQueue {
+impl Drop for Outbox {
     fn drop(&mut self) {
         self.shared.frames.close();
     }
 }
 
-impl WriterQueue {
+impl Outbox {
     /// Writes or queues a frame, or reports a slow consumer (and closes the channel). The
     /// frame's bytes on the wire count against the queue's limit.
-    pub(super) fn push_frame(&self, frame: WireFrame) -> Result<(), HttpServerError> {
-        if self.closing.load(Ordering::Acquire) {
+    pub fn push_frame(&self, frame: WireFrame) -> Result<(), HttpServerError> {
+        if self.shared.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
         // A load first: most pushes (a fan-out's) are not replies, and a plain load does
@@ -154,10 +168,10 @@ impl WriterQueue {
             Err(frame)
         };
         let frame = match written {
-            Ok(direct) => {
-                if direct == Direct::Unflushed {
+            Ok(written) => {
+                if written == FastWrite::Unflushed {
                     // Its bytes wait in the socket's buffer: the writer task finishes them.
-                    self.control(Outbound::Flush);
+                    self.shared.control(Outgoing::Flush);
                 }
                 return Ok(());
             }
@@ -167,12 +181,12 @@ impl WriterQueue {
         match self
             .shared
             .frames
-            .push(Outbound::Frame(frame), len, self.limit)
+            .push(Outgoing::Frame(frame), len, self.shared.limit)
         {
             Ok(()) => Ok(()),
             Err(Refused::Closed(_)) => Err(HttpServerError::WsChannelNotFound),
             Err(Refused::Full(_)) => {
-                self.fail(
+                self.shared.fail(
                     WsErrorCode::SlowConsumer,
                     "the client did not read its messages fast enough",
                 );
@@ -181,43 +195,16 @@ impl WriterQueue {
         }
     }
 
-    /// Queues an instruction for the writer task; it counts no bytes and is never refused
-    /// for room (a closed queue drops it: the writer is gone).
-    fn control(&self, outbound: Outbound) {
-        let _ = self.shared.frames.push(outbound, 0, usize::MAX);
-    }
-
     /// The fast path: when the writer task is idle and nothing is queued, writes `frame`
     /// without waiting. Hands it back when it must be queued instead.
-    fn write_now(&self, frame: WireFrame) -> Result<Direct, WireFrame> {
+    fn write_now(&self, frame: WireFrame) -> Result<FastWrite, WireFrame> {
         // Someone else is writing (the writer task, or another pusher): queue behind them.
-        let Some(mut guard) = self.shared.slot.try_lock() else {
+        let Some(mut guard) = self.shared.socket.try_lock() else {
             return Err(frame);
         };
         match guard.as_mut() {
-            Some(slot) if self.shared.frames.is_empty() => slot.write_now(frame),
+            Some(socket) if self.shared.frames.is_empty() => socket.write_now(frame),
             _ => Err(frame),
-        }
-    }
-
-    /// Queues bytes the reader's tungstenite socket wrote itself: whole frames (a pong, its
-    /// reply to a close), counted against the limit like any other. Dropped once a close has
-    /// been asked for, since the writer sends the channel's one close frame.
-    fn push_reply(&self, bytes: &[u8]) {
-        if self.closing.load(Ordering::Acquire) {
-            return;
-        }
-        let frame = WireFrame::framed(Bytes::copy_from_slice(bytes));
-        let len = frame.len();
-        if let Err(Refused::Full(_)) =
-            self.shared
-                .frames
-                .push(Outbound::Frame(frame), len, self.limit)
-        {
-            self.fail(
-                WsErrorCode::SlowConsumer,
-                "the client did not read its messages fast enough",
-            );
         }
     }
 
@@ -234,10 +221,7 @@ impl WriterQueue {
 
     /// Closes the channel with an error frame. Only the first close counts.
     pub fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
-        if !self.closing.swap(true, Ordering::AcqRel) {
-            self.control(Outbound::Fail(code, message.into()));
-            self.closing_waker.wake();
-        }
+        self.shared.fail(code, message);
     }
 
     /// Closes the channel normally. Only the first close counts.
@@ -251,9 +235,9 @@ impl WriterQueue {
     /// Closes the channel with `frame` as its close frame (the client's own, when it
     /// started the close). Only the first close counts.
     pub fn close_with(&self, frame: Option<CloseFrame>) {
-        if !self.closing.swap(true, Ordering::AcqRel) {
-            self.control(Outbound::Close(frame));
-            self.closing_waker.wake();
+        if !self.shared.closing.swap(true, Ordering::AcqRel) {
+            self.shared.control(Outgoing::Close(frame));
+            self.shared.closing_waker.wake();
         }
     }
 
@@ -261,7 +245,7 @@ impl WriterQueue {
     /// the channel's reader waits on this (one waker is kept). Cheap to poll again: the
     /// reader polls it whenever no frame is waiting.
     pub fn poll_closing(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.closing_waker.register(cx.waker());
+        self.shared.closing_waker.register(cx.waker());
         if self.is_closing() {
             Poll::Ready(())
         } else {
@@ -271,23 +255,56 @@ impl WriterQueue {
 
     /// Whether a close has been asked for.
     pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
+        self.shared.closing.load(Ordering::Acquire)
+    }
+
+    /// What the reader's tungstenite socket writes through (see [`super::conn`]).
+    pub fn replies(&self) -> Replies {
+        Replies(self.shared.clone())
     }
 }
 
-/// A channel's queue as the reader's tungstenite socket sees it: what that socket writes
-/// (see [`super::conn`]) is queued for the channel's writer.
-#[derive(Debug, Clone)]
-pub struct Replies(Arc<Channel>);
-
-impl Replies {
-    /// Writes to `channel`'s queue.
-    pub fn new(channel: Arc<Channel>) -> Self {
-        Self(channel)
+impl Shared {
+    /// Closes the channel with an error frame. Only the first close counts.
+    fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
+        if !self.closing.swap(true, Ordering::AcqRel) {
+            self.control(Outgoing::Fail(code, message.into()));
+            self.closing_waker.wake();
+        }
     }
 
+    /// Queues an instruction for the writer task; it counts no bytes and is never refused
+    /// for room (a closed queue drops it: the writer is gone).
+    fn control(&self, outgoing: Outgoing) {
+        let _ = self.frames.push(outgoing, 0, usize::MAX);
+    }
+
+    /// Queues bytes the reader's tungstenite socket wrote itself: whole frames (a pong, its
+    /// reply to a close), counted against the limit like any other. Dropped once a close has
+    /// been asked for, since the writer sends the channel's one close frame.
+    fn push_reply(&self, bytes: &[u8]) {
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
+        let frame = WireFrame::framed(Bytes::copy_from_slice(bytes));
+        let len = frame.len();
+        if let Err(Refused::Full(_)) = self.frames.push(Outgoing::Frame(frame), len, self.limit) {
+            self.fail(
+                WsErrorCode::SlowConsumer,
+                "the client did not read its messages fast enough",
+            );
+        }
+    }
+}
+
+/// A channel's outbox as the reader's tungstenite socket sees it: what that socket writes
+/// (see [`super::conn`]) is queued for the channel's writer.
+#[derive(Debug, Clone)]
+pub struct Replies(Arc<Shared>);
+
+impl Replies {
     /// Queues `bytes`, whole frames tungstenite formatted.
     pub fn write(&self, bytes: &[u8]) {
-        self.0.writer.push_reply(bytes);
+        self.0.push_reply(bytes);
     }
 }

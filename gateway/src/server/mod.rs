@@ -1,6 +1,13 @@
-//! The accept loop: our own, rather than `warp::serve`, so every accepted socket gets
+//! The `http-server:distro:sys` module's two doors: the accept loop and [`routes`], which
+//! hand every connection to plain HTTP ([`crate::http`]) or to WebSockets ([`crate::ws`]);
+//! and [`requests`], what processes ask the module (push, close, bind).
+//!
+//! The accept loop is our own, rather than `warp::serve`, so every accepted socket gets
 //! `TCP_NODELAY`, carries its peer address to the routes, and stops on the node's shutdown.
 //! With TLS configured, the handshake runs in the connection's task, never in the loop.
+
+pub mod requests;
+pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::routes::routes;
 use crate::http::ConnInfo;
 use crate::runtime::Runtime;
+use routes::routes;
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
 //! `GET /` says what the node is; `/login` and `/logout` log a browser in and out; `/chat`
-//! and its files come from [`super::web`]; `/<process_id><path>` reaches what processes
-//! bound; anything else is a 404 with a sentence.
+//! and its files come from [`crate::http::web`]; `/our.js` from [`crate::http::our_js`];
+//! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::socket;
-use super::upgrade::{self, socket_config, PendingUpgrade};
+use crate::http;
 use crate::runtime::Runtime;
+use crate::ws::admission;
+use crate::ws::upgrade::{self, socket_config, PendingUpgrade};
 
 fn with_runtime(
     rt: Arc<Runtime>,
@@ -31,17 +32,17 @@ pub fn routes(
             let tls = conn.is_some_and(|c| c.tls);
             let allowed = &rt.config.allowed_origins;
             let cookie_token =
-                match super::origin::usable_cookie(&pending.headers, tls, allowed, &rt.node) {
+                match http::origin::usable_cookie(&pending.headers, tls, allowed, &rt.node) {
                     Ok(token) => token,
                     Err(problem) => return problem.into_response(),
                 };
             let config = socket_config(&rt.config);
             let tasks = rt.tasks.clone();
             pending.accept(&tasks, config, move |ws| {
-                socket::serve_register_flow(rt, ws, conn, cookie_token)
+                admission::serve_register_flow(rt, ws, conn, cookie_token)
             })
         });
-    let web = super::web::routes(rt.clone());
+    let web = http::web::routes(rt.clone());
     let index = warp::path::end()
         .and(warp::get())
         .and(with_runtime(rt.clone()))
@@ -51,8 +52,10 @@ pub fn routes(
                 rt.node
             )
         });
-    let login = super::login::routes(rt.clone());
-    let bound = super::bound_ws::route(rt.clone()).or(super::bound_http::route(rt));
+    let login = http::login::routes(rt.clone());
+    let bound = crate::ws::bound::route(rt.clone())
+        .or(http::our_js::route(rt.clone()))
+        .or(http::bound_http::route(rt));
     register
         .or(index)
         .or(web)

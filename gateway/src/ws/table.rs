@@ -1,7 +1,7 @@
-//! The channel table: `channel_id → {bound process, writer queue}`.
+//! The channel table: `channel_id → {bound process, outbox}`.
 //!
-//! A push looks its channel up, checks the owner, and hands the frame to the channel's writer
-//! queue. The queue is bounded in bytes, not frames: a push that would overflow it marks the
+//! A push looks its channel up, checks the owner, and hands the frame to the channel's outbox.
+//! The outbox is bounded in bytes, not frames: a push that would overflow it marks the
 //! channel as a slow consumer and closes it. Nothing here ever waits on a socket.
 
 use std::collections::HashMap;
@@ -13,8 +13,8 @@ use parking_lot::RwLock;
 use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::outbound::WriterQueue;
-use super::wire::WireFrame;
+use super::outbound::wire::WireFrame;
+use super::outbound::Outbox;
 
 const SHARDS: usize = 16;
 
@@ -31,7 +31,7 @@ pub struct Channel {
     /// The path the client connected to.
     pub path: String,
     /// Where frames for the client go.
-    pub writer: WriterQueue,
+    pub outbox: Outbox,
 }
 
 /// Every live channel on this node, sharded to keep pushes from contending.
@@ -106,9 +106,9 @@ impl ChannelTable {
         }
         let frame = frame_for(message_type, blob.bytes)?;
         match frame {
-            Some(frame) => channel.writer.push_frame(frame),
+            Some(frame) => channel.outbox.push_frame(frame),
             None => {
-                channel.writer.close(1000, "");
+                channel.outbox.close(1000, "");
                 Ok(())
             }
         }
@@ -151,9 +151,9 @@ impl ChannelTable {
         for (id, channel) in owned {
             let outcome = match &frame {
                 // Cloning a frame copies its header and shares its payload.
-                Some(frame) => channel.writer.push_frame(frame.clone()),
+                Some(frame) => channel.outbox.push_frame(frame.clone()),
                 None => {
-                    channel.writer.close(1000, "");
+                    channel.outbox.close(1000, "");
                     Ok(())
                 }
             };
@@ -168,7 +168,7 @@ impl ChannelTable {
         let mut count = 0;
         for shard in &self.shards {
             for channel in shard.read().values() {
-                channel.writer.fail(code, message);
+                channel.outbox.fail(code, message);
                 count += 1;
             }
         }
@@ -181,7 +181,7 @@ impl ChannelTable {
         for shard in &self.shards {
             for channel in shard.read().values() {
                 if channel.process == *process {
-                    channel.writer.fail(code, message);
+                    channel.outbox.fail(code, message);
                     count += 1;
                 }
             }
@@ -221,20 +221,20 @@ fn frame_for(
 
 #[cfg(test)]
 mod tests {
-    use super::super::outbound::{writer_queue, Outbound, WriterDrain};
+    use super::super::outbound::{outbox, OutboxDrain, Outgoing};
     use super::*;
 
     fn pid(s: &str) -> ProcessId {
         s.parse().unwrap()
     }
 
-    fn table_with_one(limit: usize) -> (ChannelTable, u32, WriterDrain) {
+    fn table_with_one(limit: usize) -> (ChannelTable, u32, OutboxDrain) {
         let table = ChannelTable::default();
-        let (writer, drain) = writer_queue(limit);
+        let (outbox, drain) = outbox(limit);
         let (id, _) = table.insert(Channel {
             process: pid("echo:echo:sys"),
             path: "/".into(),
-            writer,
+            outbox,
         });
         (table, id, drain)
     }
@@ -245,13 +245,13 @@ mod tests {
         table.next_id.store(u32::MAX - 1, Ordering::Relaxed);
         let mut ids = Vec::new();
         for _ in 0..4 {
-            let (writer, _drain) = writer_queue(10);
+            let (outbox, _drain) = outbox(10);
             ids.push(
                 table
                     .insert(Channel {
                         process: pid("a:b:c"),
                         path: "/".into(),
-                        writer,
+                        outbox,
                     })
                     .0,
             );
@@ -259,13 +259,13 @@ mod tests {
         assert_eq!(ids, vec![u32::MAX - 1, u32::MAX, 1, 2]);
         // Wrapping past a live id skips it.
         table.next_id.store(1, Ordering::Relaxed);
-        let (writer, _drain) = writer_queue(10);
+        let (outbox, _drain) = outbox(10);
         assert_eq!(
             table
                 .insert(Channel {
                     process: pid("a:b:c"),
                     path: "/".into(),
-                    writer
+                    outbox
                 })
                 .0,
             3
@@ -305,7 +305,7 @@ mod tests {
         );
         assert_eq!(table.push(&echo, id, WsMessageType::Text, text), Ok(()));
         match drain.try_next() {
-            Some(Outbound::Frame(frame)) => {
+            Some(Outgoing::Frame(frame)) => {
                 assert_eq!(frame, WireFrame::from_message(Message::text("hi")));
             }
             other => panic!("unexpected {other:?}"),
@@ -330,10 +330,10 @@ mod tests {
             table.push(&echo, id, WsMessageType::Binary, blob),
             Err(HttpServerError::WsChannelNotFound)
         );
-        assert!(matches!(drain.try_next(), Some(Outbound::Frame(_))));
+        assert!(matches!(drain.try_next(), Some(Outgoing::Frame(_))));
         assert!(matches!(
             drain.try_next(),
-            Some(Outbound::Fail(WsErrorCode::SlowConsumer, _))
+            Some(Outgoing::Fail(WsErrorCode::SlowConsumer, _))
         ));
     }
 
@@ -352,11 +352,11 @@ mod tests {
         let table = ChannelTable::default();
         let mut drains = Vec::new();
         for owner in ["echo:echo:sys", "chat:chat:sys"] {
-            let (writer, drain) = writer_queue(1024);
+            let (outbox, drain) = outbox(1024);
             table.insert(Channel {
                 process: pid(owner),
                 path: "/".into(),
-                writer,
+                outbox,
             });
             drains.push(drain);
         }
@@ -364,7 +364,7 @@ mod tests {
         for drain in &drains {
             assert!(matches!(
                 drain.try_next(),
-                Some(Outbound::Fail(WsErrorCode::GoingAway, m)) if m == "bye"
+                Some(Outgoing::Fail(WsErrorCode::GoingAway, m)) if m == "bye"
             ));
         }
     }
@@ -376,11 +376,11 @@ mod tests {
         let mut drains = Vec::new();
         let mut ids = Vec::new();
         for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
-            let (writer, drain) = writer_queue(1024);
+            let (outbox, drain) = outbox(1024);
             let (id, _) = table.insert(Channel {
                 process: pid(owner),
                 path: "/".into(),
-                writer,
+                outbox,
             });
             ids.push(id);
             drains.push(drain);
@@ -401,7 +401,7 @@ mod tests {
         );
         for drain in &drains[..2] {
             match drain.try_next() {
-                Some(Outbound::Frame(frame)) => {
+                Some(Outgoing::Frame(frame)) => {
                     assert_eq!(frame, WireFrame::from_message(Message::text("hi")));
                 }
                 other => panic!("unexpected {other:?}"),

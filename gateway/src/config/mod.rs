@@ -1,4 +1,11 @@
-//! A node's settings, with the defaults the command line documents.
+//! A node's settings, with the defaults the command line documents. Plain data: nothing
+//! here reaches the runtime.
+//!
+//! - [`net`]: the net module's settings and the peers it links to.
+
+pub mod net;
+
+pub use net::{NetConfig, PeerConfig, PeerParseError};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,10 +27,10 @@ pub struct Config {
     pub register_timeout: Duration,
     /// Largest message a client may send, in bytes.
     pub max_message_size: usize,
-    /// Bytes that may wait in one channel's writer queue before it counts as a slow consumer.
+    /// Bytes that may wait in one channel's outbox before it counts as a slow consumer.
     pub writer_queue_bytes: usize,
     /// tungstenite's read buffer per socket, in bytes. Small, because socket reads go through
-    /// a per-thread 16 KiB buffer (`http::lazy_read`) and this one is held by every socket.
+    /// a per-thread 16 KiB buffer (`ws::lazy_read`) and this one is held by every socket.
     pub read_buffer_size: usize,
     /// Most WebSocket connections held at once.
     pub max_connections: usize,
@@ -32,7 +39,7 @@ pub struct Config {
     /// How long a closing socket may take to flush its last frames.
     pub close_timeout: Duration,
     /// Node-to-node links: the listener, the peers, their limits.
-    pub net: crate::net::NetConfig,
+    pub net: NetConfig,
     /// How long a token from `POST /login` lives.
     pub token_ttl: Duration,
     /// Origins, besides the node's own, whose pages may open WebSockets (`https://app.example`).
@@ -76,7 +83,7 @@ impl Config {
             login_attempts_per_minute: 6,
             http_response_timeout: Duration::from_secs(30),
             tls: None,
-            net: crate::net::NetConfig::default(),
+            net: NetConfig::default(),
         }
     }
 }

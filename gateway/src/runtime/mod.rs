@@ -1,5 +1,11 @@
 //! `Runtime`: the one state struct of a running node, handed to every module once.
-//! It implements [`process_lib::host::Host`], which is how processes reach the kernel.
+//! It implements [`process_lib::host::Host`], which is how processes and modules send:
+//! messages go through [`route`], pushes straight to the channel table (or the net module
+//! for another node's channels).
+//!
+//! - [`route`]: where a `KernelMessage` goes — a mailbox, a module, a peer, or back.
+
+pub mod route;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,9 +21,10 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::http::bindings::Bindings;
-use crate::http::channels::ChannelTable;
 use crate::http::login::LoginGuard;
+use crate::http::pending::PendingRequests;
 use crate::kernel::table::ProcessTable;
+use crate::ws::table::ChannelTable;
 
 /// Everything a node's modules share.
 #[derive(Debug)]
@@ -38,8 +45,10 @@ pub struct Runtime {
     pub shutdown: CancellationToken,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
-    /// Paths processes bound, and HTTP requests waiting for their answers.
+    /// Paths processes bound.
     pub bindings: Bindings,
+    /// HTTP requests on bound paths waiting for their processes' answers.
+    pub pending: PendingRequests,
     /// Login attempt counting and the password-check gate.
     pub login: LoginGuard,
     /// Links to peer nodes.
@@ -55,6 +64,7 @@ impl Runtime {
             net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             bindings: Bindings::default(),
+            pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
             config,
             auth,
@@ -77,7 +87,7 @@ impl Runtime {
 
 impl Host for Runtime {
     fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
-        crate::kernel::route::route(self, message)
+        route::route(self, message)
     }
 
     fn ws_push(

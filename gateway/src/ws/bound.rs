@@ -12,31 +12,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use process_lib::{ProcessId, WsErrorCode};
-use warp::filters::path::FullPath;
 use warp::{Filter, Rejection, Reply};
 
-use super::bindings::{self, Kind};
-use super::origin::{self, Verdict};
-use super::problem::Problem;
+use super::admission::refuse;
+use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
-use super::socket::{refuse, run_channel, OpenChannel};
 use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
+use crate::http::bindings::{process_path, query_map, Kind};
+use crate::http::origin::{self, Verdict};
+use crate::http::problem::Problem;
 use crate::runtime::Runtime;
-
-/// Matches any request whose first path segment is a process id; yields the split path.
-pub fn process_path() -> impl Filter<Extract = ((ProcessId, String),), Error = Rejection> + Clone {
-    warp::path::full().and_then(|full: FullPath| async move {
-        bindings::split(full.as_str()).ok_or_else(warp::reject::not_found)
-    })
-}
-
-/// The query string as a map; an unparsable one is an empty map.
-pub fn query_map(
-) -> impl Filter<Extract = (HashMap<String, String>,), Error = std::convert::Infallible> + Clone {
-    warp::query::<HashMap<String, String>>()
-        .or(warp::any().map(HashMap::new))
-        .unify()
-}
 
 /// `GET /<process_id><path>` with a WebSocket upgrade.
 pub fn route(

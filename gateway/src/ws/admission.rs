@@ -1,0 +1,80 @@
+//! Admission on `/`: the connection limit, then the register frame; a socket that passes
+//! becomes a channel ([`super::channel`]), one that does not is told why and closed.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use process_lib::WsErrorCode;
+
+use super::channel::{run_channel, OpenChannel};
+use super::refusal::Refusal;
+use super::register::{await_register, NotRegistered};
+use super::upgrade::WsStream;
+use crate::http::ConnInfo;
+use crate::runtime::Runtime;
+
+/// Serves a socket that connected to `/`: admission, register frame, then the channel.
+/// `cookie_token` is the upgrade request's login cookie, used when the frame's token is empty.
+pub fn serve_register_flow(
+    rt: Arc<Runtime>,
+    ws: WsStream,
+    conn: Option<ConnInfo>,
+    cookie_token: Option<String>,
+) -> impl Future<Output = ()> {
+    // Boxed: the future lives as long as the connection, and an argument stays in it for
+    // good, so it holds a pointer rather than the whole socket it has already handed on.
+    register_flow(rt, Box::new(ws), conn, cookie_token)
+}
+
+async fn register_flow(
+    rt: Arc<Runtime>,
+    mut ws: Box<WsStream>,
+    conn: Option<ConnInfo>,
+    cookie_token: Option<String>,
+) {
+    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
+        let refusal = Refusal::new(
+            WsErrorCode::OverCapacity,
+            "this node holds as many connections as it allows; try again later",
+        );
+        return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+    };
+    let tls = conn.is_some_and(|c| c.tls);
+    // Each phase is boxed so the connection's task is sized for none of them: an idle
+    // channel then holds only the channel phase's state.
+    match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
+        Ok(registration) => {
+            let open = OpenChannel {
+                process: registration.process,
+                path: "/".to_owned(),
+                mailbox: registration.mailbox,
+                announce: true,
+            };
+            Box::pin(run_channel(rt, unbox(ws), open)).await;
+        }
+        Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
+        Err(NotRegistered::Gone) => {}
+    }
+}
+
+/// Takes the socket out of its box and frees the box now (`*ws` would keep the allocation
+/// until the binding's scope ends, which is the connection's end).
+fn unbox(ws: Box<WsStream>) -> WsStream {
+    *ws
+}
+
+/// Tells the client why (unless it broke the protocol, which gets the close frame alone),
+/// closes with the matching code, and waits (bounded) for its close.
+pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
+    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
+    let close = async {
+        if !refusal.code.is_protocol_failure() {
+            ws.feed(refusal.error_frame()).await?;
+        }
+        ws.send(refusal.close_frame()).await?;
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<_, tokio_tungstenite::tungstenite::Error>(())
+    };
+    let _ = tokio::time::timeout(rt.config.close_timeout, close).await;
+}

@@ -1,0 +1,286 @@
+//! One channel's life, once admitted: a reader loop (this task) that hands each client
+//! frame to the process's mailbox, and a writer task that owns the socket's write half,
+//! until either side ends; then the channel is removed and its process told.
+
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use process_lib::{
+    HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType,
+    WsRegistered,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::Instrument;
+
+use super::courier::Courier;
+use super::lazy_read::own_payload;
+use super::outbound::outbox;
+use super::outbound::writer::{self, WriterEnd};
+use super::register::read_error;
+use super::table::Channel;
+use super::upgrade::WsStream;
+use crate::runtime::Runtime;
+
+/// A channel about to open.
+#[derive(Debug)]
+pub struct OpenChannel {
+    /// The process it is bound to.
+    pub process: ProcessId,
+    /// The path the client connected to.
+    pub path: String,
+    /// That process's mailbox.
+    pub mailbox: mpsc::Sender<KernelMessage>,
+    /// Whether to send the client `{"channel_id":N}` first (the register flow does).
+    pub announce: bool,
+}
+
+/// Runs an open channel until it ends: this task reads, and a writer task of its own owns
+/// the socket's write half.
+pub fn run_channel(
+    rt: Arc<Runtime>,
+    mut ws: WsStream,
+    open: OpenChannel,
+) -> impl Future<Output = ()> {
+    let (outbox, drain) = outbox(rt.config.writer_queue_bytes);
+    let replies = outbox.replies();
+    let (channel_id, channel) = rt.channels.insert(Channel {
+        process: open.process.clone(),
+        path: open.path.clone(),
+        outbox,
+    });
+    let span = tracing::debug_span!("channel", channel_id, process = %open.process);
+    let write_half = ws.get_mut().get_mut().split_writer(replies);
+    async move {
+        let Some(write_half) = write_half else {
+            // Only a socket that already ran as a channel is split; none comes here.
+            rt.channels.remove(channel_id);
+            return;
+        };
+        if open.announce {
+            let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
+            let _ = channel.outbox.send(Message::text(reply));
+        }
+        let writer_task = tokio::spawn(writer::run(write_half, drain));
+        let courier = Courier::new(&rt, &open);
+        courier
+            .deliver(
+                HttpServerRequest::WebSocketOpen {
+                    path: open.path.clone(),
+                    channel_id,
+                },
+                None,
+            )
+            .await;
+        tracing::debug!("channel open");
+
+        // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
+        // close branch sees; a channel that opened as the node began to shut down fails here.
+        if rt.shutdown.is_cancelled() {
+            channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
+        }
+        let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
+        loop {
+            let expiry = reader.expiry();
+            // Frames first, and the other branches polled only when none is waiting: they
+            // are rare, and a select that starts at a random branch polls some of them for
+            // every frame. The socket's reads spend tokio's cooperative budget, so a client
+            // that never pauses still lets the loop see a close or a shutdown.
+            let next = tokio::select! {
+                biased;
+                frame = ws.next() => reader.on_frame(frame),
+                end = &mut reader.writer_task, if reader.writer_end.is_none() => {
+                    reader.on_writer_end(end.unwrap_or(WriterEnd::Broken))
+                }
+                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
+                    reader.on_close_asked()
+                }
+                () = expiry => Next::Stop,
+            };
+            match next {
+                // A client's frame goes to the process's mailbox.
+                Next::Deliver(kind, blob) => courier.push(channel_id, kind, blob).await,
+                Next::Wait => {}
+                Next::Stop => break,
+            }
+        }
+
+        rt.channels.remove(channel_id);
+        let writer_end = reader.finish().await;
+        tracing::debug!(?writer_end, "channel closed");
+        // A restarted process never saw this channel: it is not told of its close.
+        if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
+            courier
+                .deliver(HttpServerRequest::WebSocketClose(channel_id), None)
+                .await;
+        }
+    }
+    .instrument(span)
+}
+
+/// What the reader loop does after an event.
+enum Next {
+    /// Hand a client's frame to the process.
+    Deliver(WsMessageType, LazyLoadBlob),
+    /// Wait for the next event.
+    Wait,
+    /// The channel is over.
+    Stop,
+}
+
+/// The reader loop's state: the channel's writer task, and how far the close has come.
+struct Reader<'a> {
+    channel: &'a Channel,
+    writer_task: JoinHandle<WriterEnd>,
+    /// How the writer task ended, once it has.
+    writer_end: Option<WriterEnd>,
+    /// Set when the client's close frame arrived; with the writer done, the handshake is.
+    peer_closed: bool,
+    /// Set when the client broke the protocol: the connection is failed, and what it sends
+    /// after that is read only to find its close frame, never delivered.
+    failed: bool,
+    /// When a close under way gives up waiting; set once a close is asked for.
+    deadline: Option<Instant>,
+    close_timeout: Duration,
+}
+
+impl<'a> Reader<'a> {
+    fn new(
+        channel: &'a Channel,
+        writer_task: JoinHandle<WriterEnd>,
+        close_timeout: Duration,
+    ) -> Self {
+        Self {
+            channel,
+            writer_task,
+            writer_end: None,
+            peer_closed: false,
+            failed: false,
+            deadline: None,
+            close_timeout,
+        }
+    }
+
+    /// Sleeps until the close deadline; forever while there is none.
+    fn expiry(&self) -> impl Future<Output = ()> {
+        let deadline = self.deadline;
+        async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Starts the close deadline, unless it runs already.
+    fn start_deadline(&mut self) {
+        let close_timeout = self.close_timeout;
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + close_timeout);
+    }
+
+    /// What the socket gave: a frame for the process, the client's close, an error, or
+    /// its end.
+    fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Next {
+        match frame {
+            Some(Ok(Message::Text(_) | Message::Binary(_))) if self.failed => Next::Wait,
+            Some(Ok(Message::Text(text))) => {
+                let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
+                self.channel.outbox.expect_reply();
+                Next::Deliver(WsMessageType::Text, blob)
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                let blob = LazyLoadBlob::from_bytes(own_payload(bytes));
+                self.channel.outbox.expect_reply();
+                Next::Deliver(WsMessageType::Binary, blob)
+            }
+            Some(Ok(Message::Close(close))) => {
+                self.peer_closed = true;
+                // The client's own close frame goes back, as the protocol asks
+                // (tungstenite's copy of it is dropped: the writer sends the one).
+                self.channel.outbox.close_with(close);
+                if self.writer_end.is_some() {
+                    return Next::Stop;
+                }
+                self.start_deadline();
+                Next::Wait
+            }
+            Some(Ok(_)) => Next::Wait,
+            Some(Err(error)) => match read_error(error) {
+                Some(refusal) if !self.failed => {
+                    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                    self.failed = true;
+                    self.channel.outbox.fail(refusal.code, refusal.message);
+                    self.start_deadline();
+                    Next::Wait
+                }
+                Some(_) => Next::Wait,
+                None => Next::Stop,
+            },
+            None => Next::Stop,
+        }
+    }
+
+    /// The writer task ended: after a close it sent, the client's close is awaited.
+    fn on_writer_end(&mut self, end: WriterEnd) -> Next {
+        self.writer_end = Some(end);
+        if end == WriterEnd::Broken || self.peer_closed {
+            return Next::Stop;
+        }
+        self.start_deadline();
+        Next::Wait
+    }
+
+    /// A close was asked for (by a process, a slow consumer, the node shutting down).
+    fn on_close_asked(&mut self) -> Next {
+        self.deadline = Some(Instant::now() + self.close_timeout);
+        Next::Wait
+    }
+
+    /// Once the loop is over: closes the channel if the writer still runs, and waits
+    /// (bounded) for the writer to end. Returns how it ended, if it did.
+    async fn finish(mut self) -> Option<WriterEnd> {
+        if self.writer_end.is_none() {
+            self.channel.outbox.close(1000, "");
+            self.writer_end = tokio::time::timeout(self.close_timeout, &mut self.writer_task)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            self.writer_task.abort();
+        }
+        self.writer_end
+    }
+}
+
+/// Why every channel closes with 1001 when the node shuts down.
+pub const SHUTTING_DOWN: &str = "the node is shutting down";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_close_branch_wakes_once_a_close_is_asked_for() {
+        let (outbox, _drain) = outbox(1024);
+        let woken = std::sync::Arc::new(Flag::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(outbox.poll_closing(&mut cx).is_pending());
+        outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
+        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(outbox.poll_closing(&mut cx).is_ready());
+    }
+
+    #[derive(Default)]
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! A channel's writer task: drains the outbox for everything the fast path
+//! ([`super::socket_writer`]) did not write, gathering what is already waiting into one
+//! write, and ends with an error or close frame, after which nothing is written.
+//!
+//! Frames arrive ready for the wire ([`WireFrame`]): the writer copies their bytes into the
+//! send buffer and writes it; no WebSocket encoder runs per socket.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+use process_lib::WsErrorCode;
+
+use super::socket_writer::SocketWriter;
+use super::wire::WireFrame;
+use super::{OutboxDrain, Outgoing};
+use crate::ws::conn::WriteHalf;
+use crate::ws::refusal::{close_frame, error_frame};
+
+/// Bytes gathered for the socket before they are written in one call.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// How the writer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterEnd {
+    /// It sent the error frame and close for this code.
+    Failed(WsErrorCode),
+    /// It sent a normal close, or the queue closed.
+    Closed,
+    /// The socket broke.
+    Broken,
+}
+
+/// Where the writer task is between polls.
+#[derive(Debug, Default)]
+struct Progress {
+    /// What was taken from the queue and is not gathered yet, oldest first. Its storage
+    /// goes back to the queue at the next take; when the writer goes to sleep it is kept
+    /// as the queue's room after a burst, and freed otherwise.
+    batch: VecDeque<Outgoing>,
+    /// Bytes gathered since the last take, to be released from the queue's count once they
+    /// are written (the next take comes only then).
+    gathered: usize,
+    /// How the writer ends once what is gathered is written (an error or close frame is
+    /// among it).
+    ending: Option<WriterEnd>,
+    /// The last take brought more than one item.
+    burst: bool,
+}
+
+/// Runs until the channel closes. Never holds more than one batch out of the queue.
+pub async fn run(write: WriteHalf, drain: OutboxDrain) -> WriterEnd {
+    drain.attach(SocketWriter::new(write));
+    let mut progress = Progress::default();
+    let end = poll_fn(|cx| poll_write(&drain, &mut progress, cx)).await;
+    if let Some(socket) = drain.take_back() {
+        socket.release();
+    }
+    end
+}
+
+fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> Poll<WriterEnd> {
+    let mut guard = drain.socket();
+    let Some(socket) = guard.as_mut() else {
+        return Poll::Ready(WriterEnd::Closed);
+    };
+    socket.idle = false;
+    loop {
+        if socket.broken {
+            return Poll::Ready(WriterEnd::Broken);
+        }
+        match socket.poll_send(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(WriterEnd::Broken),
+            Poll::Ready(Ok(())) => {}
+        }
+        if let Some(end) = at.ending {
+            return Poll::Ready(end);
+        }
+        if at.batch.is_empty() {
+            let written = std::mem::take(&mut at.gathered);
+            // A writer that took several frames at once is likely to again: its queue
+            // keeps the emptied buffer when it sleeps, so the next burst allocates nothing.
+            match drain.poll_take(&mut at.batch, written, at.burst, cx) {
+                Poll::Ready(true) => at.burst = at.batch.len() > 1,
+                Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
+                Poll::Pending => {
+                    // Everything is written and nothing is queued: pushes may write
+                    // directly.
+                    socket.sleep();
+                    return Poll::Pending;
+                }
+            }
+        }
+        gather(at, &mut socket.out);
+    }
+}
+
+/// Moves frames from the batch into `out`, up to [`BATCH_BYTES`] or a closing frame.
+fn gather(at: &mut Progress, out: &mut Vec<u8>) {
+    while out.len() < BATCH_BYTES {
+        let Some(next) = at.batch.pop_front() else {
+            return;
+        };
+        match next {
+            Outgoing::Frame(frame) => {
+                at.gathered += frame.len();
+                frame.append_to(out);
+            }
+            // The bytes it stands for are in the socket writer's buffer already.
+            Outgoing::Flush => {}
+            Outgoing::Fail(code, text) => {
+                // A protocol failure is a close frame alone, as RFC 6455 asks.
+                if !code.is_protocol_failure() {
+                    WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                }
+                WireFrame::from_message(close_frame(code)).append_to(out);
+                at.ending = Some(WriterEnd::Failed(code));
+            }
+            Outgoing::Close(frame) => {
+                WireFrame::close(frame).append_to(out);
+                at.ending = Some(WriterEnd::Closed);
+            }
+        }
+        if at.ending.is_some() {
+            // Nothing goes out after a close frame.
+            at.batch.clear();
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use process_lib::HttpServerError;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::tcp::OwnedReadHalf;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_util::either::Either;
+
+    use super::*;
+    use crate::ws::outbound::{outbox, Outbox};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A channel's outbox with its writer task running on the server end of a real
+    /// loopback connection; the client end, to read what reached the wire; and the
+    /// server's read half, which keeps the socket open until it is dropped.
+    struct Wire {
+        outbox: Outbox,
+        writer: tokio::task::JoinHandle<WriterEnd>,
+        client: TcpStream,
+        server_read: OwnedReadHalf,
+    }
+
+    async fn wire(limit: usize) -> Wire {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let (server_read, write) = server.into_split();
+        let (outbox, drain) = outbox(limit);
+        let writer = tokio::spawn(run(Either::Left(write), drain));
+        Wire {
+            outbox,
+            writer,
+            client,
+            server_read,
+        }
+    }
+
+    /// The bytes `messages` take on the wire, in order.
+    fn bytes_of(messages: &[Message]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for message in messages {
+            WireFrame::from_message(message.clone()).append_to(&mut out);
+        }
+        out
+    }
+
+    impl Wire {
+        /// Reads exactly the bytes of `messages` from the client end.
+        async fn expect(&mut self, messages: &[Message]) {
+            let expected = bytes_of(messages);
+            let mut got = vec![0; expected.len()];
+            tokio::time::timeout(WAIT, self.client.read_exact(&mut got))
+                .await
+                .expect("in time")
+                .expect("read");
+            assert_eq!(got, expected);
+        }
+
+        /// Waits for the writer to end, closes the socket, and returns how the writer
+        /// ended with every byte the client read after what it already read.
+        async fn finish(self) -> (WriterEnd, Vec<u8>) {
+            let Wire {
+                writer,
+                mut client,
+                server_read,
+                outbox,
+            } = self;
+            let end = tokio::time::timeout(WAIT, writer)
+                .await
+                .expect("the writer ends in time")
+                .expect("the writer task");
+            drop((server_read, outbox));
+            let mut rest = Vec::new();
+            tokio::time::timeout(WAIT, client.read_to_end(&mut rest))
+                .await
+                .expect("in time")
+                .expect("read");
+            (end, rest)
+        }
+    }
+
+    fn push(outbox: &Outbox, text: &str) -> Result<(), HttpServerError> {
+        outbox.push_frame(WireFrame::from_message(Message::text(text)))
+    }
+
+    fn close_frame_of(code: u16, reason: &str) -> Message {
+        Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn fast_path_and_queued_frames_reach_the_wire_in_push_order() {
+        let mut wire = wire(1 << 20).await;
+        // Queued: the writer task writes it, then sleeps with everything flushed.
+        push(&wire.outbox, "a").expect("a");
+        wire.expect(&[Message::text("a")]).await;
+        // A reply to an idle socket is written by the pushing task itself; the frames
+        // pushed after it queue behind it, a later reply too while they wait.
+        wire.outbox.expect_reply();
+        push(&wire.outbox, "b").expect("b");
+        assert!(wire.outbox.shared.frames.is_empty(), "b went out at once");
+        push(&wire.outbox, "c").expect("c");
+        wire.outbox.expect_reply();
+        push(&wire.outbox, "d").expect("d");
+        push(&wire.outbox, "e").expect("e");
+        wire.outbox.close(1000, "");
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Closed);
+        assert_eq!(
+            rest,
+            bytes_of(&[
+                Message::text("b"),
+                Message::text("c"),
+                Message::text("d"),
+                Message::text("e"),
+                close_frame_of(1000, ""),
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_written_at_once_is_followed_by_the_queue_in_order() {
+        let mut wire = wire(1 << 20).await;
+        push(&wire.outbox, "first").expect("first");
+        wire.expect(&[Message::text("first")]).await;
+        wire.outbox.expect_reply();
+        push(&wire.outbox, "reply").expect("reply");
+        // The fast path wrote it whole: nothing was queued for the writer task.
+        assert!(wire.outbox.shared.frames.is_empty());
+        wire.expect(&[Message::text("reply")]).await;
+        push(&wire.outbox, "after").expect("after");
+        wire.expect(&[Message::text("after")]).await;
+    }
+
+    #[tokio::test]
+    async fn a_close_is_written_once_and_last_and_nothing_follows_it() {
+        let wire = wire(1 << 20).await;
+        push(&wire.outbox, "before").expect("before");
+        wire.outbox.close(4000, "done");
+        // Only the first close counts; after it no frame is taken.
+        wire.outbox.fail(WsErrorCode::GoingAway, "too late");
+        wire.outbox.close(1000, "");
+        assert_eq!(
+            push(&wire.outbox, "after"),
+            Err(HttpServerError::WsChannelNotFound)
+        );
+        wire.outbox
+            .replies()
+            .write(&bytes_of(&[Message::Pong(Vec::new().into())]));
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Closed);
+        assert_eq!(
+            rest,
+            bytes_of(&[Message::text("before"), close_frame_of(4000, "done")])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_sends_its_error_frame_then_its_close_and_ends_the_writer() {
+        let mut wire = wire(1 << 20).await;
+        push(&wire.outbox, "hello").expect("hello");
+        wire.expect(&[Message::text("hello")]).await;
+        // The writer is asleep; the failure wakes it.
+        wire.outbox.fail(WsErrorCode::SlowConsumer, "too slow");
+        wire.outbox.close(1000, "");
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Failed(WsErrorCode::SlowConsumer));
+        assert_eq!(
+            rest,
+            bytes_of(&[
+                error_frame(WsErrorCode::SlowConsumer, "too slow"),
+                close_frame(WsErrorCode::SlowConsumer),
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn overflowing_the_outbox_fails_the_channel_as_a_slow_consumer() {
+        let wire = wire(64).await;
+        // The writer task has not run yet, so everything queues.
+        push(&wire.outbox, &"x".repeat(40)).expect("fits");
+        assert_eq!(
+            push(&wire.outbox, &"y".repeat(40)),
+            Err(HttpServerError::SlowConsumer)
+        );
+        assert!(wire.outbox.is_closing());
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Failed(WsErrorCode::SlowConsumer));
+        assert_eq!(
+            rest,
+            bytes_of(&[
+                Message::text("x".repeat(40)),
+                error_frame(
+                    WsErrorCode::SlowConsumer,
+                    "the client did not read its messages fast enough"
+                ),
+                close_frame(WsErrorCode::SlowConsumer),
+            ])
+        );
+    }
+}
