@@ -2,7 +2,8 @@
 # Runs the whole side-by-side comparison and writes bench/RESULTS.md and bench/results.png.
 # Builds Switchboard and the generator in release mode, installs the Node baseline's pinned
 # npm packages and the Python SDK's websockets if needed, then runs `switchboard-bench compare` with any arguments given
-# (see `target/release/switchboard-bench compare --help`).
+# (see `target/release/switchboard-bench compare --help`); for the soak, say
+# `bench/run.sh --scenarios soak --servers switchboard --soak-secs 600`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p gateway --bin switchboard

@@ -18,6 +18,7 @@ use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
 use crate::scenario::idle_max::{self, IdleMaxResult};
 use crate::scenario::net;
+use crate::scenario::soak::{self, SoakParams, SoakResult};
 use crate::servers::{self, Programs, Server, ServerKind};
 
 /// Uncounted round trips at the start of each echo slice, so every counted one starts
@@ -47,7 +48,11 @@ pub struct CompareParams {
     /// The chat scenario (Switchboard only); it runs again with one say in flight.
     #[serde(default)]
     pub chat: ChatParams,
-    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`.
+    /// The soak (Switchboard only, when `soak` is among the scenarios).
+    #[serde(default)]
+    pub soak: SoakParams,
+    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`,
+    /// `soak`.
     pub scenarios: Vec<String>,
     /// Slices each server's echo and fan-out time is cut into, taken in turn with the other
     /// servers' (1 for results made before servers took turns: one stretch each).
@@ -95,6 +100,9 @@ pub struct ServerRun {
     /// The chat scenario with one say in flight (Switchboard only).
     #[serde(default)]
     pub chat_one: Option<ChatResult>,
+    /// The soak's result (Switchboard only).
+    #[serde(default)]
+    pub soak: Option<SoakResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -174,6 +182,7 @@ impl ServerRun {
             fanout_deep: None,
             chat: None,
             chat_one: None,
+            soak: None,
             errors: Vec::new(),
         }
     }
@@ -364,6 +373,27 @@ async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &
                 Err(e) => result.errors.push(format!("chat start: {e:#}")),
             }
         }
+    }
+    if params.runs_scenario("soak") {
+        run_soak(programs, params, result).await;
+    }
+}
+
+/// The soak, on a fresh pair of linked nodes; its failures are also the run's errors.
+async fn run_soak(programs: &Programs, params: &CompareParams, result: &mut ServerRun) {
+    eprintln!(
+        "  switchboard: soak for {} s",
+        params.soak.duration.as_secs()
+    );
+    settle().await;
+    match soak::run(programs, params.server_core, params.soak).await {
+        Ok(r) => {
+            for failure in &r.failures {
+                result.errors.push(format!("soak: {failure}"));
+            }
+            result.soak = Some(r);
+        }
+        Err(e) => result.errors.push(format!("soak: {e:#}")),
     }
 }
 

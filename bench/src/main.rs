@@ -12,8 +12,9 @@ use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
 use switchboard_bench::scenario::idle_max;
+use switchboard_bench::scenario::soak::SoakParams;
 use switchboard_bench::servers::{Programs, ServerKind};
-use switchboard_bench::{chart, raise_fd_limit, report};
+use switchboard_bench::{chart, raise_fd_limit, report, soak_chart};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -119,8 +120,26 @@ struct CompareArgs {
     /// Seconds each chat run publishes.
     #[arg(long, default_value_t = 5.0)]
     chat_secs: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat (the
-    /// last three run for Switchboard only).
+    /// Seconds the soak runs.
+    #[arg(long, default_value_t = 600.0)]
+    soak_secs: f64,
+    /// Seconds between the soak's samples.
+    #[arg(long, default_value_t = 5.0)]
+    soak_sample_secs: f64,
+    /// Soak echo clients that connect, do a few round trips and close, over and over.
+    #[arg(long, default_value_t = 16)]
+    soak_churners: usize,
+    /// Soak chat members (each says something every 200 ms).
+    #[arg(long, default_value_t = 8)]
+    soak_chat_members: usize,
+    /// Seconds between the soak's slow readers (each must be cut with 1008).
+    #[arg(long, default_value_t = 5.0)]
+    soak_slow_secs: f64,
+    /// Seconds between restarts of the soak's second node (the link flaps).
+    #[arg(long, default_value_t = 20.0)]
+    soak_flap_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, and
+    /// soak, which is not in the default set (the last four run for Switchboard only).
     #[arg(
         long,
         value_delimiter = ',',
@@ -231,6 +250,15 @@ fn main() -> anyhow::Result<()> {
             window: args.chat_window,
             duration: Duration::from_secs_f64(args.chat_secs),
         },
+        soak: SoakParams {
+            duration: Duration::from_secs_f64(args.soak_secs),
+            sample_every: Duration::from_secs_f64(args.soak_sample_secs.max(0.1)),
+            churners: args.soak_churners,
+            chat_members: args.soak_chat_members,
+            slow_every: Duration::from_secs_f64(args.soak_slow_secs.max(0.1)),
+            flap_every: Duration::from_secs_f64(args.soak_flap_secs.max(1.0)),
+            ..SoakParams::default()
+        },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
@@ -253,7 +281,13 @@ fn main() -> anyhow::Result<()> {
         args.out.join("out/results.json"),
         serde_json::to_vec_pretty(&comparison)?,
     )?;
-    write_report(&comparison, &args.out)
+    write_report(&comparison, &args.out)?;
+    let soak_failed = comparison.runs.iter().flatten().any(|r| {
+        r.soak.as_ref().is_some_and(|s| !s.failures.is_empty())
+            || r.errors.iter().any(|e| e.starts_with("soak"))
+    });
+    anyhow::ensure!(!soak_failed, "the soak failed (see RESULTS.md)");
+    Ok(())
 }
 
 fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyhow::Result<()> {
@@ -263,6 +297,14 @@ fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyh
         report::render(comparison, &findings),
     )?;
     chart::draw(comparison, &out.join("results.png"))?;
+    if let Some(soak) = comparison
+        .runs
+        .iter()
+        .flatten()
+        .find_map(|r| r.soak.as_ref())
+    {
+        soak_chart::draw(soak, &out.join("soak.png"))?;
+    }
     eprintln!("wrote {}", out.join("RESULTS.md").display());
     Ok(())
 }

@@ -151,6 +151,10 @@ pub struct Server {
     /// A program beside the server (the outside echo), stopped with it.
     helper: Option<Child>,
     _home: Option<tempfile::TempDir>,
+    /// The arguments a Switchboard node was started with beyond `run --bind --home`.
+    extra: Vec<String>,
+    /// Whether the node announced a net address (and does again when restarted).
+    net: bool,
 }
 
 /// A started program: its child, its pid and its stdout's lines.
@@ -285,16 +289,16 @@ async fn start_node(
     } else {
         None
     };
-    Ok((
-        Server::running(
-            ServerKind::Switchboard,
-            launched,
-            addr,
-            Some(token),
-            Some(home),
-        ),
-        net_addr,
-    ))
+    let mut server = Server::running(
+        ServerKind::Switchboard,
+        launched,
+        addr,
+        Some(token),
+        Some(home),
+    );
+    server.extra = extra.to_vec();
+    server.net = net;
+    Ok((server, net_addr))
 }
 
 fn ws_addr(rest: &str) -> anyhow::Result<SocketAddr> {
@@ -443,7 +447,32 @@ impl Server {
             child,
             helper: None,
             _home: home,
+            extra: Vec::new(),
+            net: false,
         }
+    }
+
+    /// Kills a Switchboard node and starts it again on the same home with the same
+    /// arguments (so the same name and key); it listens on a new port.
+    pub async fn restart(
+        mut self,
+        programs: &Programs,
+        core: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let home = self
+            ._home
+            .take()
+            .context("only a Switchboard node restarts")?;
+        let token = self
+            .token
+            .take()
+            .context("only a Switchboard node restarts")?;
+        let extra = std::mem::take(&mut self.extra);
+        let net = self.net;
+        self.stop().await;
+        Ok(start_node(programs, core, (home, token), &extra, net)
+            .await?
+            .0)
     }
 
     /// Stops the server (SIGKILL: its shutdown path is not what is measured).

@@ -102,6 +102,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             window: 4,
             duration: Duration::from_secs(1),
         },
+        soak: Default::default(),
         server_core: None,
         scenarios: ["idle", "echo", "fanout", "idle-max", "net", "chat"]
             .map(String::from)

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+mod soak;
 mod tables;
 
 use crate::compare::{Comparison, ServerRun};
@@ -353,6 +354,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
     tables::chat(&mut out, c);
+    soak::soak(&mut out, c);
 
     let errors: Vec<String> = c
         .runs

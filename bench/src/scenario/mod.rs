@@ -11,6 +11,8 @@
 //! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
 //! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
 //!   everyone, and latency from say to delivery.
+//! - [`soak`]: two linked nodes under churn, chat, slow readers and a flapping link for
+//!   minutes, sampled over time (run only when asked for).
 
 pub mod chat;
 pub mod echo;
@@ -18,6 +20,7 @@ pub mod fanout;
 pub mod idle;
 pub mod idle_max;
 pub mod net;
+pub mod soak;
 
 use hdrhistogram::Histogram;
 
