@@ -293,7 +293,7 @@ fn judge(r: &SoakResult) -> Vec<String> {
     }
     if r.errors > 0 {
         failures.push(format!(
-            "{} errors beyond the slow readers' closes",
+            "errors beyond the slow readers' closes: {}",
             r.errors
         ));
     }
@@ -333,4 +333,45 @@ async fn wait_for_link(alice: &Target, bob: &Target) -> anyhow::Result<()> {
         .await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean() -> SoakResult {
+        SoakResult {
+            open_files_before: 17,
+            open_files_after: 17,
+            slow_cut: 3,
+            flaps: 2,
+            net_delivered_after_last_flap: 40,
+            ..SoakResult::default()
+        }
+    }
+
+    #[test]
+    fn a_clean_soak_passes_with_slow_readers_cut() {
+        assert!(judge(&clean()).is_empty());
+    }
+
+    #[test]
+    fn leftovers_errors_and_a_dead_link_fail_it() {
+        let left = SoakResult {
+            channels_after: 2,
+            open_files_after: 19,
+            errors: 1,
+            net_delivered_after_last_flap: 0,
+            ..clean()
+        };
+        assert_eq!(
+            judge(&left),
+            [
+                "2 channels still held at the end",
+                "the node had 19 files open at the end, 17 before any client",
+                "errors beyond the slow readers' closes: 1",
+                "nothing crossed the link after bob's last restart",
+            ]
+        );
+    }
 }
