@@ -33,7 +33,7 @@ async fn register_flow(
     conn: Option<ConnInfo>,
     cookie_token: Option<String>,
 ) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
+    let Ok(permit) = rt.connections.clone().try_acquire_owned() else {
         let refusal = Refusal::new(
             WsErrorCode::OverCapacity,
             "this node holds as many connections as it allows; try again later",
@@ -41,8 +41,8 @@ async fn register_flow(
         return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
     };
     let tls = conn.is_some_and(|c| c.tls);
-    // Each phase is boxed so the connection's task is sized for none of them: an idle
-    // channel then holds only the channel phase's state.
+    // The register phase is boxed so this task is sized for the flow alone; the channel
+    // runs as a task of its own, sized for the channel alone, and this one ends.
     match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
             let open = OpenChannel {
@@ -51,7 +51,11 @@ async fn register_flow(
                 mailbox: registration.mailbox,
                 announce: true,
             };
-            Box::pin(run_channel(rt, unbox(ws), open)).await;
+            let channel = run_channel(rt.clone(), unbox(ws), open);
+            rt.tasks.spawn(async move {
+                channel.await;
+                drop(permit);
+            });
         }
         Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
         Err(NotRegistered::Gone) => {}
