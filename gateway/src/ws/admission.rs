@@ -50,12 +50,11 @@ async fn register_flow(
                 path: "/".to_owned(),
                 mailbox: registration.mailbox,
                 announce: true,
+                permit: Some(permit),
             };
-            let channel = run_channel(rt.clone(), unbox(ws), open);
-            rt.tasks.spawn(async move {
-                channel.await;
-                drop(permit);
-            });
+            // Spawned as it is: a future wrapped in another async block would be stored
+            // twice in the task.
+            rt.tasks.spawn(run_channel(rt.clone(), unbox(ws), open));
         }
         Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
         Err(NotRegistered::Gone) => {}

@@ -119,11 +119,12 @@ fn admit(
         path,
         mailbox,
         announce: false,
+        permit: None,
     })
 }
 
 async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Refusal>) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
+    let Ok(permit) = rt.connections.clone().try_acquire_owned() else {
         let refusal = Refusal::new(
             WsErrorCode::OverCapacity,
             "this node holds as many connections as it allows; try again later",
@@ -131,7 +132,13 @@ async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Ref
         return refuse(&rt, ws, refusal).await;
     };
     match decision {
-        Ok(open) => run_channel(rt, ws, open).await,
+        Ok(open) => {
+            let open = OpenChannel {
+                permit: Some(permit),
+                ..open
+            };
+            run_channel(rt, ws, open).await
+        }
         Err(refusal) => refuse(&rt, ws, refusal).await,
     }
 }

@@ -13,7 +13,7 @@ use process_lib::{
     HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType,
     WsRegistered,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -39,6 +39,8 @@ pub struct OpenChannel {
     pub mailbox: mpsc::Sender<KernelMessage>,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
+    /// The connection's place under the node's connection limit, held while it lives.
+    pub permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Runs an open channel until it ends: this task reads, and a writer task of its own owns
