@@ -32,13 +32,13 @@ async fn register_flow(
     conn: Option<ConnInfo>,
     cookie_token: Option<String>,
 ) {
-    let _admitted = match super::limits::admit(&rt, conn.map(|c| c.peer.ip())) {
+    let admitted = match super::limits::admit(&rt, conn.map(|c| c.peer.ip())) {
         Ok(admitted) => admitted,
         Err(refusal) => return Box::pin(refuse(&rt, unbox(ws), refusal)).await,
     };
     let tls = conn.is_some_and(|c| c.tls);
-    // Each phase is boxed so the connection's task is sized for none of them: an idle
-    // channel then holds only the channel phase's state.
+    // The register phase is boxed so this task is sized for the flow alone; the channel
+    // runs as a task of its own, sized for the channel alone, and this one ends.
     match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
             let open = OpenChannel {
@@ -46,8 +46,11 @@ async fn register_flow(
                 path: "/".to_owned(),
                 mailbox: registration.mailbox,
                 announce: true,
+                admitted: Some(admitted),
             };
-            Box::pin(run_channel(rt, unbox(ws), open)).await;
+            // Spawned as it is: a future wrapped in another async block would be stored
+            // twice in the task.
+            rt.tasks.spawn(run_channel(rt.clone(), unbox(ws), open));
         }
         Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
         Err(NotRegistered::Gone) => {}

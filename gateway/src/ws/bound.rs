@@ -120,6 +120,7 @@ fn admit(
         path,
         mailbox,
         announce: false,
+        admitted: None,
     })
 }
 
@@ -129,12 +130,18 @@ async fn serve(
     peer: Option<std::net::IpAddr>,
     decision: Result<OpenChannel, Refusal>,
 ) {
-    let _admitted = match super::limits::admit(&rt, peer) {
+    let admitted = match super::limits::admit(&rt, peer) {
         Ok(admitted) => admitted,
         Err(refusal) => return refuse(&rt, ws, refusal).await,
     };
     match decision {
-        Ok(open) => run_channel(rt, ws, open).await,
+        Ok(open) => {
+            let open = OpenChannel {
+                admitted: Some(admitted),
+                ..open
+            };
+            run_channel(rt, ws, open).await
+        }
         Err(refusal) => refuse(&rt, ws, refusal).await,
     }
 }

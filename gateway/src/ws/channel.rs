@@ -3,7 +3,9 @@
 //! until either side ends; then the channel is removed and its process told.
 
 use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -11,7 +13,7 @@ use process_lib::{
     HttpServerRequest, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType, WsRegistered,
 };
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
@@ -35,6 +37,9 @@ pub struct OpenChannel {
     pub mailbox: crate::kernel::mailbox::Mailbox,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
+    /// The connection's places under the node's and its address's connection limits, held
+    /// while it lives.
+    pub admitted: Option<super::limits::Admitted>,
 }
 
 /// Runs an open channel until it ends: this task reads, and a writer task of its own owns
@@ -86,7 +91,6 @@ pub fn run_channel(
         }
         let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
         loop {
-            let expiry = reader.expiry();
             // Frames first, and the other branches polled only when none is waiting: they
             // are rare, and a select that starts at a random branch polls some of them for
             // every frame. The socket's reads spend tokio's cooperative budget, so a client
@@ -100,7 +104,7 @@ pub fn run_channel(
                 () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
                     reader.on_close_asked()
                 }
-                () = expiry => Next::Stop,
+                () = poll_fn(|cx| poll_expiry(&mut reader.expiry, cx)) => Next::Stop,
             };
             match next {
                 // A client's frame goes to the process's mailbox.
@@ -146,6 +150,8 @@ struct Reader<'a> {
     failed: bool,
     /// When a close under way gives up waiting; set once a close is asked for.
     deadline: Option<Instant>,
+    /// The timer for `deadline`, boxed: an idle channel has none, and its state stays small.
+    expiry: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
 }
 
@@ -162,26 +168,25 @@ impl<'a> Reader<'a> {
             peer_closed: false,
             failed: false,
             deadline: None,
+            expiry: None,
             close_timeout,
-        }
-    }
-
-    /// Sleeps until the close deadline; forever while there is none.
-    fn expiry(&self) -> impl Future<Output = ()> {
-        let deadline = self.deadline;
-        async move {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
         }
     }
 
     /// Starts the close deadline, unless it runs already.
     fn start_deadline(&mut self) {
-        let close_timeout = self.close_timeout;
-        self.deadline
-            .get_or_insert_with(|| Instant::now() + close_timeout);
+        if self.deadline.is_none() {
+            self.set_deadline(Instant::now() + self.close_timeout);
+        }
+    }
+
+    /// Sets the close deadline, and its timer.
+    fn set_deadline(&mut self, at: Instant) {
+        self.deadline = Some(at);
+        match &mut self.expiry {
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.expiry = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
     }
 
     /// What the socket gave: a frame for the process, the client's close, an error, or
@@ -238,7 +243,7 @@ impl<'a> Reader<'a> {
 
     /// A close was asked for (by a process, a slow consumer, the node shutting down).
     fn on_close_asked(&mut self) -> Next {
-        self.deadline = Some(Instant::now() + self.close_timeout);
+        self.set_deadline(Instant::now() + self.close_timeout);
         Next::Wait
     }
 
@@ -254,6 +259,14 @@ impl<'a> Reader<'a> {
             self.writer_task.abort();
         }
         self.writer_end
+    }
+}
+
+/// Ready once the close deadline passes; never while there is none.
+fn poll_expiry(expiry: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+    match expiry {
+        Some(sleep) => sleep.as_mut().poll(cx),
+        None => Poll::Pending,
     }
 }
 
