@@ -39,6 +39,12 @@ pub enum HomeError {
         /// Its length.
         len: usize,
     },
+    /// A shared secret file holds neither 32 bytes nor 64 hexadecimal digits.
+    #[error("{path} must hold the token secret as 64 hexadecimal digits (or 32 raw bytes)")]
+    BadSharedSecret {
+        /// The secret file.
+        path: PathBuf,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -91,6 +97,37 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
     }
 }
 
+/// The node's token-signing secret: read from `shared` when given (every instance of a
+/// clustered node points at the same file), else the home's own, made on first run.
+pub fn token_secret(home: &Path, shared: Option<&Path>) -> Result<[u8; SECRET_LEN], HomeError> {
+    match shared {
+        Some(path) => read_shared_secret(path),
+        None => load_or_create_secret(home),
+    }
+}
+
+/// Reads a shared secret file: 64 hexadecimal digits (`openssl rand -hex 32`), surrounding
+/// whitespace ignored, or the 32 raw bytes of a home's `jwt_secret`.
+pub fn read_shared_secret(path: &Path) -> Result<[u8; SECRET_LEN], HomeError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    if let Ok(raw) = <[u8; SECRET_LEN]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    let bad = || HomeError::BadSharedSecret {
+        path: path.to_owned(),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad())?.trim();
+    if text.len() != 2 * SECRET_LEN || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut secret = [0u8; SECRET_LEN];
+    for (byte, pair) in secret.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(secret)
+}
+
 /// The node's settings kept in `<home>/config.toml`.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HomeConfig {
@@ -108,6 +145,12 @@ pub struct HomeConfig {
     /// The peer nodes, as `[[peer]]` tables.
     #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<crate::config::PeerConfig>,
+    /// The NATS server of the node's cluster (`--cluster` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_nats_url: Option<String>,
+    /// A file holding the token secret every instance of the node shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_file: Option<PathBuf>,
 }
 
 const CONFIG_FILE: &str = "config.toml";
@@ -154,6 +197,21 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(load_or_create_secret(&home).unwrap(), first);
+    }
+
+    #[test]
+    fn a_shared_secret_is_read_as_hex_or_raw_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = dir.path().join("hex");
+        fs::write(&hex, format!("{}\n", "0f".repeat(SECRET_LEN))).unwrap();
+        assert_eq!(read_shared_secret(&hex).unwrap(), [0x0f; SECRET_LEN]);
+        let raw = dir.path().join("raw");
+        fs::write(&raw, [7u8; SECRET_LEN]).unwrap();
+        assert_eq!(read_shared_secret(&raw).unwrap(), [7; SECRET_LEN]);
+        let short = dir.path().join("short");
+        fs::write(&short, "abcd").unwrap();
+        let err = read_shared_secret(&short).unwrap_err();
+        assert!(err.to_string().contains("64 hexadecimal digits"), "{err}");
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! here reaches the runtime.
 //!
 //! - [`net`]: the net module's settings and the peers it links to.
+//! - [`cluster`]: the NATS server the instances of one node share.
 
+pub mod cluster;
 pub mod net;
 
+pub use cluster::ClusterConfig;
 pub use net::{NetConfig, PeerConfig, PeerParseError};
 
 use std::net::SocketAddr;
@@ -52,6 +55,11 @@ pub struct Config {
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
     pub tls: Option<TlsFiles>,
+    /// A file holding the token-signing secret, shared by every instance of a clustered node;
+    /// `None` uses (and on first run creates) the secret in the home.
+    pub token_secret_file: Option<PathBuf>,
+    /// The node's cluster, when this is one of several instances of it.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// PEM files for TLS: the certificate chain and its private key.
@@ -84,6 +92,8 @@ impl Config {
             http_response_timeout: Duration::from_secs(30),
             tls: None,
             net: NetConfig::default(),
+            token_secret_file: None,
+            cluster: None,
         }
     }
 }

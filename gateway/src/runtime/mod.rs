@@ -1,7 +1,7 @@
 //! `Runtime`: the one state struct of a running node, handed to every module once.
 //! It implements [`process_lib::host::Host`], which is how processes and modules send:
 //! messages go through [`route`], pushes straight to the channel table (or the net module
-//! for another node's channels).
+//! for another node's channels, the cluster for another instance's).
 //!
 //! - [`route`]: where a `KernelMessage` goes — a mailbox, a module, a peer, or back.
 
@@ -53,12 +53,24 @@ pub struct Runtime {
     pub login: LoginGuard,
     /// Links to peer nodes.
     pub net: crate::net::Net,
+    /// The other instances of this node, when it runs as several.
+    pub cluster: Option<crate::cluster::Cluster>,
     next_message_id: AtomicU64,
 }
 
 impl Runtime {
     /// A runtime for `config`, signing tokens with `auth`.
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
+        Self::with_cluster(config, auth, None)
+    }
+
+    /// A runtime for `config` that is one instance of a clustered node.
+    pub fn with_cluster(
+        config: Config,
+        auth: Auth,
+        cluster: Option<crate::cluster::Cluster>,
+    ) -> Arc<Self> {
+        let instance = cluster.as_ref().map_or(0, |c| c.instance());
         Arc::new(Self {
             node: config.node.as_str().into(),
             net: crate::net::Net::new(config.net.clone()),
@@ -69,7 +81,8 @@ impl Runtime {
             config,
             auth,
             processes: ProcessTable::default(),
-            channels: ChannelTable::default(),
+            channels: ChannelTable::for_instance(instance),
+            cluster,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_message_id: AtomicU64::new(1),
@@ -103,6 +116,17 @@ impl Host for Runtime {
                 .net
                 .push(self, source, node, channel_id, message_type, blob);
         }
+        if let Some(cluster) = &self.cluster {
+            if let Some(owner) = cluster.remote_owner(channel_id) {
+                return cluster.push(
+                    owner,
+                    &source.process,
+                    vec![channel_id],
+                    message_type,
+                    &blob,
+                );
+            }
+        }
         self.channels
             .push(&source.process, channel_id, message_type, blob)
     }
@@ -115,6 +139,17 @@ impl Host for Runtime {
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
     ) -> Vec<(u32, HttpServerError)> {
+        if let Some(cluster) = &self.cluster {
+            if node == self.node && cluster.any_remote(channel_ids) {
+                return cluster.push_many(
+                    &self.channels,
+                    &source.process,
+                    channel_ids,
+                    message_type,
+                    blob,
+                );
+            }
+        }
         let mut failed = Vec::new();
         if node != self.node {
             for &id in channel_ids {
