@@ -61,6 +61,15 @@ pub enum Command {
         /// `name=NODE,key=HEX[,address=HOST:PORT][,trust]` (repeatable).
         #[arg(long = "peer")]
         peers: Vec<crate::net::PeerConfig>,
+        /// Join the node's cluster on this NATS server, `nats://HOST:PORT`, with JetStream on
+        /// (default: `cluster_nats_url` in config.toml or SWITCHBOARD_CLUSTER_NATS_URL).
+        #[arg(long = "cluster", value_name = "NATS_URL")]
+        cluster: Option<String>,
+        /// Sign and check tokens with the secret in this file, shared by every instance of
+        /// the node (default: `token_secret_file` in config.toml or
+        /// SWITCHBOARD_TOKEN_SECRET_FILE, else the home's own secret).
+        #[arg(long, value_name = "PATH")]
+        token_secret_file: Option<PathBuf>,
     },
     /// Print the node's name, public key and net address (creates the key pair if needed).
     Id {
@@ -131,6 +140,23 @@ pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
 }
 
 /// Runs a parsed command line; `run` starts `processes`.
+/// The environment variable naming a token secret file every instance of a node shares.
+pub const TOKEN_SECRET_FILE_ENV: &str = "SWITCHBOARD_TOKEN_SECRET_FILE";
+
+/// The token secret file named by [`TOKEN_SECRET_FILE_ENV`], when set.
+pub fn secret_file_from_env() -> Option<PathBuf> {
+    std::env::var_os(TOKEN_SECRET_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The secret the home's node signs tokens with: the shared file named by the environment
+/// or the home's settings, else the home's own.
+pub fn node_secret(home: &Path) -> anyhow::Result<[u8; 32]> {
+    let shared = secret_file_from_env().or(crate::home::read_config(home)?.token_secret_file);
+    Ok(crate::home::token_secret(home, shared.as_deref())?)
+}
+
 pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { home, ttl } => token::token(home, ttl),
@@ -142,12 +168,18 @@ pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
             web,
             net_bind,
             peers,
+            cluster,
+            token_secret_file,
         } => block_on(run::run(
             home,
             bind,
             node,
             web,
             run::NetArgs { net_bind, peers },
+            run::ClusterArgs {
+                nats_url: cluster,
+                token_secret_file,
+            },
             processes,
         )),
         Command::Passwd { home } => passwd::passwd(home),

@@ -17,6 +17,7 @@ pub async fn run(
     node: Option<String>,
     web: super::web::WebArgs,
     net: NetArgs,
+    cluster: ClusterArgs,
     processes: Vec<crate::kernel::ProcessSpec>,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
@@ -25,7 +26,9 @@ pub async fn run(
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
     web.apply(&home, &mut config)?;
-    net.apply(&home::read_config(&home)?, &mut config.net);
+    let home_config = home::read_config(&home)?;
+    net.apply(&home_config, &mut config.net);
+    cluster.apply(&home_config, &mut config);
     let node = crate::node::start(config, processes).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {
@@ -86,5 +89,32 @@ impl NetArgs {
             net.peers.retain(|p| p.name != peer.name);
             net.peers.push(peer);
         }
+    }
+}
+
+/// The cluster flags of `run`.
+#[derive(Debug, Default)]
+pub struct ClusterArgs {
+    /// `--cluster`.
+    pub nats_url: Option<String>,
+    /// `--token-secret-file`.
+    pub token_secret_file: Option<PathBuf>,
+}
+
+/// The environment variable naming the NATS server of the node's cluster.
+pub const CLUSTER_ENV: &str = "SWITCHBOARD_CLUSTER_NATS_URL";
+
+impl ClusterArgs {
+    /// The flags, else the environment, else the home's settings.
+    pub fn apply(self, home: &home::HomeConfig, config: &mut Config) {
+        let nats_url = self
+            .nats_url
+            .or_else(|| std::env::var(CLUSTER_ENV).ok().filter(|v| !v.is_empty()))
+            .or_else(|| home.cluster_nats_url.clone());
+        config.cluster = nats_url.map(crate::config::ClusterConfig::new);
+        config.token_secret_file = self
+            .token_secret_file
+            .or_else(super::secret_file_from_env)
+            .or_else(|| home.token_secret_file.clone());
     }
 }

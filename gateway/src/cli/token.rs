@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::home;
-
 /// `switchboard token`: prints a token for the home's node.
 pub fn token(home: PathBuf, ttl: u64) -> anyhow::Result<()> {
     if !home.is_dir() {
@@ -15,7 +13,7 @@ pub fn token(home: PathBuf, ttl: u64) -> anyhow::Result<()> {
         );
     }
     let node = super::node_name(&home, None)?;
-    let secret = home::load_or_create_secret(&home)?;
+    let secret = super::node_secret(&home)?;
     let auth = crate::auth::Auth::new(&node, &secret);
     println!("{}", auth.mint(Duration::from_secs(ttl)));
     Ok(())

@@ -40,10 +40,9 @@ pub async fn claim(
     let store = match jetstream.create_key_value(bucket_config).await {
         Ok(store) => store,
         // Made by another instance with other settings: use it as it is.
-        Err(_) => jetstream
-            .get_key_value(bucket)
-            .await
-            .map_err(|e| ClusterError::JetStream(e.to_string()))?,
+        Err(create) => jetstream.get_key_value(bucket).await.map_err(|get| {
+            ClusterError::JetStream(format!("{create} ({get})", create = source_chain(&create)))
+        })?,
     };
     let owner = Bytes::from(format!("{:032x}", rand::random::<u128>()));
     for instance in 1..=MAX_INSTANCE {
@@ -113,4 +112,16 @@ impl Lease {
             tracing::debug!(%error, "cluster lease not released; it lapses by itself");
         }
     }
+}
+
+/// An error and its causes, on one line.
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
