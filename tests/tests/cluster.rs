@@ -110,6 +110,13 @@ async fn a_push_from_instance_1_reaches_a_client_of_instance_3() {
     );
     expect_text(&mut far, "across").await;
     assert_eq!(cluster.instances[2].node.node.cluster_stats().received, 1);
+    // The same through a request to the http-server, as a peer node's process would send it.
+    let answer = cluster.instances[0]
+        .driver
+        .push_asking(NODE, far_id, "asked")
+        .await;
+    assert_eq!(answer, r#"{"Ok":null}"#);
+    expect_text(&mut far, "asked").await;
 }
 
 #[tokio::test]

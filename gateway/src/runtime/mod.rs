@@ -98,6 +98,25 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Pushes to channel `channel_id` of this node on behalf of `source`: to the channel
+    /// table when this instance holds it, through the cluster when another instance does.
+    pub fn push_to_channel(
+        &self,
+        source: &process_lib::ProcessId,
+        channel_id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> Result<(), HttpServerError> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(owner) = cluster.remote_owner(channel_id) {
+                return cluster.push(owner, source, vec![channel_id], message_type, &blob);
+            }
+        }
+        self.channels.push(source, channel_id, message_type, blob)
+    }
+}
+
 impl Host for Runtime {
     fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
         route::route(self, message)
@@ -116,19 +135,7 @@ impl Host for Runtime {
                 .net
                 .push(self, source, node, channel_id, message_type, blob);
         }
-        if let Some(cluster) = &self.cluster {
-            if let Some(owner) = cluster.remote_owner(channel_id) {
-                return cluster.push(
-                    owner,
-                    &source.process,
-                    vec![channel_id],
-                    message_type,
-                    &blob,
-                );
-            }
-        }
-        self.channels
-            .push(&source.process, channel_id, message_type, blob)
+        self.push_to_channel(&source.process, channel_id, message_type, blob)
     }
 
     fn ws_push_many(
