@@ -78,14 +78,10 @@ async fn a_token_from_one_instance_opens_channels_on_all_with_distinct_ids() {
         "each instance claims the lowest free number"
     );
     let mut ids = Vec::new();
-    for on in 0..3 {
+    for (on, &number) in numbers.iter().enumerate() {
         for _ in 0..2 {
             let (mut echo, id) = client(&cluster, on, "echo:echo:sys").await;
-            assert_eq!(
-                id >> 24,
-                u32::from(numbers[on]),
-                "id {id:#x} names its instance"
-            );
+            assert_eq!(id >> 24, u32::from(number), "id {id:#x} names its instance");
             echo.send_text("hello").await;
             expect_text(&mut echo, "hello").await;
             ids.push(id);
