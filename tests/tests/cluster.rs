@@ -23,6 +23,7 @@ struct Instance {
 struct Cluster {
     nats: NatsServer,
     instances: Vec<Instance>,
+    secret_file: std::path::PathBuf,
     _secret: tempfile::TempDir,
 }
 
@@ -48,6 +49,7 @@ async fn cluster(count: usize) -> Cluster {
     Cluster {
         nats,
         instances,
+        secret_file: file,
         _secret: secret,
     }
 }
@@ -203,4 +205,24 @@ async fn without_nats_local_traffic_goes_on_and_pushes_across_fail_until_it_is_b
     .await;
     echo.send_text("and here").await;
     expect_text(&mut echo, "and here").await;
+}
+
+#[tokio::test]
+async fn a_stopped_instance_gives_its_number_back_to_the_next_one() {
+    let mut cluster = cluster(2).await;
+    let first = cluster.instances.remove(0);
+    assert_eq!(first.node.node.cluster_instance(), Some(1));
+    first.node.node.shutdown().await;
+    let next = instance(&cluster.nats, &cluster.secret_file).await;
+    assert_eq!(next.node.node.cluster_instance(), Some(1));
+    // Its ids are instance 1's again, and instance 2 reaches them.
+    let token = next.node.token();
+    let mut near = WsClient::connect(&next.node.url()).await;
+    let id = near.register(&token, remote::ID).await;
+    assert_eq!(id >> 24, 1);
+    assert_eq!(
+        cluster.instances[0].driver.push(NODE, id, "welcome").await,
+        PUSHED
+    );
+    expect_text(&mut near, "welcome").await;
 }
