@@ -18,6 +18,7 @@
 //! - [`ws`]: WebSockets — admission (upgrade, register, bound paths, refusals), then each
 //!   channel: its reader loop, the channel table, and [`ws::outbound`], the outbox, fast
 //!   path and writer task that put pushes on the socket.
+//! - [`process_socket`]: programs outside the node that are processes, over `/process`.
 //! - [`net`]: node-to-node links (Noise over TCP), remote requests and pushes.
 //! - [`cluster`]: one node as several instances on NATS — instance numbers in channel ids,
 //!   pushes to another instance's channels.
@@ -25,6 +26,7 @@
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
 //! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
+//! - [`commands`]: the programs the node runs as processes outside it (`[[process]]`).
 //! - [`cli`]: the command line the binary runs.
 //!
 //! ## How a frame travels
@@ -45,6 +47,7 @@ pub mod auth;
 pub mod builder;
 pub mod cli;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod home;
 pub mod http;
@@ -52,6 +55,7 @@ pub mod kernel;
 pub mod net;
 pub mod node;
 pub mod password;
+pub mod process_socket;
 pub mod runtime;
 pub mod server;
 pub mod tls;

@@ -40,6 +40,12 @@ pub enum StartError {
     /// The instance could not join its node's cluster.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// A `[[process]]` entry names a process the node runs inside itself.
+    #[error("[[process]] {id} names a process this node runs inside itself; pick another id")]
+    CommandInNode {
+        /// The id.
+        id: process_lib::ProcessId,
+    },
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -73,6 +79,7 @@ pub struct RunningNode {
     scheme: &'static str,
     net_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    commands: crate::commands::Commands,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -83,6 +90,15 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             source,
         }
     })?;
+    if let Some(command) = config
+        .commands
+        .iter()
+        .find(|c| processes.iter().any(|p| p.id == c.id))
+    {
+        return Err(StartError::CommandInNode {
+            id: command.id.clone(),
+        });
+    }
     let secret = home::token_secret(&config.home, config.token_secret_file.as_deref())?;
     crate::net::Net::validate(&config.net, &config.node)?;
     let identity =
@@ -132,13 +148,39 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         }
     });
     tracing::info!(node = %rt.node, %local_addr, "node started");
+    let commands = start_commands(&rt, scheme, local_addr);
     Ok(RunningNode {
         rt,
         local_addr,
         scheme,
         net_addr,
         public_key,
+        commands,
     })
+}
+
+/// Starts the programs of the `[[process]]` entries, pointed at the process socket on the
+/// loopback address when the listener takes every address.
+fn start_commands(
+    rt: &Arc<Runtime>,
+    scheme: &str,
+    local_addr: SocketAddr,
+) -> crate::commands::Commands {
+    let mut reach = local_addr;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(match reach {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let auth = rt.auth.clone();
+    let ttl = rt.config.token_ttl;
+    let launch = crate::commands::Launch {
+        url: format!("{scheme}://{reach}{}", process_lib::remote::wire::PATH),
+        node: rt.node.to_string(),
+        mint_token: Arc::new(move |id| auth.mint_process(id, ttl)),
+    };
+    crate::commands::start(rt.config.commands.clone(), launch, rt.shutdown.clone())
 }
 
 impl RunningNode {
@@ -239,6 +281,27 @@ impl RunningNode {
             .unwrap_or_default()
     }
 
+    /// Frames from programs on the process socket that the node could not use.
+    pub fn malformed_process_frames(&self) -> u64 {
+        self.rt
+            .outside
+            .malformed_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A process token for `process`, valid for `ttl`.
+    pub fn mint_process_token(&self, process: &process_lib::ProcessId, ttl: Duration) -> String {
+        self.rt.auth.mint_process(process, ttl)
+    }
+
+    /// Whether `process` serves WebSockets on `path` (normalised, e.g. `/ws`), having bound it.
+    pub fn is_ws_bound(&self, process: &process_lib::ProcessId, path: &str) -> bool {
+        self.rt
+            .bindings
+            .lookup(crate::http::bindings::Kind::WebSocket, process, path)
+            .is_some()
+    }
+
     /// How many WebSocket channels are open.
     pub fn channel_count(&self) -> usize {
         self.rt.channels.len()
@@ -249,10 +312,32 @@ impl RunningNode {
         self.rt.shutdown.cancelled().await;
     }
 
-    /// Stops accepting, closes every channel with 1001, stops the processes, and waits
+    /// The refusals of the connection limits so far, by kind.
+    pub fn limit_refusals(&self) -> crate::ws::limits::RefusalSnapshot {
+        self.rt.limits.refused.snapshot()
+    }
+
+    /// Whether the node has begun to drain (or shut down).
+    pub fn is_draining(&self) -> bool {
+        self.rt.draining.is_cancelled()
+    }
+
+    /// The staggered stop: stops accepting, closes the channels with 1001 in batches (as
+    /// `config.drain` says), waits until every one has ended and its process was told, or
+    /// until the drain's deadline, then shuts down as [`RunningNode::shutdown`] does.
+    pub async fn drain(self) -> crate::ws::drain::DrainReport {
+        let report = crate::ws::drain::drain(&self.rt).await;
+        self.shutdown().await;
+        report
+    }
+
+    /// Stops accepting, closes every channel with 1001 at once, stops the processes and the
+    /// programs of `[[process]]` entries (SIGTERM, then SIGKILL after their timeout), and waits
     /// (at most `close_timeout` and a little more) for every task to end.
     pub async fn shutdown(self) {
         self.rt.shutdown.cancel();
+        // The programs are asked to stop while the channels close; each has its own timeout.
+        self.commands.stopped().await;
         self.rt.tasks.close();
         let limit = self.rt.config.close_timeout + Duration::from_secs(1);
         if tokio::time::timeout(limit, self.rt.tasks.wait())

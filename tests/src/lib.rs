@@ -13,19 +13,23 @@
 //! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
 //! - [`nats`]: a NATS server of the test's own, for clustered nodes.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
+//! - [`outside`]: processes run outside the node over the process socket; `ask`.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
 //!   handler ported.
 //! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
 //! - [`web_procs`]: processes that bind WebSocket and HTTP paths.
 //! - [`wait`]: [`eventually`], the one way a test waits for what no event announces.
+//! - [`autobahn`]: running the Autobahn|Testsuite, its results, and a proxy into the register flow.
 
+pub mod autobahn;
 pub mod browser;
 pub mod client;
 pub mod kinode;
 pub mod mesh;
 pub mod nats;
 pub mod node;
+pub mod outside;
 pub mod pki;
 pub mod procs;
 pub mod remote;

@@ -172,7 +172,7 @@ fn mint_token(home: &std::path::Path) -> anyhow::Result<String> {
             home.display()
         );
     }
-    let node = super::node_name(home, None)?;
+    let node = super::node_name(home)?;
     let secret = super::node_secret(home)?;
     Ok(crate::auth::Auth::new(&node, &secret).mint(Duration::from_secs(24 * 3600)))
 }

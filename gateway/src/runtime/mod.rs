@@ -41,10 +41,19 @@ pub struct Runtime {
     pub channels: ChannelTable,
     /// One permit per open WebSocket connection.
     pub connections: Arc<Semaphore>,
+    /// The per-address connection limits, and what every limit refused.
+    pub limits: crate::ws::limits::ConnectionLimits,
+    /// Cancelled when a drain begins: the listener stops, the node is no longer ready, and
+    /// channels are being closed in batches. `shutdown` follows when the drain ends, and
+    /// implies it (a node shut down without a drain is draining too).
+    pub draining: CancellationToken,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// One token per open channel, held until its process has been sent its close: a
+    /// drain waits for them.
+    pub channel_tasks: TaskTracker,
     /// Paths processes bound.
     pub bindings: Bindings,
     /// HTTP requests on bound paths waiting for their processes' answers.
@@ -55,6 +64,8 @@ pub struct Runtime {
     pub net: crate::net::Net,
     /// The other instances of this node, when it runs as several.
     pub cluster: Option<crate::cluster::Cluster>,
+    /// What the process socket counts.
+    pub outside: crate::process_socket::Counters,
     next_message_id: AtomicU64,
 }
 
@@ -71,20 +82,25 @@ impl Runtime {
         cluster: Option<crate::cluster::Cluster>,
     ) -> Arc<Self> {
         let instance = cluster.as_ref().map_or(0, |c| c.instance());
+        let shutdown = CancellationToken::new();
         Arc::new(Self {
             node: config.node.as_str().into(),
             net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            limits: crate::ws::limits::ConnectionLimits::new(&config),
             bindings: Bindings::default(),
             pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
+            outside: Default::default(),
             config,
             auth,
             processes: ProcessTable::default(),
             channels: ChannelTable::for_instance(instance),
             cluster,
-            shutdown: CancellationToken::new(),
+            draining: shutdown.child_token(),
+            shutdown,
             tasks: TaskTracker::new(),
+            channel_tasks: TaskTracker::new(),
             next_message_id: AtomicU64::new(1),
         })
     }

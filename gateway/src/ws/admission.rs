@@ -1,11 +1,10 @@
-//! Admission on `/`: the connection limit, then the register frame; a socket that passes
+//! Admission on `/`: the connection limits ([`super::limits`]), then the register frame; a socket that passes
 //! becomes a channel ([`super::channel`]), one that does not is told why and closed.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use process_lib::WsErrorCode;
 
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
@@ -33,12 +32,9 @@ async fn register_flow(
     conn: Option<ConnInfo>,
     cookie_token: Option<String>,
 ) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = Refusal::new(
-            WsErrorCode::OverCapacity,
-            "this node holds as many connections as it allows; try again later",
-        );
-        return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+    let _admitted = match super::limits::admit(&rt, conn.map(|c| c.peer.ip())) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return Box::pin(refuse(&rt, unbox(ws), refusal)).await,
     };
     let tls = conn.is_some_and(|c| c.tls);
     // Each phase is boxed so the connection's task is sized for none of them: an idle
@@ -64,11 +60,14 @@ fn unbox(ws: Box<WsStream>) -> WsStream {
     *ws
 }
 
-/// Tells the client why, closes with the matching code, and waits (bounded) for its close.
+/// Tells the client why (unless it broke the protocol, which gets the close frame alone),
+/// closes with the matching code, and waits (bounded) for its close.
 pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
     tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
     let close = async {
-        ws.feed(refusal.error_frame()).await?;
+        if !refusal.code.is_protocol_failure() {
+            ws.feed(refusal.error_frame()).await?;
+        }
         ws.send(refusal.close_frame()).await?;
         while let Some(Ok(_)) = ws.next().await {}
         Ok::<_, tokio_tungstenite::tungstenite::Error>(())

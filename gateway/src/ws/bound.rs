@@ -64,7 +64,8 @@ fn upgrade(
     let decision = admit(&rt, process, path, credentials);
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
-    pending.accept(&tasks, config, move |ws| serve(rt, ws, decision))
+    let peer = pending.conn.map(|c| c.peer.ip());
+    pending.accept(&tasks, config, move |ws| serve(rt, ws, peer, decision))
 }
 
 /// What the upgrade request offers to authenticate with.
@@ -122,13 +123,15 @@ fn admit(
     })
 }
 
-async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Refusal>) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = Refusal::new(
-            WsErrorCode::OverCapacity,
-            "this node holds as many connections as it allows; try again later",
-        );
-        return refuse(&rt, ws, refusal).await;
+async fn serve(
+    rt: Arc<Runtime>,
+    ws: WsStream,
+    peer: Option<std::net::IpAddr>,
+    decision: Result<OpenChannel, Refusal>,
+) {
+    let _admitted = match super::limits::admit(&rt, peer) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refuse(&rt, ws, refusal).await,
     };
     match decision {
         Ok(open) => run_channel(rt, ws, open).await,

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use process_lib::{
-    HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType,
-    WsRegistered,
+    HttpServerRequest, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType, WsRegistered,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -34,7 +32,7 @@ pub struct OpenChannel {
     /// The path the client connected to.
     pub path: String,
     /// That process's mailbox.
-    pub mailbox: mpsc::Sender<KernelMessage>,
+    pub mailbox: crate::kernel::mailbox::Mailbox,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
 }
@@ -55,7 +53,10 @@ pub fn run_channel(
     });
     let span = tracing::debug_span!("channel", channel_id, process = %open.process);
     let write_half = ws.get_mut().get_mut().split_writer(replies);
+    let open_token = rt.channel_tasks.token();
     async move {
+        // Held until the process has been told of the close, so a drain can wait for that.
+        let _open = open_token;
         let Some(write_half) = write_half else {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
@@ -78,9 +79,9 @@ pub fn run_channel(
             .await;
         tracing::debug!("channel open");
 
-        // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
-        // close branch sees; a channel that opened as the node began to shut down fails here.
-        if rt.shutdown.is_cancelled() {
+        // A draining node fails every channel (`ws::drain`), which the close branch sees; a
+        // channel that opened after the drain took its list of channels fails here.
+        if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
         let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
@@ -140,6 +141,9 @@ struct Reader<'a> {
     writer_end: Option<WriterEnd>,
     /// Set when the client's close frame arrived; with the writer done, the handshake is.
     peer_closed: bool,
+    /// Set when the client broke the protocol: the connection is failed, and what it sends
+    /// after that is read only to find its close frame, never delivered.
+    failed: bool,
     /// When a close under way gives up waiting; set once a close is asked for.
     deadline: Option<Instant>,
     close_timeout: Duration,
@@ -156,6 +160,7 @@ impl<'a> Reader<'a> {
             writer_task,
             writer_end: None,
             peer_closed: false,
+            failed: false,
             deadline: None,
             close_timeout,
         }
@@ -183,6 +188,7 @@ impl<'a> Reader<'a> {
     /// its end.
     fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Next {
         match frame {
+            Some(Ok(Message::Text(_) | Message::Binary(_))) if self.failed => Next::Wait,
             Some(Ok(Message::Text(text))) => {
                 let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
                 self.channel.outbox.expect_reply();
@@ -206,11 +212,14 @@ impl<'a> Reader<'a> {
             }
             Some(Ok(_)) => Next::Wait,
             Some(Err(error)) => match read_error(error) {
-                Some(refusal) => {
+                Some(refusal) if !self.failed => {
+                    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                    self.failed = true;
                     self.channel.outbox.fail(refusal.code, refusal.message);
                     self.start_deadline();
                     Next::Wait
                 }
+                Some(_) => Next::Wait,
                 None => Next::Stop,
             },
             None => Next::Stop,

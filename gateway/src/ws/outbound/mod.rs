@@ -14,6 +14,9 @@
 //! that pushes one frame to many channels, many times, gets fewer system calls that way.
 //! Either way a push never waits on the socket. The queue is bounded in bytes, not
 //! frames: a push that would overflow it marks the channel as a slow consumer and closes it.
+//! What counts is what waits: bytes leave the count as the writer hands them to the socket,
+//! not when it next takes from the queue, so a client that reads all the time is never cut
+//! for frames already on the wire.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,7 +47,8 @@ pub enum Outgoing {
     Frame(WireFrame),
     /// Finish a frame a pushing task wrote but could not flush.
     Flush,
-    /// Send the error frame, then the close frame that goes with the code, then stop.
+    /// Send the error frame (none for a protocol failure), then the close frame that goes
+    /// with the code, then stop.
     Fail(WsErrorCode, String),
     /// Send this close frame, then stop.
     Close(Option<CloseFrame>),
@@ -119,6 +123,12 @@ impl OutboxDrain {
         self.shared
             .frames
             .poll_take_all(batch, written, keep_room, cx)
+    }
+
+    /// Marks `written` payload bytes as gone to the socket while the writer still holds
+    /// frames it took (the next [`OutboxDrain::poll_take`] releases the rest).
+    pub fn release(&self, written: usize) {
+        self.shared.frames.release(written);
     }
 
     /// Hands the socket's write half over; from now on idle pushes may write to it.

@@ -38,8 +38,10 @@ struct Progress {
     /// goes back to the queue at the next take; when the writer goes to sleep it is kept
     /// as the queue's room after a burst, and freed otherwise.
     batch: VecDeque<Outgoing>,
-    /// Bytes gathered since the last take, to be released from the queue's count once they
-    /// are written (the next take comes only then).
+    /// Bytes gathered since the last release from the queue's count, released once they are
+    /// written: with the next take when the batch is done, or on their own when the batch
+    /// still holds frames (a batch can be far larger than one write, and its written bytes
+    /// must not count against the limit while the rest go out).
     gathered: usize,
     /// How the writer ends once what is gathered is written (an error or close frame is
     /// among it).
@@ -77,6 +79,9 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
         if let Some(end) = at.ending {
             return Poll::Ready(end);
         }
+        if !at.batch.is_empty() && at.gathered > 0 {
+            drain.release(std::mem::take(&mut at.gathered));
+        }
         if at.batch.is_empty() {
             let written = std::mem::take(&mut at.gathered);
             // A writer that took several frames at once is likely to again: its queue
@@ -110,7 +115,10 @@ fn gather(at: &mut Progress, out: &mut Vec<u8>) {
             // The bytes it stands for are in the socket writer's buffer already.
             Outgoing::Flush => {}
             Outgoing::Fail(code, text) => {
-                WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                // A protocol failure is a close frame alone, as RFC 6455 asks.
+                if !code.is_protocol_failure() {
+                    WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                }
                 WireFrame::from_message(close_frame(code)).append_to(out);
                 at.ending = Some(WriterEnd::Failed(code));
             }
@@ -134,7 +142,7 @@ mod tests {
     use process_lib::HttpServerError;
     use tokio::io::AsyncReadExt;
     use tokio::net::tcp::OwnedReadHalf;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::{TcpSocket, TcpStream};
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::Message;
@@ -156,8 +164,25 @@ mod tests {
     }
 
     async fn wire(limit: usize) -> Wire {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+        wire_buffered(limit, None).await
+    }
+
+    /// A [`wire`] whose socket buffers are set to `buffers` bytes on both ends when given,
+    /// so the kernel holds only a little of what the writer writes.
+    async fn wire_buffered(limit: usize, buffers: Option<u32>) -> Wire {
+        let listener = TcpSocket::new_v4().expect("socket");
+        let client = TcpSocket::new_v4().expect("socket");
+        if let Some(size) = buffers {
+            // An accepted socket takes its buffer sizes from its listener.
+            listener.set_send_buffer_size(size).expect("send buffer");
+            client.set_recv_buffer_size(size).expect("receive buffer");
+        }
+        listener
+            .bind("127.0.0.1:0".parse().expect("address"))
+            .expect("bind");
+        let listener = listener.listen(1).expect("listen");
+        let client = client
+            .connect(listener.local_addr().expect("addr"))
             .await
             .expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
@@ -336,5 +361,44 @@ mod tests {
                 close_frame(WsErrorCode::SlowConsumer),
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn bytes_leave_the_count_as_they_are_written_not_when_the_batch_is_done() {
+        const FRAMES: usize = 15;
+        let mut wire = wire_buffered(1 << 20, Some(16 * 1024)).await;
+        let frame = Message::binary(vec![1u8; 64 * 1024]);
+        let frame_len = WireFrame::from_message(frame.clone()).len();
+        // The writer task has not run yet: all 15 queue (983,190 bytes, under the 1 MiB
+        // limit), and it takes them as one batch.
+        for _ in 0..FRAMES {
+            let pushed = wire
+                .outbox
+                .push_frame(WireFrame::from_message(frame.clone()));
+            pushed.expect("fits");
+        }
+        assert_eq!(wire.outbox.shared.frames.bytes(), FRAMES * frame_len);
+        // The client reads 8 of them; the socket's small buffers hold little of the rest.
+        wire.expect(&vec![frame.clone(); 8]).await;
+        // What waits is at most the 7 unread frames and the one being written: the count
+        // drops while the batch is still being written.
+        let waiting = || wire.outbox.shared.frames.bytes();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while waiting() > 8 * frame_len {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still counted: {} bytes",
+                waiting()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // So 7 more frames fit under the limit, though the first batch is not all written.
+        for _ in 0..7 {
+            let pushed = wire
+                .outbox
+                .push_frame(WireFrame::from_message(frame.clone()));
+            pushed.expect("a client that reads is not a slow consumer");
+        }
+        wire.expect(&vec![frame.clone(); FRAMES - 8 + 7]).await;
     }
 }
