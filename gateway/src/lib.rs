@@ -20,6 +20,8 @@
 //!   path and writer task that put pushes on the socket.
 //! - [`process_socket`]: programs outside the node that are processes, over `/process`.
 //! - [`net`]: node-to-node links (Noise over TCP), remote requests and pushes.
+//! - [`cluster`]: one node as several instances on NATS — instance numbers in channel ids,
+//!   pushes to another instance's channels.
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
@@ -35,7 +37,8 @@
 //! → its outbox ([`ws::outbound`]): written at once by the pushing task when the socket is
 //! idle (the fast path, [`ws::outbound::socket_writer`]), queued for the channel's writer
 //! task ([`ws::outbound::writer`]) otherwise → the socket. A push for another node's channel
-//! goes through [`net`] and arrives there as a push.
+//! goes through [`net`] and arrives there as a push; one for another instance's channel goes
+//! through [`cluster`] over NATS.
 //!
 //! Requests and binds: `Host::send` → [`runtime::route`] → a mailbox, or the module's
 //! handler ([`server::requests`], [`net::requests`]), or [`net`] for another node.
@@ -43,6 +46,7 @@
 pub mod auth;
 pub mod builder;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod home;

@@ -37,6 +37,9 @@ pub enum StartError {
     /// The list of processes has a malformed or repeated id.
     #[error(transparent)]
     Processes(#[from] crate::builder::ProcessListError),
+    /// The instance could not join its node's cluster.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A `[[process]]` entry names a process the node runs inside itself.
     #[error("[[process]] {id} names a process this node runs inside itself; pick another id")]
     CommandInNode {
@@ -96,7 +99,7 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             id: command.id.clone(),
         });
     }
-    let secret = home::load_or_create_secret(&config.home)?;
+    let secret = home::token_secret(&config.home, config.token_secret_file.as_deref())?;
     crate::net::Net::validate(&config.net, &config.node)?;
     let identity =
         crate::net::identity::load_or_create(&config.home).map_err(crate::net::NetError::from)?;
@@ -113,7 +116,12 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         addr: config.bind,
         source,
     })?;
-    let rt = Runtime::new(config, auth);
+    let cluster = match &config.cluster {
+        Some(cluster) => Some(crate::cluster::join(&config.node, cluster).await?),
+        None => None,
+    };
+    let rt = Runtime::with_cluster(config, auth, cluster);
+    crate::cluster::start(&rt);
     let net_addr = match crate::net::start(&rt, identity).await {
         Ok(addr) => addr,
         Err(error) => {
@@ -244,6 +252,33 @@ impl RunningNode {
     /// Changes the address this node dials peer `node` at; false for an unknown peer.
     pub fn set_peer_address(&self, node: &str, address: Option<String>) -> bool {
         self.rt.net.set_peer_address(node, address)
+    }
+
+    /// This instance's number in its node's cluster; `None` when it is not clustered.
+    pub fn cluster_instance(&self) -> Option<u8> {
+        self.rt.cluster.as_ref().map(|c| c.instance())
+    }
+
+    /// Whether this instance's link to the cluster's NATS server is up (false unclustered).
+    pub fn cluster_up(&self) -> bool {
+        self.rt.cluster.as_ref().is_some_and(|c| c.is_up())
+    }
+
+    /// Waits until the link to the cluster's NATS server is up (`up`) or down; returns at
+    /// once when the node is not clustered.
+    pub async fn wait_cluster_up(&self, up: bool) {
+        if let Some(cluster) = &self.rt.cluster {
+            cluster.wait_up(up).await;
+        }
+    }
+
+    /// The cluster's counters (all zero when not clustered).
+    pub fn cluster_stats(&self) -> crate::cluster::ClusterStatsSnapshot {
+        self.rt
+            .cluster
+            .as_ref()
+            .map(|c| c.stats.snapshot())
+            .unwrap_or_default()
     }
 
     /// Frames from programs on the process socket that the node could not use.

@@ -11,6 +11,7 @@
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
 //! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
+//! - [`nats`]: a NATS server of the test's own, for clustered nodes.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
 //! - [`outside`]: processes run outside the node over the process socket; `ask`.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
@@ -26,6 +27,7 @@ pub mod browser;
 pub mod client;
 pub mod kinode;
 pub mod mesh;
+pub mod nats;
 pub mod node;
 pub mod outside;
 pub mod pki;

@@ -1,7 +1,7 @@
 //! `Runtime`: the one state struct of a running node, handed to every module once.
 //! It implements [`process_lib::host::Host`], which is how processes and modules send:
 //! messages go through [`route`], pushes straight to the channel table (or the net module
-//! for another node's channels).
+//! for another node's channels, the cluster for another instance's).
 //!
 //! - [`route`]: where a `KernelMessage` goes — a mailbox, a module, a peer, or back.
 
@@ -62,6 +62,8 @@ pub struct Runtime {
     pub login: LoginGuard,
     /// Links to peer nodes.
     pub net: crate::net::Net,
+    /// The other instances of this node, when it runs as several.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// What the process socket counts.
     pub outside: crate::process_socket::Counters,
     next_message_id: AtomicU64,
@@ -70,6 +72,16 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime for `config`, signing tokens with `auth`.
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
+        Self::with_cluster(config, auth, None)
+    }
+
+    /// A runtime for `config` that is one instance of a clustered node.
+    pub fn with_cluster(
+        config: Config,
+        auth: Auth,
+        cluster: Option<crate::cluster::Cluster>,
+    ) -> Arc<Self> {
+        let instance = cluster.as_ref().map_or(0, |c| c.instance());
         let shutdown = CancellationToken::new();
         Arc::new(Self {
             node: config.node.as_str().into(),
@@ -83,7 +95,8 @@ impl Runtime {
             config,
             auth,
             processes: ProcessTable::default(),
-            channels: ChannelTable::default(),
+            channels: ChannelTable::for_instance(instance),
+            cluster,
             draining: shutdown.child_token(),
             shutdown,
             tasks: TaskTracker::new(),
@@ -98,6 +111,25 @@ impl Runtime {
             node: self.node.clone(),
             process,
         }
+    }
+}
+
+impl Runtime {
+    /// Pushes to channel `channel_id` of this node on behalf of `source`: to the channel
+    /// table when this instance holds it, through the cluster when another instance does.
+    pub fn push_to_channel(
+        &self,
+        source: &process_lib::ProcessId,
+        channel_id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> Result<(), HttpServerError> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(owner) = cluster.remote_owner(channel_id) {
+                return cluster.push(owner, source, vec![channel_id], message_type, &blob);
+            }
+        }
+        self.channels.push(source, channel_id, message_type, blob)
     }
 }
 
@@ -119,8 +151,7 @@ impl Host for Runtime {
                 .net
                 .push(self, source, node, channel_id, message_type, blob);
         }
-        self.channels
-            .push(&source.process, channel_id, message_type, blob)
+        self.push_to_channel(&source.process, channel_id, message_type, blob)
     }
 
     fn ws_push_many(
@@ -131,6 +162,17 @@ impl Host for Runtime {
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
     ) -> Vec<(u32, HttpServerError)> {
+        if let Some(cluster) = &self.cluster {
+            if node == self.node && cluster.any_remote(channel_ids) {
+                return cluster.push_many(
+                    &self.channels,
+                    &source.process,
+                    channel_ids,
+                    message_type,
+                    blob,
+                );
+            }
+        }
         let mut failed = Vec::new();
         if node != self.node {
             for &id in channel_ids {

@@ -39,18 +39,26 @@ pub struct Channel {
 pub struct ChannelTable {
     shards: Vec<RwLock<Shard>>,
     next_id: AtomicU32,
+    /// The instance number this node's ids carry (0 when it is not clustered).
+    instance: u8,
 }
 
 impl Default for ChannelTable {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
-            next_id: AtomicU32::new(1),
-        }
+        Self::for_instance(0)
     }
 }
 
 impl ChannelTable {
+    /// A table whose ids carry `instance` (see [`crate::cluster::ids`]).
+    pub fn for_instance(instance: u8) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            next_id: AtomicU32::new(1),
+            instance,
+        }
+    }
+
     fn shard(&self, id: u32) -> &RwLock<Shard> {
         &self.shards[id as usize % SHARDS]
     }
@@ -59,8 +67,9 @@ impl ChannelTable {
     pub fn insert(&self, channel: Channel) -> (u32, Arc<Channel>) {
         let channel = Arc::new(channel);
         loop {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if id == 0 {
+            let sequence = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = crate::cluster::ids::channel_id(self.instance, sequence);
+            if id == crate::cluster::ids::channel_id(self.instance, 0) {
                 continue;
             }
             let mut shard = self.shard(id).write();
