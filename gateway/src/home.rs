@@ -105,6 +105,9 @@ pub struct HomeConfig {
     /// Where to listen for peer nodes (`--net-bind` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_bind: Option<std::net::SocketAddr>,
+    /// Where the internal port listens (`--metrics-bind` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// The peer nodes, as `[[peer]]` tables.
     #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<crate::config::PeerConfig>,

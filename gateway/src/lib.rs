@@ -22,6 +22,9 @@
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
+//! - [`telemetry`]: what the node counts about itself (plain counters, the Prometheus
+//!   recorder); [`ops`]: the internal port that serves them (`/metrics`, `/health`,
+//!   `/ready`, `/status`).
 //! - [`cli`]: the command line the binary runs.
 //!
 //! ## How a frame travels
@@ -45,9 +48,11 @@ pub mod http;
 pub mod kernel;
 pub mod net;
 pub mod node;
+pub mod ops;
 pub mod password;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 pub mod ws;
 

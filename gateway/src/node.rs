@@ -42,6 +42,14 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The internal port (metrics, health, status) could not bind.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// The processes every node runs.
@@ -67,6 +75,8 @@ pub struct RunningNode {
     scheme: &'static str,
     net_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    metrics_addr: Option<SocketAddr>,
+    ops: Option<crate::ops::OpsServer>,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -94,6 +104,15 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         addr: config.bind,
         source,
     })?;
+    let metrics_listener = match config.metrics_bind {
+        Some(addr) => {
+            let bind_error = |source| StartError::MetricsBind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
     let rt = Runtime::new(config, auth);
     let net_addr = match crate::net::start(&rt, identity).await {
         Ok(addr) => addr,
@@ -120,6 +139,11 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             tracing::debug!(closed, "channels closed for shutdown");
         }
     });
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
+    let ops = metrics_listener.map(|(listener, addr)| {
+        tracing::info!(%addr, "internal port listening (metrics, health, ready, status)");
+        crate::ops::start(rt.clone(), listener)
+    });
     tracing::info!(node = %rt.node, %local_addr, "node started");
     Ok(RunningNode {
         rt,
@@ -127,6 +151,8 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         scheme,
         net_addr,
         public_key,
+        metrics_addr,
+        ops,
     })
 }
 
@@ -176,6 +202,17 @@ impl RunningNode {
         self.net_addr
     }
 
+    /// Where the internal port (`/metrics`, `/health`, `/ready`, `/status`) is bound, when
+    /// `metrics_bind` was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Whether the node has begun to stop (`/ready` answers 503).
+    pub fn is_draining(&self) -> bool {
+        self.rt.is_draining()
+    }
+
     /// This node's public key, which its peers list in their config.
     pub fn public_key(&self) -> PublicKey {
         self.public_key
@@ -212,8 +249,10 @@ impl RunningNode {
     }
 
     /// Stops accepting, closes every channel with 1001, stops the processes, and waits
-    /// (at most `close_timeout` and a little more) for every task to end.
+    /// (at most `close_timeout` and a little more) for every task to end. `/ready` answers
+    /// 503 from the start; the internal port stops last.
     pub async fn shutdown(self) {
+        self.rt.draining.cancel();
         self.rt.shutdown.cancel();
         self.rt.tasks.close();
         let limit = self.rt.config.close_timeout + Duration::from_secs(1);
@@ -222,6 +261,9 @@ impl RunningNode {
             .is_err()
         {
             tracing::warn!("some tasks did not end in time");
+        }
+        if let Some(ops) = self.ops {
+            ops.stop().await;
         }
     }
 }

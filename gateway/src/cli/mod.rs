@@ -52,6 +52,10 @@ pub enum Command {
         /// Address to listen for peer nodes on (default: `net_bind` in config.toml, else off).
         #[arg(long)]
         net_bind: Option<SocketAddr>,
+        /// Address of the internal port serving /metrics, /health, /ready and /status
+        /// (default: `metrics_bind` in config.toml, else off). Keep it off the public network.
+        #[arg(long, value_name = "ADDR")]
+        metrics_bind: Option<SocketAddr>,
         /// A peer, added to those in config.toml:
         /// `name=NODE,key=HEX[,address=HOST:PORT][,trust]` (repeatable).
         #[arg(long = "peer")]
@@ -124,6 +128,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             node,
             web,
             net_bind,
+            metrics_bind,
             peers,
         } => block_on(run::run(
             home,
@@ -131,6 +136,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             node,
             web,
             run::NetArgs { net_bind, peers },
+            metrics_bind,
         )),
         Command::Passwd { home } => passwd::passwd(home),
         Command::Chat {

@@ -16,6 +16,7 @@ pub async fn run(
     node: Option<String>,
     web: super::web::WebArgs,
     net: NetArgs,
+    metrics_bind: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
     raise_open_file_limit();
@@ -23,7 +24,9 @@ pub async fn run(
     config.bind = bind;
     config.node = super::node_name(&home, node)?;
     web.apply(&home, &mut config)?;
-    net.apply(&home::read_config(&home)?, &mut config.net);
+    let remembered = home::read_config(&home)?;
+    net.apply(&remembered, &mut config.net);
+    config.metrics_bind = metrics_bind.or(remembered.metrics_bind);
     let node = crate::node::start(config, crate::node::bundled_processes()).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {
@@ -37,6 +40,9 @@ pub async fn run(
     println!("listening on {}", node.ws_url());
     if let Some(addr) = node.net_addr() {
         println!("net listening on {addr}");
+    }
+    if let Some(addr) = node.metrics_addr() {
+        println!("metrics listening on http://{addr}/metrics");
     }
     use std::io::Write;
     std::io::stdout().flush().ok();

@@ -52,6 +52,9 @@ pub struct Config {
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
     pub tls: Option<TlsFiles>,
+    /// Where the internal port listens (`/metrics`, `/health`, `/ready`, `/status`); off
+    /// when `None`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// PEM files for TLS: the certificate chain and its private key.
@@ -84,6 +87,7 @@ impl Config {
             http_response_timeout: Duration::from_secs(30),
             tls: None,
             net: NetConfig::default(),
+            metrics_bind: None,
         }
     }
 }

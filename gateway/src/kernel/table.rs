@@ -61,6 +61,15 @@ impl ProcessTable {
             .map(|(id, s)| (id.clone(), s.mailbox.clone()))
     }
 
+    /// Messages waiting in each running process's mailbox.
+    pub fn mailbox_depths(&self) -> Vec<(ProcessId, usize)> {
+        self.slots
+            .read()
+            .iter()
+            .map(|(id, s)| (id.clone(), s.mailbox.max_capacity() - s.mailbox.capacity()))
+            .collect()
+    }
+
     /// The ids of every running process.
     pub fn ids(&self) -> Vec<ProcessId> {
         self.slots.read().keys().cloned().collect()

@@ -8,6 +8,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// The largest frame: one Noise message.
 pub const MAX_FRAME: usize = 65535;
 
+/// Bytes of a frame's length prefix.
+pub const HEADER: usize = 4;
+
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -34,7 +37,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
-    let mut header = [0u8; 4];
+    let mut header = [0u8; HEADER];
     reader.read_exact(&mut header).await?;
     let len = u32::from_be_bytes(header) as usize;
     if len > MAX_FRAME {

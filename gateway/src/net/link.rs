@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, Reassembler, Record};
-use super::framing::{read_frame, FrameError};
+use super::framing::{read_frame, FrameError, HEADER as FRAME_HEADER};
 use super::handshake::{self, HandshakeError, Session};
 use super::identity::Identity;
 use super::peers::{LinkHandle, Peer};
@@ -301,7 +301,12 @@ impl LinkWriter {
                 () = self.link.cancel.cancelled() => break "closed",
             };
             match written {
-                Ok(Ok(())) => keepalive.reset(),
+                Ok(Ok(())) => {
+                    keepalive.reset();
+                    let peer = &self.link.peer;
+                    peer.bytes_sent
+                        .fetch_add(self.out.len() as u64, Ordering::Relaxed);
+                }
                 Ok(Err(_)) => break "write failed",
                 Err(_) => break "write stalled past the idle timeout",
             }
@@ -403,7 +408,10 @@ impl LinkReader {
             got = tokio::time::timeout(idle_timeout, read_frame(&mut self.read, &mut self.frame)) => got,
         };
         match got {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                peer.bytes_received
+                    .fetch_add((FRAME_HEADER + self.frame.len()) as u64, Ordering::Relaxed);
+            }
             Ok(Err(FrameError::Io(error))) => {
                 tracing::info!(peer = %peer.name, link = id, %error, "link closed by the peer");
                 return Ok(false);

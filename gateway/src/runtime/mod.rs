@@ -43,6 +43,10 @@ pub struct Runtime {
     pub connections: Arc<Semaphore>,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
+    /// Cancelled when the node starts to stop: from then on `/ready` answers 503.
+    pub draining: CancellationToken,
+    /// What the node counts about itself (`/metrics`, `/status`).
+    pub telemetry: crate::telemetry::Telemetry,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
     /// Paths processes bound.
@@ -66,14 +70,28 @@ impl Runtime {
             bindings: Bindings::default(),
             pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
+            telemetry: crate::telemetry::Telemetry::new(config.metrics_bind.is_some()),
             config,
             auth,
             processes: ProcessTable::default(),
             channels: ChannelTable::default(),
             shutdown: CancellationToken::new(),
+            draining: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_message_id: AtomicU64::new(1),
         })
+    }
+
+    /// Whether the node has begun to stop (it answers `/ready` with 503 from then on).
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled() || self.shutdown.is_cancelled()
+    }
+
+    /// WebSocket connections held now (admitted or being admitted).
+    pub fn open_connections(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
     }
 
     /// The address of one of this node's processes or modules.
@@ -98,13 +116,17 @@ impl Host for Runtime {
         message_type: WsMessageType,
         blob: LazyLoadBlob,
     ) -> Result<(), HttpServerError> {
-        if node != self.node {
-            return self
-                .net
-                .push(self, source, node, channel_id, message_type, blob);
+        let pushed = if node != self.node {
+            self.net
+                .push(self, source, node, channel_id, message_type, blob)
+        } else {
+            self.channels
+                .push(&source.process, channel_id, message_type, blob)
+        };
+        if let Err(error) = pushed {
+            self.telemetry.push_refused(error);
         }
-        self.channels
-            .push(&source.process, channel_id, message_type, blob)
+        pushed
     }
 
     fn ws_push_many(
@@ -133,6 +155,9 @@ impl Host for Runtime {
                 blob,
                 &mut failed,
             );
+        }
+        for (_, error) in &failed {
+            self.telemetry.push_refused(*error);
         }
         failed
     }

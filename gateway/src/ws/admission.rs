@@ -34,10 +34,8 @@ async fn register_flow(
     cookie_token: Option<String>,
 ) {
     let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = Refusal::new(
-            WsErrorCode::OverCapacity,
-            "this node holds as many connections as it allows; try again later",
-        );
+        let refusal = over_capacity();
+        rt.telemetry.registers.add(refusal.code.as_str());
         return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
     };
     let tls = conn.is_some_and(|c| c.tls);
@@ -45,17 +43,36 @@ async fn register_flow(
     // channel then holds only the channel phase's state.
     match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
+            rt.telemetry.registers.add(REGISTERED);
             let open = OpenChannel {
                 process: registration.process,
                 path: "/".to_owned(),
                 mailbox: registration.mailbox,
                 announce: true,
+                client: conn.map(|c| c.peer),
             };
             Box::pin(run_channel(rt, unbox(ws), open)).await;
         }
-        Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
-        Err(NotRegistered::Gone) => {}
+        Err(NotRegistered::Refused(refusal)) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+        }
+        Err(NotRegistered::Gone) => rt.telemetry.registers.add(GONE),
     }
+}
+
+/// The outcome a channel admission is counted under when it opened a channel.
+pub const REGISTERED: &str = "ok";
+
+/// The outcome of a register flow whose client left before registering.
+const GONE: &str = "gone";
+
+/// The refusal of a connection over the node's limit.
+pub fn over_capacity() -> Refusal {
+    Refusal::new(
+        WsErrorCode::OverCapacity,
+        "this node holds as many connections as it allows; try again later",
+    )
 }
 
 /// Takes the socket out of its box and frees the box now (`*ws` would keep the allocation
@@ -67,6 +84,9 @@ fn unbox(ws: Box<WsStream>) -> WsStream {
 /// Tells the client why, closes with the matching code, and waits (bounded) for its close.
 pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
     tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
+    rt.telemetry
+        .closes
+        .add(&refusal.code.close_code().to_string());
     let close = async {
         ws.feed(refusal.error_frame()).await?;
         ws.send(refusal.close_frame()).await?;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use process_lib::{ProcessId, WsErrorCode};
 use warp::{Filter, Rejection, Reply};
 
-use super::admission::refuse;
+use super::admission::{over_capacity, refuse, REGISTERED};
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
 use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
@@ -61,7 +61,9 @@ fn upgrade(
         (None, Some(_)) => Credentials::CookieWithoutOrigin,
         (None, None) => Credentials::None,
     };
-    let decision = admit(&rt, process, path, credentials);
+    let client = pending.conn.map(|c| c.peer);
+    let decision =
+        admit(&rt, process, path, credentials).map(|open| OpenChannel { client, ..open });
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
     pending.accept(&tasks, config, move |ws| serve(rt, ws, decision))
@@ -119,19 +121,24 @@ fn admit(
         path,
         mailbox,
         announce: false,
+        client: None,
     })
 }
 
 async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Refusal>) {
     let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = Refusal::new(
-            WsErrorCode::OverCapacity,
-            "this node holds as many connections as it allows; try again later",
-        );
+        let refusal = over_capacity();
+        rt.telemetry.registers.add(refusal.code.as_str());
         return refuse(&rt, ws, refusal).await;
     };
     match decision {
-        Ok(open) => run_channel(rt, ws, open).await,
-        Err(refusal) => refuse(&rt, ws, refusal).await,
+        Ok(open) => {
+            rt.telemetry.registers.add(REGISTERED);
+            run_channel(rt, ws, open).await;
+        }
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            refuse(&rt, ws, refusal).await;
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! until either side ends; then the channel is removed and its process told.
 
 use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tracing::Instrument;
 use super::courier::Courier;
 use super::lazy_read::own_payload;
 use super::outbound::outbox;
-use super::outbound::writer::{self, WriterEnd};
+use super::outbound::writer::{self, WriterEnd, NO_CLOSE_FRAME};
 use super::register::read_error;
 use super::table::Channel;
 use super::upgrade::WsStream;
@@ -37,6 +38,8 @@ pub struct OpenChannel {
     pub mailbox: mpsc::Sender<KernelMessage>,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
+    /// The client's address, for the logs.
+    pub client: Option<SocketAddr>,
 }
 
 /// Runs an open channel until it ends: this task reads, and a writer task of its own owns
@@ -46,13 +49,16 @@ pub fn run_channel(
     mut ws: WsStream,
     open: OpenChannel,
 ) -> impl Future<Output = ()> {
-    let (outbox, drain) = outbox(rt.config.writer_queue_bytes);
+    let (outbox, drain) = outbox(
+        rt.config.writer_queue_bytes,
+        rt.telemetry.push_to_socket.clone(),
+    );
     let replies = outbox.replies();
-    let (channel_id, channel) = rt.channels.insert(Channel {
-        process: open.process.clone(),
-        path: open.path.clone(),
+    let (channel_id, channel) = rt.channels.insert(Channel::new(
+        open.process.clone(),
+        open.path.clone(),
         outbox,
-    });
+    ));
     let span = tracing::debug_span!("channel", channel_id, process = %open.process);
     let write_half = ws.get_mut().get_mut().split_writer(replies);
     async move {
@@ -76,7 +82,14 @@ pub fn run_channel(
                 None,
             )
             .await;
-        tracing::debug!("channel open");
+        let opened = Instant::now();
+        tracing::info!(
+            channel_id,
+            process = %open.process,
+            client = %Client(open.client),
+            path = %open.path,
+            "channel open"
+        );
 
         // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
         // close branch sees; a channel that opened as the node began to shut down fails here.
@@ -111,7 +124,7 @@ pub fn run_channel(
 
         rt.channels.remove(channel_id);
         let writer_end = reader.finish().await;
-        tracing::debug!(?writer_end, "channel closed");
+        closed(&rt, channel_id, &open, &channel, writer_end, opened);
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
             courier
@@ -120,6 +133,51 @@ pub fn run_channel(
         }
     }
     .instrument(span)
+}
+
+/// Logs a channel's end and counts it: its close code, and what it moved.
+fn closed(
+    rt: &Runtime,
+    channel_id: u32,
+    open: &OpenChannel,
+    channel: &Channel,
+    writer_end: Option<WriterEnd>,
+    opened: Instant,
+) {
+    let close_code = writer_end.map_or(NO_CLOSE_FRAME, WriterEnd::close_code);
+    let traffic = channel.traffic();
+    tracing::info!(
+        channel_id,
+        process = %open.process,
+        client = %Client(open.client),
+        close_code,
+        duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
+        frames_in = traffic.frames_in,
+        frames_out = traffic.frames_out,
+        bytes_in = traffic.bytes_in,
+        bytes_out = traffic.bytes_out,
+        "channel closed"
+    );
+    let telemetry = &rt.telemetry;
+    telemetry.closed_traffic.add(traffic);
+    telemetry.closes.add(&close_code.to_string());
+    if writer_end == Some(WriterEnd::Failed(WsErrorCode::SlowConsumer)) {
+        telemetry
+            .slow_consumer_closes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A client's address in a log line, `-` when unknown.
+struct Client(Option<SocketAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// What the reader loop does after an event.
@@ -184,11 +242,13 @@ impl<'a> Reader<'a> {
     fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Next {
         match frame {
             Some(Ok(Message::Text(text))) => {
+                self.channel.received.add(1, text.len() as u64);
                 let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
                 self.channel.outbox.expect_reply();
                 Next::Deliver(WsMessageType::Text, blob)
             }
             Some(Ok(Message::Binary(bytes))) => {
+                self.channel.received.add(1, bytes.len() as u64);
                 let blob = LazyLoadBlob::from_bytes(own_payload(bytes));
                 self.channel.outbox.expect_reply();
                 Next::Deliver(WsMessageType::Binary, blob)
@@ -257,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_close_branch_wakes_once_a_close_is_asked_for() {
-        let (outbox, _drain) = outbox(1024);
+        let (outbox, _drain) = outbox(1024, metrics::Histogram::noop());
         let woken = std::sync::Arc::new(Flag::default());
         let waker = std::task::Waker::from(woken.clone());
         let mut cx = std::task::Context::from_waker(&waker);
