@@ -10,6 +10,7 @@
 //! - [`browser`]: running a headless-Chromium driver from `browser/`.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
+//! - [`ops`]: the internal port: GETs, scrapes, `promtool`, a real Prometheus server.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
 //!   handler ported.
@@ -20,6 +21,7 @@ pub mod browser;
 pub mod client;
 pub mod mesh;
 pub mod node;
+pub mod ops;
 pub mod procs;
 pub mod remote;
 pub mod web;

@@ -161,7 +161,7 @@ fn closed(
     let telemetry = &rt.telemetry;
     telemetry.closed_traffic.add(traffic);
     telemetry.closes.add(&close_code.to_string());
-    if writer_end == Some(WriterEnd::Failed(WsErrorCode::SlowConsumer)) {
+    if channel.outbox.was_slow_consumer() {
         telemetry
             .slow_consumer_closes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -65,6 +65,8 @@ struct Shared {
     limit: usize,
     /// A close was asked for: the channel takes no more frames.
     closing: AtomicBool,
+    /// The close was for a slow consumer.
+    slow_consumer: AtomicBool,
     /// The channel's reader, to be woken when a close is asked for.
     closing_waker: AtomicWaker,
     /// Frames and bytes put on the socket; changed only under the `socket` lock.
@@ -97,6 +99,7 @@ pub fn outbox(limit: usize, push_to_socket: Histogram) -> (Outbox, OutboxDrain) 
         socket: Mutex::new(None),
         limit,
         closing: AtomicBool::new(false),
+        slow_consumer: AtomicBool::new(false),
         closing_waker: AtomicWaker::new(),
         sent: Traffic::default(),
         stamp: Stamp::default(),
@@ -311,6 +314,12 @@ impl Outbox {
         self.shared.closing.load(Ordering::Acquire)
     }
 
+    /// Whether the channel was closed as a slow consumer (whether or not its error frame
+    /// reached the client).
+    pub fn was_slow_consumer(&self) -> bool {
+        self.shared.slow_consumer.load(Ordering::Relaxed)
+    }
+
     /// What the reader's tungstenite socket writes through (see [`super::conn`]).
     pub fn replies(&self) -> Replies {
         Replies(self.shared.clone())
@@ -321,6 +330,9 @@ impl Shared {
     /// Closes the channel with an error frame. Only the first close counts.
     fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
+            if code == WsErrorCode::SlowConsumer {
+                self.slow_consumer.store(true, Ordering::Relaxed);
+            }
             self.control(Outgoing::Fail(code, message.into()));
             self.closing_waker.wake();
         }
