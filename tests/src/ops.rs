@@ -288,3 +288,27 @@ pub async fn scrape_until(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// GETs `path` on `addr` until `condition` holds for the response, and returns it; fails
+/// the test after [`WAIT`].
+pub async fn get_until(
+    addr: SocketAddr,
+    path: &str,
+    what: &str,
+    condition: impl Fn(&RawResponse) -> bool,
+) -> RawResponse {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = get(addr, path).await;
+        if condition(&response) {
+            return response;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not in time: {what} (last: {} {})",
+            response.status,
+            response.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
