@@ -52,7 +52,10 @@ async fn health_is_200_and_ready_turns_503_while_the_node_drains() {
 
     // The client is told, answers the close, and the node finishes stopping.
     client.expect_refusal("going_away", 1001).await;
-    assert!(matches!(client.next().await, switchboard_tests::Frame::Ended));
+    assert!(matches!(
+        client.next().await,
+        switchboard_tests::Frame::Ended
+    ));
     tokio::time::timeout(WAIT, stopping)
         .await
         .expect("the node stops once its last client has gone")
