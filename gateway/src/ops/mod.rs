@@ -8,7 +8,7 @@
 //!
 //! ## Layout
 //! - [`snapshot`]: the node's state at one moment.
-//! - [`exposition`]: `/metrics`.
+//! - [`exposition`]: the `/metrics` text.
 //! - [`status`]: `/status`, `/status.json`, and the history behind the charts.
 //! - [`routes`]: the routes.
 
