@@ -43,7 +43,7 @@ pub fn routes(
     let ready = warp::path!("ready")
         .and(with_ops(ops.clone()))
         .map(|ops: Arc<Ops>| {
-            let not_ready = Snapshot::take(&ops.rt).not_ready;
+            let not_ready = super::snapshot::not_ready(&ops.rt);
             if not_ready.is_empty() {
                 json(&serde_json::json!({ "ready": true }), StatusCode::OK)
             } else {

@@ -97,7 +97,7 @@ impl Snapshot {
             connections: rt.open_connections(),
             processes,
             traffic,
-            not_ready: not_ready(rt, &links),
+            not_ready: not_ready(rt),
             links,
         }
     }
@@ -109,14 +109,23 @@ impl Snapshot {
 }
 
 /// Why the node should get no new clients now: it is stopping, or a peer it dials is not
-/// linked.
-fn not_ready(rt: &Runtime, links: &[LinkStatus]) -> Vec<String> {
+/// linked. Empty when it is ready.
+pub fn not_ready(rt: &Runtime) -> Vec<String> {
     let mut reasons = Vec::new();
     if rt.is_draining() {
         reasons.push("the node is draining".to_owned());
     }
-    for link in links.iter().filter(|l| l.dials && !l.up) {
-        reasons.push(format!("peer {} is not linked", link.peer));
-    }
+    let mut down: Vec<&str> = rt
+        .net
+        .peers
+        .iter()
+        .filter(|peer| peer.dials() && !peer.is_up())
+        .map(|peer| peer.name.as_str())
+        .collect();
+    down.sort_unstable();
+    reasons.extend(
+        down.into_iter()
+            .map(|peer| format!("peer {peer} is not linked")),
+    );
     reasons
 }
