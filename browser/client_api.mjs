@@ -26,6 +26,7 @@ try {
   await page.waitForFunction(() => window.received && window.received.length >= 1);
   const greeting = await page.evaluate(() => window.received[0]);
   const documentCookie = await page.evaluate(() => document.cookie);
+  const our = await page.evaluate(() => window.our);
 
   await page.evaluate(() => window.api.send({ data: { text: 'hello from chromium' } }));
   await page.waitForFunction(() => window.received.length >= 2);
@@ -38,7 +39,7 @@ try {
   await Promise.all([page.waitForURL(`${base}/`), page.click('#submit')]);
   const afterForeignNext = page.url();
 
-  console.log(JSON.stringify({ loginUrl, errorText, greeting, echo, documentCookie, afterForeignNext }));
+  console.log(JSON.stringify({ loginUrl, errorText, greeting, echo, documentCookie, our, afterForeignNext }));
 } finally {
   await browser.close();
 }

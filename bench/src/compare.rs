@@ -6,11 +6,13 @@
 //! stay true. Fan-out runs twice: with the publisher's usual window, then with a deep one
 //! (`--deep-window`), where each server rather than the window sets the rate. Switchboard
 //! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
-//! linked nodes).
+//! linked nodes) and chat (on a fresh node for each depth: the configured window, then one
+//! say in flight).
 
 use std::time::{Duration, Instant};
 
 use crate::client::Target;
+use crate::scenario::chat::{self, ChatParams, ChatResult};
 use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
 use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
@@ -42,7 +44,10 @@ pub struct CompareParams {
     pub net: FanoutParams,
     /// The core servers are pinned to, if any (the generator pins itself elsewhere).
     pub server_core: Option<usize>,
-    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`.
+    /// The chat scenario (Switchboard only); it runs again with one say in flight.
+    #[serde(default)]
+    pub chat: ChatParams,
+    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`.
     pub scenarios: Vec<String>,
     /// Slices each server's echo and fan-out time is cut into, taken in turn with the other
     /// servers' (1 for results made before servers took turns: one stretch each).
@@ -84,6 +89,12 @@ pub struct ServerRun {
     /// Fan-out with `deep_window` frames in flight.
     #[serde(default)]
     pub fanout_deep: Option<FanoutResult>,
+    /// The chat scenario's result (Switchboard only).
+    #[serde(default)]
+    pub chat: Option<ChatResult>,
+    /// The chat scenario with one say in flight (Switchboard only).
+    #[serde(default)]
+    pub chat_one: Option<ChatResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -161,6 +172,8 @@ impl ServerRun {
             idle_max: None,
             net: None,
             fanout_deep: None,
+            chat: None,
+            chat_one: None,
             errors: Vec::new(),
         }
     }
@@ -327,6 +340,29 @@ async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &
                 pair.bob.stop().await;
             }
             Err(e) => result.errors.push(format!("net start: {e:#}")),
+        }
+    }
+    if params.runs_scenario("chat") {
+        let one = ChatParams {
+            window: 1,
+            ..params.chat
+        };
+        for (chat, keep) in [(params.chat, &mut result.chat), (one, &mut result.chat_one)] {
+            eprintln!(
+                "  switchboard: chat, {} members, {} says in flight",
+                chat.members, chat.window
+            );
+            settle().await;
+            match servers::start(ServerKind::Switchboard, programs, params.server_core).await {
+                Ok(server) => {
+                    match chat::run(&Target::of(&server), server.pid, chat).await {
+                        Ok(r) => *keep = Some(r),
+                        Err(e) => result.errors.push(format!("chat: {e:#}")),
+                    }
+                    server.stop().await;
+                }
+                Err(e) => result.errors.push(format!("chat start: {e:#}")),
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::scenario::chat::ChatParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
@@ -35,6 +36,16 @@ enum Command {
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
         out: PathBuf,
     },
+    /// Runs the bundled echo function outside a node, over its process socket, until the
+    /// connection ends (the `switchboard-outside` server starts this beside its node).
+    OutsideEcho {
+        /// The node's process socket, `ws://ADDR/process`.
+        #[arg(long)]
+        url: String,
+        /// A process token for the id to run as.
+        #[arg(long)]
+        token: String,
+    },
     /// Opens idle connections and holds them until stdin ends (the idle-max scenario starts
     /// these; each process can hold only its own file limit's worth).
     IdleWorker {
@@ -58,7 +69,8 @@ struct CompareArgs {
     /// Runs of the whole set (medians need at least 3).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Servers to compare, comma-separated: switchboard, tt-default, tt-4k, node-ws.
+    /// Servers to compare, comma-separated: switchboard, switchboard-outside (echo run outside
+    /// the node), switchboard-python (the Python SDK's echo), tt-default, tt-4k, node-ws.
     #[arg(
         long,
         value_delimiter = ',',
@@ -95,12 +107,24 @@ struct CompareArgs {
     /// Seconds each net run publishes.
     #[arg(long, default_value_t = 5.0)]
     net_secs: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net (the last two
-    /// run for Switchboard only).
+    /// Chat members (publishers included).
+    #[arg(long, default_value_t = 1_000)]
+    chat_members: usize,
+    /// Chat members that publish, taking turns.
+    #[arg(long, default_value_t = 16)]
+    chat_publishers: usize,
+    /// Chat says in flight at most (the chat runs again with 1).
+    #[arg(long, default_value_t = 16)]
+    chat_window: u64,
+    /// Seconds each chat run publishes.
+    #[arg(long, default_value_t = 5.0)]
+    chat_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat (the
+    /// last three run for Switchboard only).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,echo,fanout,idle-max,net"
+        default_value = "idle,echo,fanout,idle-max,net,chat"
     )]
     scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.
@@ -128,6 +152,16 @@ fn main() -> anyhow::Result<()> {
             let comparison: compare::Comparison = serde_json::from_slice(&json)?;
             return write_report(&comparison, &out);
         }
+        Command::OutsideEcho { url, token } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let ran = runtime.block_on(process_lib::remote::run(&url, &token, |our| {
+                println!("outside echo running as {our}");
+                processes::echo::run(our)
+            }))?;
+            return ran;
+        }
         Command::IdleWorker {
             addr,
             token,
@@ -138,7 +172,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let target = switchboard_bench::client::Target { addr, token };
+            let target = switchboard_bench::client::Target {
+                addr,
+                token,
+                echo_process: "echo:echo:sys",
+            };
             return runtime.block_on(idle_max::worker(&target, count, concurrency));
         }
     };
@@ -186,6 +224,12 @@ fn main() -> anyhow::Result<()> {
             size: args.size,
             window: args.net_window,
             duration: Duration::from_secs_f64(args.net_secs),
+        },
+        chat: ChatParams {
+            members: args.chat_members,
+            publishers: args.chat_publishers.min(args.chat_members),
+            window: args.chat_window,
+            duration: Duration::from_secs_f64(args.chat_secs),
         },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),

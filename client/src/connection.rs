@@ -14,6 +14,7 @@ use crate::error::ClientError;
 use crate::events::{ConnectionState, Received};
 use crate::options::Options;
 use crate::register::{self, Target};
+use crate::tls;
 
 /// Frames that may wait to be written (for instance while reconnecting).
 const OUTGOING_QUEUE: usize = 1024;
@@ -62,8 +63,9 @@ pub struct Connection {
     driver: Option<JoinHandle<()>>,
 }
 
-/// Connects to `url` (`ws://host:port/`), registers to `target_process` with `token`, and
-/// returns the connection, with the default [`Options`] (reconnection on).
+/// Connects to `url` (`ws://host:port/` or `wss://host:port/`), registers to
+/// `target_process` with `token`, and returns the connection, with the default [`Options`]
+/// (reconnection on).
 pub async fn connect(
     url: &str,
     token: &str,
@@ -85,8 +87,16 @@ pub async fn connect_with(
             given: target_process.to_owned(),
             reason,
         })?;
+    let tls = tls::is_tls_url(url)
+        .then(|| tls::client_config(options.ca_pem.as_deref()))
+        .transpose()
+        .map_err(|source| ClientError::Tls {
+            url: url.to_owned(),
+            source,
+        })?;
     let target = Target {
         url: url.to_owned(),
+        tls,
         token: token.to_owned(),
         process,
     };

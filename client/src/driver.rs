@@ -2,13 +2,14 @@
 //! on what arrives, pings, and — when the socket is lost — reconnects with backoff,
 //! re-registers, and reports every change of state.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use process_lib::WsErrorFrame;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ClientError;
@@ -79,79 +80,22 @@ impl Driver {
     async fn serve(&mut self, ws: &mut Socket) -> End {
         let interval = self.options.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
-        let mut last_heard = Instant::now();
-        // The gateway sends an error frame right before it closes; it is held back one
-        // frame so that, if a close follows, it explains the close instead.
-        let mut held: Option<(String, WsErrorFrame)> = None;
+        let mut session = Session {
+            ws,
+            incoming: &self.incoming,
+            interval,
+            last_heard: Instant::now(),
+            held: None,
+        };
         loop {
-            tokio::select! {
-                frame = ws.next() => {
-                    last_heard = Instant::now();
-                    let frame = match frame {
-                        Some(Ok(frame)) => frame,
-                        Some(Err(_)) | None => {
-                            return End::Lost(CloseInfo {
-                                code: 1006,
-                                reason: String::new(),
-                                error: held.map(|(_, e)| e.error),
-                            })
-                        }
-                    };
-                    if let Message::Close(close) = &frame {
-                        let (code, reason) = close
-                            .as_ref()
-                            .map(|f| (u16::from(f.code), f.reason.to_string()))
-                            .unwrap_or((1005, String::new()));
-                        // Answer the close (tungstenite queues the reply) and let it flush.
-                        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                            while let Some(Ok(_)) = ws.next().await {}
-                        })
-                        .await;
-                        return End::Lost(CloseInfo { code, reason, error: held.map(|(_, e)| e.error) });
-                    }
-                    if let Some((text, _)) = held.take() {
-                        if self.incoming.send(Received::Text(text)).await.is_err() {
-                            return End::Abandoned;
-                        }
-                    }
-                    let received = match frame {
-                        Message::Text(text) => {
-                            let text = text.to_string();
-                            if let Ok(error) = serde_json::from_str::<WsErrorFrame>(&text) {
-                                held = Some((text, error));
-                                continue;
-                            }
-                            Received::Text(text)
-                        }
-                        Message::Binary(bytes) => Received::Binary(bytes),
-                        _ => continue,
-                    };
-                    if self.incoming.send(received).await.is_err() {
-                        return End::Abandoned;
-                    }
-                }
-                message = self.outgoing.recv() => {
-                    let Some(message) = message else {
-                        return End::ByCaller;
-                    };
-                    if let Err(error) = ws.send(message).await {
-                        tracing::debug!(%error, "write failed; the connection is lost");
-                        return End::Lost(CloseInfo { code: 1006, reason: String::new(), error: None });
-                    }
-                }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > interval * 2 {
-                        return End::Lost(CloseInfo {
-                            code: 1006,
-                            reason: "no answer to pings".to_owned(),
-                            error: None,
-                        });
-                    }
-                    if ws.send(Message::Ping(Default::default())).await.is_err() {
-                        return End::Lost(CloseInfo { code: 1006, reason: String::new(), error: None });
-                    }
-                }
-                () = self.closing.cancelled() => return End::ByCaller,
+            let step = tokio::select! {
+                frame = session.ws.next() => session.on_frame(frame).await,
+                message = self.outgoing.recv() => session.on_outgoing(message).await,
+                _ = ping.tick() => session.on_ping_tick().await,
+                () = self.closing.cancelled() => ControlFlow::Break(End::ByCaller),
+            };
+            if let ControlFlow::Break(end) = step {
+                return end;
             }
         }
     }
@@ -204,5 +148,114 @@ fn retryable(close: &CloseInfo) -> bool {
             Unauthorized | NoSuchProcess | EncryptionRequired | MalformedRegister
         ),
         None => close.code != 1000,
+    }
+}
+
+/// One registered socket being served: what lasts from one frame to the next.
+struct Session<'a> {
+    ws: &'a mut Socket,
+    incoming: &'a mpsc::Sender<Received>,
+    interval: Duration,
+    last_heard: Instant,
+    /// The gateway sends an error frame right before it closes; it is held back one frame
+    /// so that, if a close follows, it explains the close instead.
+    held: Option<(String, WsErrorFrame)>,
+}
+
+impl Session<'_> {
+    /// A frame arrived, or the socket ended.
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> ControlFlow<End> {
+        self.last_heard = Instant::now();
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(_)) | None => return ControlFlow::Break(self.lost(1006, String::new())),
+        };
+        if let Message::Close(close) = &frame {
+            let (code, reason) = close
+                .as_ref()
+                .map(|f| (u16::from(f.code), f.reason.to_string()))
+                .unwrap_or((1005, String::new()));
+            self.flush_close_reply().await;
+            return ControlFlow::Break(self.lost(code, reason));
+        }
+        if let Some((text, _)) = self.held.take() {
+            self.hand_on(Received::Text(text)).await?;
+        }
+        match frame {
+            Message::Text(text) => {
+                let text = text.to_string();
+                match serde_json::from_str::<WsErrorFrame>(&text) {
+                    Ok(error) => {
+                        self.held = Some((text, error));
+                        ControlFlow::Continue(())
+                    }
+                    Err(_) => self.hand_on(Received::Text(text)).await,
+                }
+            }
+            Message::Binary(bytes) => self.hand_on(Received::Binary(bytes)).await,
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    /// The caller sent a frame, or dropped every sender.
+    async fn on_outgoing(&mut self, message: Option<Message>) -> ControlFlow<End> {
+        let Some(message) = message else {
+            return ControlFlow::Break(End::ByCaller);
+        };
+        if let Err(error) = self.ws.send(message).await {
+            tracing::debug!(%error, "write failed; the connection is lost");
+            return ControlFlow::Break(Self::lost_unexplained(String::new()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Time to ping, unless the server has been silent too long.
+    async fn on_ping_tick(&mut self) -> ControlFlow<End> {
+        if self.last_heard.elapsed() > self.interval * 2 {
+            return ControlFlow::Break(Self::lost_unexplained("no answer to pings".to_owned()));
+        }
+        if self
+            .ws
+            .send(Message::Ping(Default::default()))
+            .await
+            .is_err()
+        {
+            return ControlFlow::Break(Self::lost_unexplained(String::new()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Hands a frame to the caller; ends the socket when nobody receives any more.
+    async fn hand_on(&self, received: Received) -> ControlFlow<End> {
+        match self.incoming.send(received).await {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(End::Abandoned),
+        }
+    }
+
+    /// Answers the server's close (tungstenite queues the reply) and lets it flush.
+    async fn flush_close_reply(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+
+    /// The socket ended with `code`, explained by the held error frame if there is one.
+    fn lost(&mut self, code: u16, reason: String) -> End {
+        End::Lost(CloseInfo {
+            code,
+            reason,
+            error: self.held.take().map(|(_, e)| e.error),
+        })
+    }
+
+    /// The socket is gone with no close frame and no error frame to explain it.
+    fn lost_unexplained(reason: String) -> End {
+        End::Lost(CloseInfo {
+            code: 1006,
+            reason,
+            error: None,
+        })
     }
 }

@@ -26,16 +26,20 @@
 //! every error says what the server said: its error frame and close code.
 //! A program may hold any number of connections.
 //!
-//! Only `ws://` is supported by this build (no TLS backend is compiled in).
+//! `wss://` URLs speak TLS through rustls (ring): the node's certificate must chain to one of
+//! Mozilla's roots or to a CA certificate given in [`Options::ca_pem`]; a refused certificate
+//! is a [`ClientError::Tls`] that says what was wrong ([`TlsError`]) and, being permanent,
+//! ends a reconnecting connection too. A `ws://` URL runs no TLS code.
 //!
 //! ## Layout
 //! - [`connection`]: [`connect`], [`Connection`] (receive, close, state stream) and
 //!   [`Sender`] (send from any task).
 //! - [`events`]: [`Received`], [`ConnectionState`], [`CloseInfo`].
 //! - [`options`]: [`Options`] and [`Backoff`].
-//! - [`error`]: the one error type, [`ClientError`].
+//! - [`error`]: the one error type, [`ClientError`], and its TLS part, [`TlsError`].
 //! - `register` (private): opening a socket and the register handshake.
 //! - `driver` (private): the task that owns the socket, pings, and reconnects.
+//! - `tls` (private): the rustls configuration for `wss://`, and reading its errors.
 
 pub mod connection;
 mod driver;
@@ -43,8 +47,9 @@ pub mod error;
 pub mod events;
 pub mod options;
 mod register;
+mod tls;
 
 pub use connection::{connect, connect_with, Connection, Sender};
-pub use error::ClientError;
+pub use error::{ClientError, TlsError};
 pub use events::{CloseInfo, ConnectionState, Received};
 pub use options::{Backoff, Options};

@@ -1,5 +1,5 @@
-//! How a connection behaves: timeouts, keepalive pings, and reconnection with exponential
-//! backoff and full jitter.
+//! How a connection behaves: timeouts, keepalive pings, reconnection with exponential
+//! backoff and full jitter, and which certificates `wss://` trusts.
 
 use std::time::Duration;
 
@@ -59,6 +59,10 @@ pub struct Options {
     pub reconnect: Option<Backoff>,
     /// Ask for an encrypted channel (the server refuses on plain `ws://`).
     pub encrypted: bool,
+    /// PEM text of CA certificates to trust for `wss://`, besides Mozilla's roots: for a
+    /// node with a private or self-signed certificate (a self-signed certificate is its
+    /// own CA). Not read for `ws://`.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
             ping_interval: Duration::from_secs(20),
             reconnect: Some(Backoff::default()),
             encrypted: false,
+            ca_pem: None,
         }
     }
 }

@@ -1,14 +1,18 @@
 //! Opening a socket and registering it: the register frame out, `{"channel_id":N}` back, or
 //! the server's error frame and close code as a [`ClientError::Refused`].
 
+use std::sync::Arc;
+
 use futures_util::{SinkExt, StreamExt};
 use process_lib::{WsErrorFrame, WsRegister, WsRegistered};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::ClientConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::ClientError;
 use crate::options::Options;
+use crate::tls;
 
 /// A client socket.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -16,8 +20,10 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Where and as what to register.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// `ws://host:port/`.
+    /// `ws://host:port/` or `wss://host:port/`.
     pub url: String,
+    /// For `wss://`, the TLS configuration (made once, used by every reconnection).
+    pub tls: Option<Arc<ClientConfig>>,
     /// The node's token; empty to rely on a login cookie (browsers only).
     pub token: String,
     /// `name:package:publisher`.
@@ -36,9 +42,26 @@ async fn open_unbounded(target: &Target, options: &Options) -> Result<(Socket, u
         url: target.url.clone(),
         source,
     };
-    let (mut ws, _) = tokio_tungstenite::connect_async(target.url.as_str())
-        .await
-        .map_err(connect_error)?;
+    let opened = match &target.tls {
+        None => tokio_tungstenite::connect_async(target.url.as_str()).await,
+        Some(config) => {
+            let connector = Connector::Rustls(config.clone());
+            tokio_tungstenite::connect_async_tls_with_config(
+                target.url.as_str(),
+                None,
+                false,
+                Some(connector),
+            )
+            .await
+        }
+    };
+    let (mut ws, _) = opened.map_err(|source| match tls::tls_problem(&source, &target.url) {
+        Some(problem) => ClientError::Tls {
+            url: target.url.clone(),
+            source: problem,
+        },
+        None => connect_error(source),
+    })?;
     let register = WsRegister {
         auth_token: target.token.clone(),
         target_process: target.process.clone(),

@@ -23,14 +23,6 @@ pub enum HomeError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// `config.toml` does not parse.
-    #[error("{path} is not valid: {message}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
     /// The secret file exists but is not 32 bytes: never sign with a short secret.
     #[error("{path} holds {len} bytes, not the {SECRET_LEN} a signing secret needs; remove it to make a new one")]
     BadSecret {
@@ -89,51 +81,6 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
         }
         Err(e) => Err(io_error(&path)(e)),
     }
-}
-
-/// The node's settings kept in `<home>/config.toml`.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HomeConfig {
-    /// The node name this home belongs to.
-    pub node: Option<String>,
-    /// Origins, besides the node's own, whose pages may open WebSockets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_origins: Vec<String>,
-    /// Lifetime of login tokens, in seconds (default 7 days).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_ttl_secs: Option<u64>,
-    /// Where to listen for peer nodes (`--net-bind` overrides it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub net_bind: Option<std::net::SocketAddr>,
-    /// Where the internal port listens (`--metrics-bind` overrides it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics_bind: Option<std::net::SocketAddr>,
-    /// The peer nodes, as `[[peer]]` tables.
-    #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
-    pub peers: Vec<crate::config::PeerConfig>,
-}
-
-const CONFIG_FILE: &str = "config.toml";
-
-/// Reads `<home>/config.toml`; a missing file is an empty config.
-pub fn read_config(home: &Path) -> Result<HomeConfig, HomeError> {
-    let path = home.join(CONFIG_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
-            path,
-            message: e.message().to_owned(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HomeConfig::default()),
-        Err(e) => Err(io_error(&path)(e)),
-    }
-}
-
-/// Writes `<home>/config.toml`.
-pub fn write_config(home: &Path, config: &HomeConfig) -> Result<(), HomeError> {
-    ensure_home(home)?;
-    let path = home.join(CONFIG_FILE);
-    let text = toml::to_string(config).unwrap_or_default();
-    fs::write(&path, text).map_err(io_error(&path))
 }
 
 /// The directory where process `id` keeps what must survive restarts.

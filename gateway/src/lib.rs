@@ -18,6 +18,7 @@
 //! - [`ws`]: WebSockets — admission (upgrade, register, bound paths, refusals), then each
 //!   channel: its reader loop, the channel table, and [`ws::outbound`], the outbox, fast
 //!   path and writer task that put pushes on the socket.
+//! - [`process_socket`]: programs outside the node that are processes, over `/process`.
 //! - [`net`]: node-to-node links (Noise over TCP), remote requests and pushes.
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
@@ -25,6 +26,8 @@
 //! - [`telemetry`]: what the node counts about itself (plain counters, the Prometheus
 //!   recorder); [`ops`]: the internal port that serves them (`/metrics`, `/health`,
 //!   `/ready`, `/status`).
+//! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
+//! - [`commands`]: the programs the node runs as processes outside it (`[[process]]`).
 //! - [`cli`]: the command line the binary runs.
 //!
 //! ## How a frame travels
@@ -41,7 +44,9 @@
 //! handler ([`server::requests`], [`net::requests`]), or [`net`] for another node.
 
 pub mod auth;
+pub mod builder;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod home;
 pub mod http;
@@ -50,12 +55,14 @@ pub mod net;
 pub mod node;
 pub mod ops;
 pub mod password;
+pub mod process_socket;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
 pub mod ws;
 
+pub use builder::{ProcessListError, Switchboard};
 pub use config::Config;
 pub use kernel::ProcessSpec;
 pub use node::{bundled_processes, start, RunningNode, StartError};

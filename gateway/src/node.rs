@@ -34,6 +34,15 @@ pub enum StartError {
     /// The net module (identity, peers, listener) could not start.
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    /// The list of processes has a malformed or repeated id.
+    #[error(transparent)]
+    Processes(#[from] crate::builder::ProcessListError),
+    /// A `[[process]]` entry names a process the node runs inside itself.
+    #[error("[[process]] {id} names a process this node runs inside itself; pick another id")]
+    CommandInNode {
+        /// The id.
+        id: process_lib::ProcessId,
+    },
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -77,6 +86,7 @@ pub struct RunningNode {
     public_key: PublicKey,
     metrics_addr: Option<SocketAddr>,
     ops: Option<crate::ops::OpsServer>,
+    commands: crate::commands::Commands,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -87,6 +97,15 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             source,
         }
     })?;
+    if let Some(command) = config
+        .commands
+        .iter()
+        .find(|c| processes.iter().any(|p| p.id == c.id))
+    {
+        return Err(StartError::CommandInNode {
+            id: command.id.clone(),
+        });
+    }
     let secret = home::load_or_create_secret(&config.home)?;
     crate::net::Net::validate(&config.net, &config.node)?;
     let identity =
@@ -145,6 +164,7 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         crate::ops::start(rt.clone(), listener)
     });
     tracing::info!(node = %rt.node, %local_addr, "node started");
+    let commands = start_commands(&rt, scheme, local_addr);
     Ok(RunningNode {
         rt,
         local_addr,
@@ -153,7 +173,32 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         public_key,
         metrics_addr,
         ops,
+        commands,
     })
+}
+
+/// Starts the programs of the `[[process]]` entries, pointed at the process socket on the
+/// loopback address when the listener takes every address.
+fn start_commands(
+    rt: &Arc<Runtime>,
+    scheme: &str,
+    local_addr: SocketAddr,
+) -> crate::commands::Commands {
+    let mut reach = local_addr;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(match reach {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let auth = rt.auth.clone();
+    let ttl = rt.config.token_ttl;
+    let launch = crate::commands::Launch {
+        url: format!("{scheme}://{reach}{}", process_lib::remote::wire::PATH),
+        node: rt.node.to_string(),
+        mint_token: Arc::new(move |id| auth.mint_process(id, ttl)),
+    };
+    crate::commands::start(rt.config.commands.clone(), launch, rt.shutdown.clone())
 }
 
 impl RunningNode {
@@ -208,11 +253,6 @@ impl RunningNode {
         self.metrics_addr
     }
 
-    /// Whether the node has begun to stop (`/ready` answers 503).
-    pub fn is_draining(&self) -> bool {
-        self.rt.is_draining()
-    }
-
     /// This node's public key, which its peers list in their config.
     pub fn public_key(&self) -> PublicKey {
         self.public_key
@@ -238,6 +278,19 @@ impl RunningNode {
         self.rt.net.set_peer_address(node, address)
     }
 
+    /// Frames from programs on the process socket that the node could not use.
+    pub fn malformed_process_frames(&self) -> u64 {
+        self.rt
+            .outside
+            .malformed_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A process token for `process`, valid for `ttl`.
+    pub fn mint_process_token(&self, process: &process_lib::ProcessId, ttl: Duration) -> String {
+        self.rt.auth.mint_process(process, ttl)
+    }
+
     /// How many WebSocket channels are open.
     pub fn channel_count(&self) -> usize {
         self.rt.channels.len()
@@ -248,12 +301,33 @@ impl RunningNode {
         self.rt.shutdown.cancelled().await;
     }
 
-    /// Stops accepting, closes every channel with 1001, stops the processes, and waits
+    /// The refusals of the connection limits so far, by kind.
+    pub fn limit_refusals(&self) -> crate::ws::limits::RefusalSnapshot {
+        self.rt.limits.refused.snapshot()
+    }
+
+    /// Whether the node has begun to drain (or shut down): `/ready` answers 503 from then on.
+    pub fn is_draining(&self) -> bool {
+        self.rt.is_draining()
+    }
+
+    /// The staggered stop: stops accepting, closes the channels with 1001 in batches (as
+    /// `config.drain` says), waits until every one has ended and its process was told, or
+    /// until the drain's deadline, then shuts down as [`RunningNode::shutdown`] does.
+    pub async fn drain(self) -> crate::ws::drain::DrainReport {
+        let report = crate::ws::drain::drain(&self.rt).await;
+        self.shutdown().await;
+        report
+    }
+
+    /// Stops accepting, closes every channel with 1001 at once, stops the processes and the
+    /// programs of `[[process]]` entries (SIGTERM, then SIGKILL after their timeout), and waits
     /// (at most `close_timeout` and a little more) for every task to end. `/ready` answers
     /// 503 from the start; the internal port stops last.
     pub async fn shutdown(self) {
-        self.rt.draining.cancel();
         self.rt.shutdown.cancel();
+        // The programs are asked to stop while the channels close; each has its own timeout.
+        self.commands.stopped().await;
         self.rt.tasks.close();
         let limit = self.rt.config.close_timeout + Duration::from_secs(1);
         if tokio::time::timeout(limit, self.rt.tasks.wait())

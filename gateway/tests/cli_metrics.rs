@@ -110,3 +110,36 @@ fn a_taken_port_or_a_bad_address_is_said_on_stderr() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--metrics-bind"), "{stderr}");
 }
+
+#[test]
+fn the_variable_opens_it_and_config_shows_where_it_came_from() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "--bind", "127.0.0.1:0", "--home"])
+        .arg(&home)
+        .env("SWITCHBOARD_METRICS_BIND", "127.0.0.1:0")
+        .stderr(Stdio::null());
+    let mut node = common::spawn_node(command);
+    let addr = metrics_addr(&node.next_line());
+    let (status, _) = get(&addr, "/health");
+    assert_eq!(status, 200);
+
+    let out = Command::new(BIN)
+        .args(["config", "--home"])
+        .arg(&home)
+        .env("SWITCHBOARD_METRICS_BIND", "127.0.0.1:9100")
+        .output()
+        .expect("config");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("metrics_bind = "))
+        .unwrap_or_else(|| panic!("no metrics_bind line in\n{stdout}"));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["metrics_bind", "=", "\"127.0.0.1:9100\"", "#", "env"]
+    );
+}

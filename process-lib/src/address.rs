@@ -46,13 +46,22 @@ pub fn validate_node_name(node: &str) -> Result<(), AddressParseError> {
 }
 
 impl Address {
-    /// An address from a node name and a process id, validating the node name.
-    pub fn new(node: &str, process: ProcessId) -> Result<Self, AddressParseError> {
-        validate_node_name(node)?;
-        Ok(Self {
+    /// An address from a node name and a process id, as Kinode's `Address::new` makes one:
+    /// the node may be a `String`, a `&str` or a `NodeName`, and is not checked here. A
+    /// message to a node whose name is not valid is refused when it is sent
+    /// ([`crate::SendErrorKind::BadNodeName`]); [`Address::try_new`] checks at once.
+    pub fn new(node: impl Into<NodeName>, process: impl Into<ProcessId>) -> Self {
+        Self {
             node: node.into(),
-            process,
-        })
+            process: process.into(),
+        }
+    }
+
+    /// An address from a node name and a process id, refusing a node name outside
+    /// `[a-z0-9-.]+`.
+    pub fn try_new(node: &str, process: ProcessId) -> Result<Self, AddressParseError> {
+        validate_node_name(node)?;
+        Ok(Self::new(node, process))
     }
 }
 
@@ -67,7 +76,7 @@ impl FromStr for Address {
         if parts.next().is_some() {
             return Err(AddressParseError::TooManyAts);
         }
-        Self::new(node, process.parse()?)
+        Self::try_new(node, process.parse()?)
     }
 }
 
@@ -103,6 +112,20 @@ mod tests {
         let json = serde_json::to_string(&addr).unwrap();
         assert_eq!(json, r#""alice.os@chat:chat:sys""#);
         assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), addr);
+    }
+
+    #[test]
+    fn new_takes_any_string_form_and_checks_nothing() {
+        let chat: ProcessId = "chat:chat:sys".parse().unwrap();
+        let owned = Address::new(String::from("alice.os"), chat.clone());
+        assert_eq!(owned, Address::new("alice.os", chat.clone()));
+        assert_eq!(owned, Address::new(&owned.node, chat.clone()));
+        assert_eq!(owned, Address::new(owned.node.clone(), chat.clone()));
+        assert_eq!(Address::new("Alice", chat.clone()).node, "Alice");
+        assert_eq!(
+            Address::try_new("Alice", chat),
+            Err(AddressParseError::BadNodeCharacter('A'))
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::address::{Address, AddressParseError};
+use crate::address::{validate_node_name, Address, AddressParseError};
 use crate::blob::LazyLoadBlob;
 use crate::host::{context, with_context, Current};
 use crate::http::{HttpServerAction, HttpServerError, WsMessageType};
@@ -10,11 +10,13 @@ use crate::message::{KernelMessage, Message, SendError, SendErrorKind, WireMessa
 use crate::process_id::ProcessId;
 
 /// The address of the running process.
+#[track_caller]
 pub fn our() -> Address {
     with_context(|ctx| ctx.our.clone())
 }
 
 /// The blob of the message being handled (the last one `await_message` returned).
+#[track_caller]
 pub fn get_blob() -> Option<LazyLoadBlob> {
     with_context(|ctx| {
         let current = ctx.current.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,6 +211,15 @@ impl Request {
 
     fn build(self, id: u64) -> Result<KernelMessage, RequestError> {
         let target = self.target.ok_or(RequestError::NoTarget)??;
+        if validate_node_name(&target.node).is_err() {
+            // `Address::new` takes any node, as Kinode's does; a bad one is refused here.
+            return Err(RequestError::Send(SendError {
+                kind: SendErrorKind::BadNodeName,
+                target,
+                body: self.body,
+                blob: self.blob,
+            }));
+        }
         Ok(KernelMessage {
             id,
             source: our(),
@@ -223,6 +234,7 @@ impl Request {
     }
 
     /// Sends the request without waiting. Returns at once.
+    #[track_caller]
     pub fn send(self) -> Result<(), RequestError> {
         let ctx = context();
         let km = self.build(ctx.host.next_id())?;
@@ -313,6 +325,7 @@ impl Response {
     }
 
     /// Sends the response to whoever is waiting for the current request's answer.
+    #[track_caller]
     pub fn send(self) -> Result<(), RequestError> {
         let ctx = context();
         let (id, target) = {
@@ -340,7 +353,9 @@ impl Response {
     }
 }
 
-/// Pushes a frame to WebSocket channel `channel_id` on `node` (usually `&our().node`).
+/// Pushes a frame to WebSocket channel `channel_id` on `node` (usually `our.node`). The node
+/// is any string form of a name: `&our.node`, `our.node.clone()`, a `String` (as Kinode's
+/// `send_ws_push(our.node.clone(), …)` passes it) or a `&str`.
 ///
 /// Never blocks. On this node it fails at once with `WsChannelNotFound` when the channel
 /// does not exist, `InvalidSourceProcess` when it is bound to another process, and
@@ -351,15 +366,16 @@ impl Response {
 /// this node (the peer is not linked, or its queue is full). The peer accepts it only if it
 /// trusts this node's pushes and the channel is bound to the same `ProcessId` as the sender;
 /// to hear its answer, send that request yourself with `Request::send_and_await_response`.
+#[track_caller]
 pub fn send_ws_push(
-    node: &str,
+    node: impl AsRef<str>,
     channel_id: u32,
     message_type: WsMessageType,
     blob: LazyLoadBlob,
 ) -> Result<(), HttpServerError> {
     with_context(|ctx| {
         ctx.host
-            .ws_push(&ctx.our, node, channel_id, message_type, blob)
+            .ws_push(&ctx.our, node.as_ref(), channel_id, message_type, blob)
     })
 }
 
@@ -367,19 +383,21 @@ pub fn send_ws_push(
 /// [`send_ws_push`] does for each of them, in one call that checks the frame once and shares
 /// its payload. Never blocks. Returns the channels the push failed for, each with the error
 /// `send_ws_push` would have given; empty when every push went out.
+#[track_caller]
 pub fn send_ws_push_many(
-    node: &str,
+    node: impl AsRef<str>,
     channel_ids: &[u32],
     message_type: WsMessageType,
     blob: LazyLoadBlob,
 ) -> Vec<(u32, HttpServerError)> {
     with_context(|ctx| {
         ctx.host
-            .ws_push_many(&ctx.our, node, channel_ids, message_type, &blob)
+            .ws_push_many(&ctx.our, node.as_ref(), channel_ids, message_type, &blob)
     })
 }
 
 /// Closes a channel this process owns on this node.
+#[track_caller]
 pub fn close_ws_channel(channel_id: u32) -> Result<(), HttpServerError> {
     let ctx = context();
     let node = ctx.our.node.clone();
@@ -393,6 +411,7 @@ pub fn close_ws_channel(channel_id: u32) -> Result<(), HttpServerError> {
 }
 
 /// Sends an action to this node's http-server (fire and forget).
+#[track_caller]
 pub fn http_server_action(
     action: &HttpServerAction,
     blob: Option<LazyLoadBlob>,
@@ -413,12 +432,14 @@ pub fn http_server_action(
 /// The directory where this process keeps what must survive a restart of the process or
 /// of the node (`<home>/processes/<id>/` on a Switchboard node), created if missing.
 /// `None` when the host keeps no state on disk.
+#[track_caller]
 pub fn state_dir() -> Option<std::path::PathBuf> {
     let ctx = context();
     ctx.host.state_dir(&ctx.our.process)
 }
 
 /// The id of the process at `our()`.
+#[track_caller]
 pub fn our_process() -> ProcessId {
     context().our.process.clone()
 }
@@ -468,6 +489,28 @@ mod tests {
             },
             blob: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_bad_node_name_is_refused_when_sent_with_the_message_back() {
+        let our: Address = "our.os@test:test:sys".parse().expect("address");
+        let (_mailbox, inbox) = mpsc::channel(1);
+        let context = Arc::new(ProcessContext::new(our, inbox, Arc::new(NoRoutes)));
+        let target = Address::new("Our_Node", crate::http_server_id());
+        let sent = run_process(context, async move {
+            Request::new().target(target).body(b"hi".to_vec()).send()
+        })
+        .await;
+        let Err(RequestError::Send(error)) = sent else {
+            panic!("expected a send error, got {sent:?}");
+        };
+        assert_eq!(error.kind, SendErrorKind::BadNodeName);
+        assert_eq!(error.body, b"hi");
+        assert_eq!(
+            error.to_string(),
+            "message to Our_Node@http-server:distro:sys not delivered: BadNodeName \
+             (a node name has only a-z, 0-9, `-` and `.`)"
+        );
     }
 
     #[tokio::test]

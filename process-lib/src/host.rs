@@ -119,6 +119,10 @@ pub async fn run_process<F: Future>(context: Arc<ProcessContext>, process: F) ->
 
 /// Spawns a task that shares the current process's context (its mailbox, address and
 /// host), so `send_ws_push` and `Request` work inside it. Outside a process it panics.
+///
+/// The context is a tokio task-local, which a plain `tokio::spawn` does not carry into the
+/// new task (tokio has no hook to pass it on): a process's own tasks are started with this.
+#[track_caller]
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -128,17 +132,91 @@ where
     tokio::spawn(CONTEXT.scope(context, future))
 }
 
+/// What a call of the author's API outside any process's task is told.
+const OUTSIDE_A_PROCESS: &str = "process_lib was called outside a process's task. A task \
+    started with `tokio::spawn` does not carry the process's context (its address, mailbox \
+    and host); start the process's own tasks with `process_lib::spawn` instead";
+
 /// Runs `f` with the context of the process this task belongs to, without taking a
 /// reference of its own (the calls made once per message use this).
+#[track_caller]
 pub(crate) fn with_context<R>(f: impl FnOnce(&ProcessContext) -> R) -> R {
-    CONTEXT
-        .try_with(|ctx| f(ctx))
-        .unwrap_or_else(|_| panic!("process_lib called outside a process task"))
+    match CONTEXT.try_with(|ctx| f(ctx)) {
+        Ok(result) => result,
+        Err(_) => panic!("{OUTSIDE_A_PROCESS}"),
+    }
 }
 
 /// The context of the process this task belongs to.
+#[track_caller]
 pub(crate) fn context() -> Arc<ProcessContext> {
-    CONTEXT
-        .try_with(Arc::clone)
-        .unwrap_or_else(|_| panic!("process_lib called outside a process task"))
+    match CONTEXT.try_with(Arc::clone) {
+        Ok(context) => context,
+        Err(_) => panic!("{OUTSIDE_A_PROCESS}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::SendErrorKind;
+
+    /// A host that does nothing: these tests only look at the context.
+    struct Nowhere;
+
+    impl Host for Nowhere {
+        fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
+            Err((SendErrorKind::Offline, message))
+        }
+
+        fn ws_push(
+            &self,
+            _: &Address,
+            _: &str,
+            _: u32,
+            _: WsMessageType,
+            _: LazyLoadBlob,
+        ) -> Result<(), HttpServerError> {
+            Err(HttpServerError::WsChannelNotFound)
+        }
+
+        fn next_id(&self) -> u64 {
+            0
+        }
+    }
+
+    fn context_at(our: &str) -> Arc<ProcessContext> {
+        let our: Address = our.parse().expect("address");
+        let (_mailbox, inbox) = mpsc::channel(1);
+        Arc::new(ProcessContext::new(our, inbox, Arc::new(Nowhere)))
+    }
+
+    #[tokio::test]
+    async fn a_plain_tokio_spawn_is_told_to_use_process_lib_spawn() {
+        let outcome = run_process(context_at("our.os@test:test:sys"), async {
+            tokio::spawn(async { crate::our() }).await
+        })
+        .await;
+        let panic = outcome.expect_err("the call outside the context panics");
+        let message = panic.into_panic();
+        let message = message
+            .downcast_ref::<String>()
+            .expect("the panic carries a sentence");
+        assert!(
+            message.contains("does not carry the process's context")
+                && message.contains("`process_lib::spawn`"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn process_lib_spawn_carries_the_context() {
+        let our = run_process(context_at("our.os@test:test:sys"), async {
+            spawn(async { spawn(async { crate::our() }).await }).await
+        })
+        .await
+        .expect("the task ran")
+        .expect("the nested task ran");
+        assert_eq!(our.to_string(), "our.os@test:test:sys");
+    }
 }

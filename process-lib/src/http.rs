@@ -33,8 +33,8 @@ pub enum HttpServerRequest {
 
 impl HttpServerRequest {
     /// The JSON body this event travels as: exactly what `serde_json` writes, but the
-    /// per-frame `WebSocketPush` is written directly, since the gateway makes one for every
-    /// frame a client sends.
+    /// per-frame `WebSocketPush` is written directly (its id by `itoa`, on the stack), since
+    /// the gateway makes one for every frame a client sends.
     pub fn to_json(&self) -> Vec<u8> {
         match self {
             Self::WebSocketPush {
@@ -43,7 +43,7 @@ impl HttpServerRequest {
             } => {
                 let mut body = Vec::with_capacity(64);
                 body.extend_from_slice(PUSH_HEAD);
-                push_decimal(&mut body, *channel_id);
+                body.extend_from_slice(itoa::Buffer::new().format(*channel_id).as_bytes());
                 body.extend_from_slice(PUSH_MIDDLE);
                 body.extend_from_slice(message_type.as_str().as_bytes());
                 body.extend_from_slice(PUSH_TAIL);
@@ -68,21 +68,6 @@ impl HttpServerRequest {
 const PUSH_HEAD: &[u8] = br#"{"WebSocketPush":{"channel_id":"#;
 const PUSH_MIDDLE: &[u8] = br#","message_type":""#;
 const PUSH_TAIL: &[u8] = br#""}}"#;
-
-/// Appends `n` in decimal, without the allocation `to_string` makes.
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
 
 /// The `WebSocketPush` in exactly the form `to_json` writes, or `None` for anything else.
 fn parse_push(body: &[u8]) -> Option<HttpServerRequest> {
@@ -267,22 +252,37 @@ pub enum WsErrorCode {
     GoingAway,
     /// The server holds as many connections as it allows.
     OverCapacity,
+    /// The client's address holds as many connections as the server allows one address.
+    TooManyConnectionsFromAddress,
+    /// The client's address opened new connections faster than the server allows.
+    ConnectionRateExceeded,
     /// The frame is not of a kind the channel accepts (e.g. invalid UTF-8 in a text frame).
     InvalidFrame,
+    /// Process socket: the process id runs inside the node.
+    ProcessInNode,
+    /// Process socket: another live connection is that process.
+    ProcessTaken,
+    /// Process socket: a frame the node could not use (said per frame; repeated, it closes).
+    MalformedFrame,
 }
 
 impl WsErrorCode {
     /// The WebSocket close code that goes with this error.
     pub fn close_code(self) -> u16 {
         match self {
-            Self::RegisterTimeout | Self::MalformedRegister | Self::SlowConsumer => 1008,
+            Self::RegisterTimeout
+            | Self::MalformedRegister
+            | Self::SlowConsumer
+            | Self::ConnectionRateExceeded
+            | Self::MalformedFrame => 1008,
+            Self::ProcessInNode | Self::ProcessTaken => 4409,
             Self::Unauthorized => 4401,
             Self::NoSuchProcess => 4404,
             Self::EncryptionRequired => 4403,
             Self::MessageTooBig => 1009,
             Self::ProcessRestarted => 1011,
             Self::GoingAway => 1001,
-            Self::OverCapacity => 1013,
+            Self::OverCapacity | Self::TooManyConnectionsFromAddress => 1013,
             Self::InvalidFrame => 1007,
         }
     }
@@ -300,7 +300,12 @@ impl WsErrorCode {
             Self::ProcessRestarted => "process_restarted",
             Self::GoingAway => "going_away",
             Self::OverCapacity => "over_capacity",
+            Self::TooManyConnectionsFromAddress => "too_many_connections_from_address",
+            Self::ConnectionRateExceeded => "connection_rate_exceeded",
             Self::InvalidFrame => "invalid_frame",
+            Self::ProcessInNode => "process_in_node",
+            Self::ProcessTaken => "process_taken",
+            Self::MalformedFrame => "malformed_frame",
         }
     }
 }
@@ -554,7 +559,12 @@ mod tests {
             WsErrorCode::ProcessRestarted,
             WsErrorCode::GoingAway,
             WsErrorCode::OverCapacity,
+            WsErrorCode::TooManyConnectionsFromAddress,
+            WsErrorCode::ConnectionRateExceeded,
             WsErrorCode::InvalidFrame,
+            WsErrorCode::ProcessInNode,
+            WsErrorCode::ProcessTaken,
+            WsErrorCode::MalformedFrame,
         ];
         for code in all {
             assert_eq!(json(&code), format!("\"{}\"", code.as_str()));

@@ -101,19 +101,25 @@ impl Message {
 }
 
 /// Why a message was not delivered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum SendErrorKind {
     /// The target node or process cannot be reached.
+    #[error("Offline (the target node or process cannot be reached)")]
     Offline,
     /// No answer came within the request's timeout.
+    #[error("Timeout (no answer came in time)")]
     Timeout,
     /// The target's mailbox is full; the sender may retry later.
+    #[error("MailboxFull (the target's mailbox is full; try again later)")]
     MailboxFull,
+    /// The target's node name is not a node name (`[a-z0-9-.]+`); nothing was sent.
+    #[error("BadNodeName (a node name has only a-z, 0-9, `-` and `.`)")]
+    BadNodeName,
 }
 
 /// A message that was not delivered, handed back to its sender.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("message to {target} not delivered: {kind:?}")]
+#[error("message to {target} not delivered: {kind}")]
 pub struct SendError {
     /// Why.
     pub kind: SendErrorKind,

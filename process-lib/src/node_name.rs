@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::shared_str::SharedStr;
 
 /// A node's name (`[a-z0-9-.]+`, checked where an [`crate::Address`] is parsed or made with
-/// [`crate::Address::new`]). Reads as a `&str`; equality, hashing and order are the text's.
+/// [`crate::Address::try_new`], and when a message is sent). Reads as a `&str`; equality, hashing and order are the text's.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeName(SharedStr);
 
@@ -96,6 +96,12 @@ impl From<String> for NodeName {
 impl From<&String> for NodeName {
     fn from(name: &String) -> Self {
         Self(name.as_str().into())
+    }
+}
+
+impl From<&NodeName> for NodeName {
+    fn from(name: &NodeName) -> Self {
+        name.clone()
     }
 }
 

@@ -121,6 +121,19 @@ impl ProcessId {
     }
 }
 
+/// `message.source().process == "http-server:distro:sys"`, as Kinode processes compare.
+impl PartialEq<str> for ProcessId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ProcessId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl FromStr for ProcessId {
     type Err = ProcessIdParseError;
 
@@ -168,6 +181,7 @@ mod tests {
         assert_eq!(id.package_name(), "chat");
         assert_eq!(id.publisher_node(), "sys");
         assert_eq!(id.to_string(), "chat:chat:sys");
+        assert!(id == "chat:chat:sys" && id != "chat:chat:os");
         let id: ProcessId = "my-app:pkg-2:template.os".parse().unwrap();
         assert_eq!(id.to_string().parse::<ProcessId>().unwrap(), id);
     }

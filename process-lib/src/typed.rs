@@ -117,65 +117,90 @@ where
     H: Fn(Connection<In, Out>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let node = our().node;
-    let mut handlers: HashMap<u32, mpsc::Sender<In>> = HashMap::new();
+    let mut server = Server {
+        node: our().node,
+        handlers: HashMap::new(),
+        handler,
+        _out: PhantomData,
+    };
     loop {
         let message = await_message().await?;
         let Ok(request) = HttpServerRequest::from_json(message.body()) else {
             continue;
         };
         match request {
-            HttpServerRequest::WebSocketOpen { channel_id, .. } => {
-                let (in_tx, rx) = mpsc::channel(HANDLER_QUEUE);
-                handlers.insert(channel_id, in_tx);
-                let tx = Sender {
-                    node: node.clone(),
-                    channel_id,
-                    _out: PhantomData,
-                };
-                let task = handler(Connection { channel_id, rx, tx });
-                spawn(async move {
-                    // The handler runs in a task of its own, so its panic ends only this
-                    // connection; either way its end closes the channel.
-                    let outcome = spawn(task).await;
-                    if let Err(error) = outcome {
-                        tracing::error!(channel_id, %error, "typed channel handler failed");
-                    }
-                    let _ = close_ws_channel(channel_id);
-                });
-            }
+            HttpServerRequest::WebSocketOpen { channel_id, .. } => server.open(channel_id),
             HttpServerRequest::WebSocketPush {
                 channel_id,
-                message_type,
-            } => {
-                let Some(in_tx) = handlers.get(&channel_id) else {
-                    continue;
-                };
-                if !matches!(message_type, WsMessageType::Text | WsMessageType::Binary) {
-                    continue;
-                }
-                let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
-                match serde_json::from_slice::<In>(&bytes) {
-                    Ok(value) => {
-                        if in_tx.send(value).await.is_err() {
-                            // The handler has finished; its channel is being closed.
-                            handlers.remove(&channel_id);
-                        }
-                    }
-                    Err(error) => {
-                        let frame = LazyLoadBlob::new(
-                            Some("application/json"),
-                            unparsable_frame(&error.to_string()),
-                        );
-                        let _ = send_ws_push(&node, channel_id, WsMessageType::Text, frame);
-                    }
-                }
-            }
+                message_type: WsMessageType::Text | WsMessageType::Binary,
+            } => server.frame(channel_id).await,
+            HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
             HttpServerRequest::WebSocketClose(channel_id) => {
                 // Dropping the sender ends the handler's receiver.
-                handlers.remove(&channel_id);
+                server.handlers.remove(&channel_id);
             }
-            HttpServerRequest::Http(_) => {}
+        }
+    }
+}
+
+/// What [`serve`] keeps between messages: the handler, and the way into each live
+/// connection's handler task.
+struct Server<In, Out, H> {
+    node: crate::NodeName,
+    handlers: HashMap<u32, mpsc::Sender<In>>,
+    handler: H,
+    _out: PhantomData<fn(Out)>,
+}
+
+impl<In, Out, H, Fut> Server<In, Out, H>
+where
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize + Send + 'static,
+    H: Fn(Connection<In, Out>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    /// A client opened `channel_id`: starts its handler task.
+    fn open(&mut self, channel_id: u32) {
+        let (in_tx, rx) = mpsc::channel(HANDLER_QUEUE);
+        self.handlers.insert(channel_id, in_tx);
+        let tx = Sender {
+            node: self.node.clone(),
+            channel_id,
+            _out: PhantomData,
+        };
+        let task = (self.handler)(Connection { channel_id, rx, tx });
+        spawn(async move {
+            // The handler runs in a task of its own, so its panic ends only this
+            // connection; either way its end closes the channel.
+            let outcome = spawn(task).await;
+            if let Err(error) = outcome {
+                tracing::error!(channel_id, %error, "typed channel handler failed");
+            }
+            let _ = close_ws_channel(channel_id);
+        });
+    }
+
+    /// A client's text or binary frame on `channel_id` (the current blob): parsed and handed
+    /// to the handler, or answered with the error frame.
+    async fn frame(&mut self, channel_id: u32) {
+        let Some(in_tx) = self.handlers.get(&channel_id) else {
+            return;
+        };
+        let bytes = get_blob().map(|b| b.bytes).unwrap_or_default();
+        match serde_json::from_slice::<In>(&bytes) {
+            Ok(value) => {
+                if in_tx.send(value).await.is_err() {
+                    // The handler has finished; its channel is being closed.
+                    self.handlers.remove(&channel_id);
+                }
+            }
+            Err(error) => {
+                let frame = LazyLoadBlob::new(
+                    Some("application/json"),
+                    unparsable_frame(&error.to_string()),
+                );
+                let _ = send_ws_push(&self.node, channel_id, WsMessageType::Text, frame);
+            }
         }
     }
 }

@@ -38,6 +38,31 @@ impl WsClient {
         Self { ws }
     }
 
+    /// Connects to `url` (plain ws) from local address `from` (any of 127/8 is loopback, so
+    /// a test can be several client addresses).
+    pub async fn connect_from(url: &str, from: std::net::IpAddr) -> Self {
+        let server: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("a ws://ADDR:PORT/ url");
+        let connect = async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind((from, 0).into())
+                .expect("bind the client address");
+            let stream = socket.connect(server).await.expect("connect");
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+                .await
+                .expect("upgrade")
+                .0
+        };
+        let ws = tokio::time::timeout(WAIT, connect)
+            .await
+            .expect("connect in time");
+        Self { ws }
+    }
+
     /// Sends the register frame and returns the channel id from the reply.
     pub async fn register(&mut self, token: &str, process: &str) -> u32 {
         self.send_register(token, process, false).await;

@@ -72,16 +72,3 @@ pub async fn wait_linked(node: &TestNode, peer: &str, up: bool) {
         });
     assert!(reached, "{peer} is not a peer of {}", node.node.node());
 }
-
-/// Polls `condition` every 10 ms until it holds; fails the test after [`crate::WAIT`].
-/// Only for what no event announces (counters).
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + crate::WAIT;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not in time: {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}

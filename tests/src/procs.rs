@@ -51,7 +51,7 @@ pub fn recorder(events: mpsc::UnboundedSender<Recorded>) -> ProcessSpec {
                         channel_id: n.parse().unwrap_or(0),
                         message_type: WsMessageType::Text,
                     };
-                    let response = Request::to(Address::new(&our.node, http_server_id())?)
+                    let response = Request::to(Address::new(&our.node, http_server_id()))
                         .body(serde_json::to_vec(&action)?)
                         .blob_bytes("hello")
                         .send_and_await_response(5)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use gateway::net::PeerConfig;
 use gateway::Config;
 use switchboard_tests::mesh::{net_addr, wait_linked, Plan};
-use switchboard_tests::{Frame, TestNode, WsClient, WAIT};
+use switchboard_tests::{eventually, Frame, TestNode, WsClient, WAIT};
 
 const BROADCAST: &str = "broadcast:broadcast:sys";
 const ALICE: &str = "alice.os";
@@ -144,21 +144,21 @@ async fn a_node_that_does_not_trust_the_publishers_node_gets_none_of_its_frames(
     wait_linked(&alice, BOB, true).await;
     // Alice's frames reach bob, who trusts her.
     until_heard(&mut a1, &mut b1, "a1").await;
-    // By now each broadcast has greeted the other (each looks at its links every second).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Bob publishes until three more messages have reached alice's node: his pushes, which
+    // are refused there. Alice already knows b1, so of the notes the broadcasts exchange
+    // when they meet (a `Hello`, its answer, a `Subscribed`) at most two are still to come:
+    // at least one of the three is a push, sent once bob's broadcast knows alice's a1.
     let before = alice.node.net_stats().received;
-    for n in 0..3 {
+    let mut n = 0;
+    eventually(WAIT, "bob's pushes reach alice's node", async || {
         b1.send_text(&format!("from bob {n}")).await;
-    }
-    // Bob's own subscriber gets them; his pushes reach alice's node and are refused there.
-    for n in 0..3 {
+        // Bob's own subscriber gets each.
         assert_eq!(
             next_real(&mut b1).await,
             Frame::Text(format!("from bob {n}"))
         );
-    }
-    switchboard_tests::mesh::eventually("bob's pushes reach alice's node", || {
-        alice.node.net_stats().received >= before + 3
+        n += 1;
+        n >= 3 && alice.node.net_stats().received >= before + 3
     })
     .await;
     let heard = tokio::time::timeout(Duration::from_millis(300), next_real(&mut a1)).await;

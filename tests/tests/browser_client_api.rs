@@ -1,6 +1,7 @@
 //! The public `@kinode/client-api` (0.1.0) in headless Chromium: the browser is sent to the
 //! login page, logs in with the password, comes back to a process's page, and the page's
-//! client-api opens the process's bound WebSocket by cookie and exchanges messages with it.
+//! client-api opens the process's bound WebSocket by cookie and exchanges messages with it,
+//! its node and process read from the node's `our.js`.
 
 use std::time::Duration;
 
@@ -37,6 +38,11 @@ async fn kinode_client_api_logs_in_and_talks_to_a_bound_process() {
         serde_json::from_str(result[key].as_str().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {result}"))
     };
+    // The page learnt its node and process from the node's `our.js`, as Kinode apps do.
+    assert_eq!(
+        result["our"],
+        json!({ "node": "local.os", "process": "webapp:test:sys" })
+    );
     // The first frame on the bound channel is the process's push, naming the bound path.
     assert_eq!(parse("greeting"), json!({ "hello": "/" }));
     let echo = parse("echo");

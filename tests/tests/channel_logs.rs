@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::SinkExt;
 use serde_json::json;
-use switchboard_tests::mesh::eventually;
+use switchboard_tests::eventually;
 use switchboard_tests::web::{send, RawRequest};
 use switchboard_tests::{web_procs, Frame, TestNode, WsClient, WAIT};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -85,9 +85,11 @@ async fn channels_log_their_open_and_close_and_no_secret_reaches_a_log() {
     assert_eq!(client.next().await, Frame::Close(1000, String::new()));
 
     let id = format!("channel_id={channel_id}");
-    eventually("the channel's close is logged", || {
-        logs.line_with("channel closed", &[&id]).is_some()
-    })
+    eventually(
+        switchboard_tests::WAIT,
+        "the channel's close is logged",
+        async || logs.line_with("channel closed", &[&id]).is_some(),
+    )
     .await;
     let opened = logs
         .line_with("channel open", &[&id])
@@ -115,10 +117,14 @@ async fn channels_log_their_open_and_close_and_no_secret_reaches_a_log() {
     let bound_id = format!("channel_id={}", hello["channel_id"]);
     bound.send_text("close").await;
     assert_eq!(bound.next().await, Frame::Close(1000, String::new()));
-    eventually("the bound channel's close is logged", || {
-        logs.line_with("channel closed", &[&bound_id, "process=binder:test:sys"])
-            .is_some()
-    })
+    eventually(
+        switchboard_tests::WAIT,
+        "the bound channel's close is logged",
+        async || {
+            logs.line_with("channel closed", &[&bound_id, "process=binder:test:sys"])
+                .is_some()
+        },
+    )
     .await;
     // A forged token refused, a wrong password and a right one.
     let mut forged = WsClient::connect(&node.url()).await;
@@ -145,7 +151,7 @@ async fn channels_log_their_open_and_close_and_no_secret_reaches_a_log() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    eventually("the login is logged", || {
+    eventually(switchboard_tests::WAIT, "the login is logged", async || {
         logs.line_with("login", &[]).is_some()
     })
     .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use switchboard_client::{
     connect, connect_with, Backoff, ClientError, ConnectionState, Options, Received,
 };
-use switchboard_tests::{procs, TestNode, WAIT};
+use switchboard_tests::{eventually, procs, TestNode, WAIT};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn quick_reconnect(max_attempts: Option<u32>) -> Options {
@@ -65,12 +65,10 @@ async fn send_and_receive_text_binary_and_json_then_close() {
     assert!(matches!(quiet, Err(ClientError::Timeout(_))), "{quiet:?}");
     conn.close().await;
     // The node saw the channel go.
-    for _ in 0..100 {
-        if node.node.channel_count() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(WAIT, "the node drops the channel", async || {
+        node.node.channel_count() == 0
+    })
+    .await;
     assert_eq!(node.node.channel_count(), 0);
 }
 

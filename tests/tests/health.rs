@@ -40,7 +40,8 @@ async fn health_is_200_and_ready_turns_503_while_the_node_drains() {
     let mut client = WsClient::connect(&node.url()).await;
     client.register(&node.token(), "echo:echo:sys").await;
     let TestNode { node, home } = node;
-    let stopping = tokio::spawn(node.shutdown());
+    // The drain a signal starts: `/ready` reads the drain's own flag.
+    let stopping = tokio::spawn(node.drain());
 
     let draining = get_until(metrics, "/ready", "/ready turns 503", |r| r.status == 503).await;
     assert_eq!(
@@ -59,7 +60,7 @@ async fn health_is_200_and_ready_turns_503_while_the_node_drains() {
     tokio::time::timeout(WAIT, stopping)
         .await
         .expect("the node stops once its last client has gone")
-        .expect("shutdown");
+        .expect("drain");
     assert!(
         tokio::net::TcpStream::connect(metrics).await.is_err(),
         "the internal port stops with the node"

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use gateway::net::{codec, framing, handshake, identity::Identity};
 use process_lib::{HttpServerError, KernelMessage, WireMessage};
-use switchboard_tests::mesh::{eventually, net_addr, wait_linked, Plan};
+use switchboard_tests::mesh::{net_addr, wait_linked, Plan};
 use switchboard_tests::remote::{self, push_error, Driver, PUSHED};
-use switchboard_tests::{TestNode, WAIT};
+use switchboard_tests::{eventually, TestNode, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -201,7 +201,7 @@ async fn wrong_key_case(carol_dials: bool) {
     let (bob_proc, _bob_p) = remote::spec();
     let bob = bob.start(vec![bob_proc]).await;
 
-    eventually("alice refuses carol's key", || {
+    eventually(WAIT, "alice refuses carol's key", async || {
         alice.node.net_stats().handshakes_failed >= 1
     })
     .await;
@@ -305,7 +305,7 @@ async fn an_authenticated_peer_sending_oversized_or_garbage_records_loses_only_i
     stream.write_all(&wire).await.expect("write");
     expect_closed(&mut stream).await;
 
-    eventually("three links dropped", || {
+    eventually(WAIT, "three links dropped", async || {
         alice.node.net_stats().links_dropped >= 3
     })
     .await;
@@ -448,18 +448,20 @@ async fn nodes_that_dial_each_other_at_once_settle_on_one_working_link() {
         .set_peer_address(ALICE, Some(net_addr(&alice).to_string()));
     // While the duplicate is being closed a send may find no link; the pair settles.
     let mut answers = (String::new(), String::new());
-    for _ in 0..100 {
-        wait_linked(&alice, BOB, true).await;
-        wait_linked(&bob, ALICE, true).await;
-        answers = (
-            alice_p.request(&at(BOB), "ping").await,
-            bob_p.request(&at(ALICE), "ping").await,
-        );
-        if answers.0.starts_with("Ok") && answers.1.starts_with("Ok") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        WAIT,
+        "both sides answer over the settled link",
+        async || {
+            wait_linked(&alice, BOB, true).await;
+            wait_linked(&bob, ALICE, true).await;
+            answers = (
+                alice_p.request(&at(BOB), "ping").await,
+                bob_p.request(&at(ALICE), "ping").await,
+            );
+            answers.0.starts_with("Ok") && answers.1.starts_with("Ok")
+        },
+    )
+    .await;
     assert_eq!(answers.0, "Ok(pong from bob.os)");
     assert_eq!(answers.1, "Ok(pong from alice.os)");
 }
@@ -485,9 +487,8 @@ async fn a_quiet_link_carries_keepalives() {
     alice.config.net.keepalive = Duration::from_millis(50);
     let alice = alice.start(vec![]).await;
     let (stream, mut session) = rogue_link(&alice, &rogue).await;
-    let mut reader = tokio::io::BufReader::new(stream);
-    let mut frame = Vec::new();
-    tokio::time::timeout(WAIT, framing::read_frame(&mut reader, &mut frame))
+    let mut frames = tokio_util::codec::FramedRead::new(stream, framing::codec());
+    let frame = tokio::time::timeout(WAIT, framing::read_frame(&mut frames))
         .await
         .expect("a frame in time")
         .expect("a frame");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use gateway::auth::{Auth, Claims};
-use switchboard_tests::{procs, Frame, TestNode, WsClient};
+use switchboard_tests::{eventually, procs, Frame, TestNode, WsClient, WAIT};
 
 #[tokio::test]
 async fn no_register_frame_in_time() {
@@ -45,10 +45,12 @@ async fn unauthorized_tokens() {
     let expired = node.node.auth().mint_claims(&Claims {
         username: "local.os".into(),
         exp: 1_000_000,
+        process: None,
     });
     let other_node = node.node.auth().mint_claims(&Claims {
         username: "bob.os".into(),
         exp: u64::MAX / 2,
+        process: None,
     });
     let cases = [
         ("", "no auth token was given"),
@@ -128,8 +130,9 @@ async fn over_capacity() {
         first.next().await,
         Frame::Close(..) | Frame::Ended
     ));
+    // The first socket's permit is released when its task ends.
     let mut third = None;
-    for _ in 0..50 {
+    eventually(WAIT, "a slot frees up once a client leaves", async || {
         let mut client = WsClient::connect(&node.url()).await;
         client
             .send_register(&node.token(), "echo:echo:sys", false)
@@ -137,11 +140,10 @@ async fn over_capacity() {
         let reply = client.next_json().await;
         if reply.get("channel_id").is_some() {
             third = Some(client);
-            break;
         }
-        // The first socket's permit is released when its task ends; wait for that event.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        third.is_some()
+    })
+    .await;
     assert!(third.is_some(), "a slot frees up once a client leaves");
 }
 

@@ -1,38 +1,6 @@
-//! The `switchboard` binary: parse the command line, set up logging, hand over to the library.
+//! The `switchboard` binary: the command line with the bundled processes. A process
+//! author's binary is these same lines with `.process(id, run)` for each of theirs.
 
-use clap::Parser;
-use gateway::cli::Cli;
-
-fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            use clap::error::ErrorKind;
-            if matches!(
-                error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) {
-                let _ = error.print();
-                std::process::exit(0);
-            }
-            // One line: clap's first line, without its "error: " prefix.
-            let rendered = error.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("switchboard: {first} (see `switchboard --help`)");
-            std::process::exit(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    if let Err(error) = gateway::cli::dispatch(cli) {
-        eprintln!("switchboard: {error:#}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    gateway::Switchboard::new().bundled().main()
 }

@@ -2,14 +2,18 @@
 //! print while the user types (above the prompt, through rustyline, when stdin is a
 //! terminal; plain lines when it is not, so scripts and tests can drive it). `exit` or
 //! Ctrl-D leaves with a goodbye; a lost connection reconnects with backoff and fetches what
-//! it missed; a refused connection says the server's reason and exits non-zero.
+//! it missed; a refused connection says the server's reason and exits non-zero. A `wss://`
+//! URL is TLS, trusting Mozilla's roots and the CA certificate given with `--ca-cert`; a
+//! refused certificate is said in one line.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchboard_client::{connect_with, Backoff, ConnectionState, Options, Received};
+use switchboard_client::{
+    connect_with, Backoff, ClientError, ConnectionState, Options, Received, TlsError,
+};
 use tokio::sync::mpsc;
 
 use super::chat_view::ChatView;
@@ -26,6 +30,8 @@ pub struct ChatArgs {
     pub home: PathBuf,
     /// The chat process.
     pub process: String,
+    /// A CA certificate (PEM) to trust for a `wss://` node, besides Mozilla's roots.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Where lines for the user go.
@@ -56,21 +62,30 @@ type Typed = Option<String>;
 
 /// Runs the chat client until the user leaves or the connection is over for good.
 pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
-    let token = match args.token {
+    let token = match args.token.clone() {
         Some(token) => token,
         None => mint_token(&args.home)?,
     };
+    let ca_pem = match &args.ca_cert {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let given_ca = ca_pem.is_some();
     let options = Options {
         reconnect: Some(Backoff {
             initial: Duration::from_millis(500),
             max: Duration::from_secs(15),
             max_attempts: None,
         }),
+        ca_pem,
         ..Options::default()
     };
     let mut conn = connect_with(&args.url, &token, &args.process, options)
         .await
-        .with_context(|| format!("cannot join {} at {}", args.process, args.url))?;
+        .map_err(|error| joining_failed(error, &args, given_ca))?;
     let mut states = conn.take_states().context("state stream")?;
     let (typed_tx, mut typed) = mpsc::channel::<Typed>(16);
     let mut screen = start_input(typed_tx)?;
@@ -133,6 +148,24 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why joining failed, in one line; a refused certificate is said without repeating the
+/// URL, with a hint when no CA was given.
+fn joining_failed(error: ClientError, args: &ChatArgs, given_ca: bool) -> anyhow::Error {
+    let joining = format!("cannot join {} at {}", args.process, args.url);
+    match error {
+        ClientError::Tls { source, .. } => {
+            let hint = match source {
+                TlsError::UnknownIssuer if !given_ca => {
+                    "; pass --ca-cert FILE to trust the CA (or self-signed certificate) it is from"
+                }
+                _ => "",
+            };
+            anyhow::anyhow!("{joining}: {source}{hint}")
+        }
+        other => anyhow::Error::new(other).context(joining),
+    }
+}
+
 fn mint_token(home: &std::path::Path) -> anyhow::Result<String> {
     if !home.is_dir() {
         anyhow::bail!(
@@ -140,7 +173,7 @@ fn mint_token(home: &std::path::Path) -> anyhow::Result<String> {
             home.display()
         );
     }
-    let node = super::node_name(home, None)?;
+    let node = super::node_name(home)?;
     let secret = home::load_or_create_secret(home)?;
     Ok(crate::auth::Auth::new(&node, &secret).mint(Duration::from_secs(24 * 3600)))
 }

@@ -8,6 +8,7 @@
 //!   [`pending`] holds them until the process's `Response` comes back.
 //! - [`origin`]: the `Origin` check for upgrades and cookie-authenticated requests.
 //! - [`problem`]: every HTTP error, as a status code and a JSON sentence.
+//! - [`our_js`]: `our.js`, which tells a Kinode web app its node and process.
 //!
 //! The routes that lead here are in [`crate::server::routes`].
 
@@ -16,6 +17,7 @@ pub mod bound_http;
 pub mod login;
 pub mod login_page;
 pub mod origin;
+pub mod our_js;
 pub mod pending;
 pub mod problem;
 pub mod web;

@@ -1,9 +1,13 @@
-//! Frames on the wire: a 4-byte big-endian length, then that many bytes. Handshake messages
-//! and encrypted transport messages travel as frames. A Noise message is at most 65535
-//! bytes, so a length above that is garbage and ends the connection before anything is
-//! allocated for it.
+//! Frames on the wire: a 4-byte big-endian length, then that many bytes — tokio-util's
+//! [`LengthDelimitedCodec`] with its default layout. Handshake messages and encrypted
+//! transport messages travel as frames. A Noise message is at most 65535 bytes, so a length
+//! above that is garbage and ends the connection before anything is allocated for it.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio_util::codec::{LengthDelimitedCodec, LengthDelimitedCodecError};
 
 /// The largest frame: one Noise message.
 pub const MAX_FRAME: usize = 65535;
@@ -16,70 +20,100 @@ pub const HEADER: usize = 4;
 pub enum FrameError {
     /// The socket failed or closed.
     #[error("socket: {0}")]
-    Io(#[from] std::io::Error),
+    Io(#[from] io::Error),
     /// The length prefix is above [`MAX_FRAME`].
-    #[error("frame of {0} bytes is over the {MAX_FRAME}-byte limit")]
-    TooLarge(usize),
+    #[error("frame over the {MAX_FRAME}-byte limit")]
+    TooLarge,
 }
 
-/// Appends `payload` as one frame to `out`.
-pub fn put_frame(out: &mut Vec<u8>, payload: &[u8]) -> Result<(), FrameError> {
-    if payload.len() > MAX_FRAME {
-        return Err(FrameError::TooLarge(payload.len()));
-    }
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    Ok(())
+/// The codec for frames: at most [`MAX_FRAME`] bytes each.
+pub fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
 }
 
-/// Reads one frame into `buf` (replacing what it held).
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-) -> Result<(), FrameError> {
-    let mut header = [0u8; HEADER];
-    reader.read_exact(&mut header).await?;
-    let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME {
-        return Err(FrameError::TooLarge(len));
+/// Reads the next frame; a socket that closed is an `UnexpectedEof` error.
+pub async fn read_frame<S>(frames: &mut S) -> Result<BytesMut, FrameError>
+where
+    S: Stream<Item = io::Result<BytesMut>> + Unpin,
+{
+    match frames.next().await {
+        Some(Ok(frame)) => Ok(frame),
+        Some(Err(error))
+            if error
+                .get_ref()
+                .is_some_and(|e| e.is::<LengthDelimitedCodecError>()) =>
+        {
+            Err(FrameError::TooLarge)
+        }
+        Some(Err(error)) => Err(FrameError::Io(error)),
+        None => Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
     }
-    buf.resize(len, 0);
-    reader.read_exact(buf).await?;
-    Ok(())
 }
 
 /// Writes `payload` as one frame and flushes.
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    payload: &[u8],
-) -> Result<(), FrameError> {
-    let mut out = Vec::with_capacity(payload.len() + 4);
-    put_frame(&mut out, payload)?;
-    writer.write_all(&out).await?;
-    writer.flush().await?;
-    Ok(())
+pub async fn write_frame<S>(frames: &mut S, payload: &[u8]) -> Result<(), FrameError>
+where
+    S: Sink<Bytes, Error = io::Error> + Unpin,
+{
+    frames
+        .send(Bytes::copy_from_slice(payload))
+        .await
+        .map_err(|error| {
+            if error
+                .get_ref()
+                .is_some_and(|e| e.is::<LengthDelimitedCodecError>())
+            {
+                FrameError::TooLarge
+            } else {
+                FrameError::Io(error)
+            }
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio_util::codec::{FramedRead, FramedWrite};
+
     use super::*;
 
     #[tokio::test]
     async fn frames_round_trip_and_oversized_lengths_are_refused() {
-        let mut out = Vec::new();
-        put_frame(&mut out, b"hello").unwrap();
-        put_frame(&mut out, b"").unwrap();
-        out.extend_from_slice(&u32::MAX.to_be_bytes());
-        let mut reader = &out[..];
-        let mut buf = Vec::new();
-        read_frame(&mut reader, &mut buf).await.unwrap();
-        assert_eq!(buf, b"hello");
-        read_frame(&mut reader, &mut buf).await.unwrap();
-        assert!(buf.is_empty());
+        let mut writer = FramedWrite::new(Vec::new(), codec());
+        write_frame(&mut writer, b"hello").await.unwrap();
+        write_frame(&mut writer, b"").await.unwrap();
         assert!(matches!(
-            read_frame(&mut reader, &mut buf).await,
-            Err(FrameError::TooLarge(_))
+            write_frame(&mut writer, &vec![0; MAX_FRAME + 1]).await,
+            Err(FrameError::TooLarge)
         ));
-        assert!(put_frame(&mut out, &vec![0; MAX_FRAME + 1]).is_err());
+        let mut out = writer.into_inner();
+        assert_eq!(
+            &out[..9],
+            b"\0\0\0\x05hello",
+            "a big-endian length, then the bytes"
+        );
+        out.extend_from_slice(&u32::MAX.to_be_bytes());
+        let mut reader = FramedRead::new(&out[..], codec());
+        assert_eq!(&read_frame(&mut reader).await.unwrap()[..], b"hello");
+        assert!(read_frame(&mut reader).await.unwrap().is_empty());
+        assert!(matches!(
+            read_frame(&mut reader).await,
+            Err(FrameError::TooLarge)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_closes_is_a_socket_error_mid_frame_or_not() {
+        let mut reader = FramedRead::new(&b""[..], codec());
+        match read_frame(&mut reader).await {
+            Err(FrameError::Io(error)) => assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof),
+            other => panic!("expected an unexpected end, got {other:?}"),
+        }
+        let mut reader = FramedRead::new(&b"\0\0\0\x05hel"[..], codec());
+        assert!(matches!(
+            read_frame(&mut reader).await,
+            Err(FrameError::Io(_))
+        ));
     }
 }

@@ -1,4 +1,5 @@
-//! Links: accepting and dialing connections, and the two tasks of a live link.
+//! Links: accepting and dialing connections, and starting the two tasks of a live link
+//! ([`super::transport`]).
 //!
 //! The writer task drains the link's bounded queue, packing every message waiting into one
 //! batch of records, sealing it into transport frames and writing it with one call; when the
@@ -15,34 +16,23 @@ use std::time::Duration;
 use process_lib::host::Host;
 use process_lib::{KernelMessage, SendErrorKind, WireMessage};
 use rand::Rng;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
-use super::codec::{self, Reassembler, Record};
-use super::framing::{read_frame, FrameError, HEADER as FRAME_HEADER};
+use super::admission::{Admission, FIRST_MESSAGE_WAIT};
 use super::handshake::{self, HandshakeError, Session};
 use super::identity::Identity;
 use super::peers::{LinkHandle, Peer};
-use super::queue::{link_queue, LinkDrain};
-use super::session::{Opener, Sealer};
+use super::queue::link_queue;
 use super::stats::NetStats;
+use super::transport::{Link, LinkReader, LinkWriter};
 use crate::runtime::Runtime;
-
-/// Handshakes that may be in progress on the listener at once.
-const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// A link up this long resets the redial backoff.
 const STABLE_LINK: Duration = Duration::from_secs(10);
 
-/// The writer stops adding messages to a batch past this many plaintext bytes.
-const BATCH_BYTES: usize = 256 * 1024;
-
 /// Accepts peers' dials until the node shuts down.
 pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, listener: TcpListener) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let admission = Admission::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -56,18 +46,27 @@ pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, liste
                 continue;
             }
         };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            tracing::warn!(%addr, "too many handshakes in progress; connection dropped");
-            continue;
+        let slot = match admission.admit(addr.ip(), &rt.net.peers) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(%addr, %refusal, "connection dropped before its handshake");
+                continue;
+            }
         };
         let rt2 = rt.clone();
         let identity = identity.clone();
         rt.tasks.spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             let net = &rt2.net;
             let key_of = |name: &str| net.peers.get(name).map(|p| p.key);
-            let handshake = handshake::respond(&mut stream, &identity, &rt2.node, key_of);
+            let handshake = handshake::respond(
+                &mut stream,
+                &identity,
+                &rt2.node,
+                FIRST_MESSAGE_WAIT,
+                key_of,
+            );
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(net.config.handshake_timeout, handshake) => outcome,
                 () = rt2.shutdown.cancelled() => return,
@@ -75,6 +74,10 @@ pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, liste
             match outcome {
                 Ok(Ok(session)) => {
                     start_link(&rt2, stream, session, false);
+                }
+                Ok(Err(HandshakeError::Silent(_))) => {
+                    NetStats::bump(&net.stats.handshakes_failed);
+                    tracing::debug!(%addr, "no handshake from a new connection; dropped");
                 }
                 Ok(Err(error)) => refused(&rt2, &addr.to_string(), &error),
                 Err(_) => {
@@ -225,241 +228,8 @@ fn start_link(rt: &Arc<Runtime>, stream: TcpStream, session: Session, dialed_by_
     let writer = LinkWriter::new(link.clone(), write, session.sealer, rx);
     rt.tasks.spawn(writer.run());
     rt.tasks
-        .spawn(LinkReader::new(link, read, session.opener).run());
+        .spawn(LinkReader::new(link, read, session.opener, session.read_ahead).run());
     true
-}
-
-/// What a link's writer and reader tasks share: the node, the peer, the link's id, and the
-/// token that ends both.
-#[derive(Debug, Clone)]
-struct Link {
-    rt: Arc<Runtime>,
-    peer: Arc<Peer>,
-    id: u64,
-    cancel: CancellationToken,
-}
-
-impl Link {
-    /// Ends the link: both tasks stop, and the peer forgets it.
-    fn end(&self) {
-        self.cancel.cancel();
-        self.peer.unregister(self.id);
-    }
-}
-
-/// A link's writer task: seals what the link's queue holds, in batches, and writes it;
-/// a keepalive when the link is quiet.
-struct LinkWriter {
-    link: Link,
-    write: OwnedWriteHalf,
-    sealer: Sealer,
-    rx: LinkDrain,
-    /// The batch's encoded records.
-    plain: Vec<u8>,
-    /// The batch sealed into frames.
-    out: Vec<u8>,
-}
-
-impl LinkWriter {
-    fn new(link: Link, write: OwnedWriteHalf, sealer: Sealer, rx: LinkDrain) -> Self {
-        Self {
-            link,
-            write,
-            sealer,
-            rx,
-            plain: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
-            out: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
-        }
-    }
-
-    async fn run(mut self) {
-        let rt = self.link.rt.clone();
-        let config = &rt.net.config;
-        let mut keepalive = tokio::time::interval(config.keepalive);
-        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        keepalive.reset();
-        let why = loop {
-            self.plain.clear();
-            self.out.clear();
-            tokio::select! {
-                biased;
-                () = self.link.cancel.cancelled() => break "closed",
-                message = self.rx.recv() => {
-                    let Some(message) = message else { break "queue closed" };
-                    self.gather(message);
-                }
-                _ = keepalive.tick() => codec::encode_keepalive(&mut self.plain),
-            }
-            if self.plain.is_empty() {
-                continue;
-            }
-            if self.sealer.seal(&self.plain, &mut self.out).is_err() {
-                break "encryption failed";
-            }
-            let written = tokio::select! {
-                written = tokio::time::timeout(config.idle_timeout, self.write.write_all(&self.out)) => written,
-                () = self.link.cancel.cancelled() => break "closed",
-            };
-            match written {
-                Ok(Ok(())) => {
-                    keepalive.reset();
-                    let peer = &self.link.peer;
-                    peer.bytes_sent
-                        .fetch_add(self.out.len() as u64, Ordering::Relaxed);
-                }
-                Ok(Err(_)) => break "write failed",
-                Err(_) => break "write stalled past the idle timeout",
-            }
-        };
-        self.finish(why).await;
-    }
-
-    /// Encodes `first` and whatever else waits, up to [`BATCH_BYTES`].
-    fn gather(&mut self, first: KernelMessage) {
-        self.add(first);
-        while self.plain.len() < BATCH_BYTES {
-            match self.rx.try_recv() {
-                Some(message) => self.add(message),
-                None => break,
-            }
-        }
-    }
-
-    /// Adds one message to the batch, or bounces it when it is over the limit.
-    fn add(&mut self, message: KernelMessage) {
-        let rt = &self.link.rt;
-        let limit = rt.net.config.max_message_size;
-        if let Err(error) = codec::encode(&message, limit, &mut self.plain) {
-            NetStats::bump(&rt.net.stats.too_large);
-            tracing::warn!(peer = %self.link.peer.name, source = %message.source, %error, "message not sent");
-            bounce(rt, SendErrorKind::Offline, message);
-        }
-    }
-
-    /// Ends the link, bounces what is still queued, and shuts the socket's writing down.
-    async fn finish(mut self, why: &str) {
-        let Link { rt, peer, id, .. } = &self.link;
-        tracing::debug!(peer = %peer.name, link = id, why, "link writer ending");
-        self.link.end();
-        self.rx.close();
-        while let Some(message) = self.rx.try_recv() {
-            NetStats::bump(&rt.net.stats.offline);
-            bounce(rt, SendErrorKind::Offline, message);
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.write.shutdown()).await;
-    }
-}
-
-/// A link's reader task: reads frames, opens them, and delivers the messages they carry.
-struct LinkReader {
-    link: Link,
-    read: BufReader<OwnedReadHalf>,
-    opener: Opener,
-    /// The frame being read.
-    frame: Vec<u8>,
-    /// Opened bytes, cut into records.
-    records: Reassembler,
-}
-
-impl LinkReader {
-    fn new(link: Link, read: OwnedReadHalf, opener: Opener) -> Self {
-        let records = Reassembler::new(link.rt.net.config.max_message_size);
-        Self {
-            link,
-            read: BufReader::with_capacity(128 * 1024, read),
-            opener,
-            frame: Vec::new(),
-            records,
-        }
-    }
-
-    async fn run(mut self) {
-        let violation = loop {
-            match self.next_frame().await {
-                Ok(true) => {}
-                Ok(false) => break None,
-                Err(why) => break Some(why),
-            }
-            if let Err(why) = self.deliver_records() {
-                break Some(why);
-            }
-        };
-        let Link { rt, peer, id, .. } = &self.link;
-        if let Some(why) = violation {
-            NetStats::bump(&rt.net.stats.links_dropped);
-            tracing::warn!(peer = %peer.name, link = id, %why, "link dropped for a protocol violation");
-        }
-        self.link.end();
-        tracing::info!(peer = %peer.name, link = id, "link down");
-    }
-
-    /// Reads and opens the next frame: `Ok(false)` when the link ended (closed, cancelled,
-    /// idle), `Err` with why when the peer broke the protocol.
-    async fn next_frame(&mut self) -> Result<bool, String> {
-        let Link {
-            rt,
-            peer,
-            id,
-            cancel,
-        } = &self.link;
-        let idle_timeout = rt.net.config.idle_timeout;
-        let got = tokio::select! {
-            () = cancel.cancelled() => return Ok(false),
-            got = tokio::time::timeout(idle_timeout, read_frame(&mut self.read, &mut self.frame)) => got,
-        };
-        match got {
-            Ok(Ok(())) => {
-                peer.bytes_received
-                    .fetch_add((FRAME_HEADER + self.frame.len()) as u64, Ordering::Relaxed);
-            }
-            Ok(Err(FrameError::Io(error))) => {
-                tracing::info!(peer = %peer.name, link = id, %error, "link closed by the peer");
-                return Ok(false);
-            }
-            Ok(Err(error)) => return Err(error.to_string()),
-            Err(_) => {
-                tracing::warn!(peer = %peer.name, link = id, "link idle past the timeout");
-                return Ok(false);
-            }
-        }
-        self.opener
-            .open(&self.frame, self.records.buffer())
-            .map_err(|error| format!("frame did not decrypt: {error}"))?;
-        Ok(true)
-    }
-
-    /// Delivers every whole record opened so far.
-    fn deliver_records(&mut self) -> Result<(), String> {
-        let Link { rt, peer, .. } = &self.link;
-        loop {
-            match self.records.next_record() {
-                Ok(Some(Record::Message(message))) => deliver(rt, peer, message),
-                Ok(Some(Record::Keepalive)) => {}
-                Ok(None) => return Ok(()),
-                Err(error) => return Err(error.to_string()),
-            }
-        }
-    }
-}
-
-/// Hands a message from `peer` to local routing, if its source is that peer.
-fn deliver(rt: &Runtime, peer: &Peer, message: KernelMessage) {
-    let rsvp_elsewhere = message.rsvp.as_ref().is_some_and(|a| a.node != peer.name);
-    if message.source.node != peer.name || message.target.node != rt.node || rsvp_elsewhere {
-        NetStats::bump(&rt.net.stats.bad_source);
-        tracing::warn!(
-            peer = %peer.name,
-            source = %message.source,
-            target = %message.target,
-            "message dropped: its source (or rsvp) is not the link's peer, or it is not for us"
-        );
-        return;
-    }
-    NetStats::bump(&rt.net.stats.received);
-    if let Err((kind, message)) = rt.send(message) {
-        tracing::debug!(peer = %peer.name, target = %message.target, ?kind, "message from a peer not delivered");
-        bounce(rt, kind, message);
-    }
 }
 
 /// Sends an undelivered request back to whoever waits for its answer. Anything else that

@@ -10,15 +10,19 @@
 //! - [`identity`]: the node's static X25519 key pair, kept in the home.
 //! - [`key`]: a public key as peers name it (64 hex digits).
 //! - [`peers`]: configured peers, the one live link per peer, and the tie-break.
+//! - [`admission`]: which inbound connections may handshake: per-address caps, a short wait
+//!   for the first message, slots that a flood cannot take from configured peers' addresses.
 //! - [`handshake`]: Noise XX, and the check of the peer's name against its key.
 //! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
 //! - [`requests`]: what local processes ask `net:distro:sys` (the peer list).
 //! - [`session`]: the sealing and opening halves of an established session.
-//! - [`framing`]: length-prefixed frames on TCP.
+//! - [`framing`]: length-prefixed frames on TCP (tokio-util's `LengthDelimitedCodec`).
 //! - [`codec`]: kernel messages as records in bincode, split across frames and reassembled.
-//! - [`link`]: accepting, dialing with backoff, and each link's reader and writer tasks.
+//! - [`link`]: accepting, dialing with backoff, starting a link once its handshake is done.
+//! - [`transport`]: each link's writer and reader tasks.
 //! - [`stats`]: the counters of what was sent, refused and dropped.
 
+pub mod admission;
 pub mod codec;
 pub mod framing;
 pub mod handshake;
@@ -30,6 +34,7 @@ pub mod queue;
 pub mod requests;
 pub mod session;
 pub mod stats;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;

@@ -78,6 +78,7 @@ pub fn start(rt: Arc<Runtime>, listener: TcpListener) -> OpsServer {
 }
 
 async fn accept_loop(ops: Arc<Ops>, listener: TcpListener, stop: CancellationToken) {
+    let header_timeout = ops.rt.config.header_read_timeout;
     let service = warp::service(routes::routes(ops));
     let connections = tokio_util::task::TaskTracker::new();
     loop {
@@ -97,6 +98,7 @@ async fn accept_loop(ops: Arc<Ops>, listener: TcpListener, stop: CancellationTok
             stream,
             info,
             service.clone(),
+            header_timeout,
             stop.clone(),
         ));
     }

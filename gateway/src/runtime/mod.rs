@@ -41,14 +41,21 @@ pub struct Runtime {
     pub channels: ChannelTable,
     /// One permit per open WebSocket connection.
     pub connections: Arc<Semaphore>,
+    /// The per-address connection limits, and what every limit refused.
+    pub limits: crate::ws::limits::ConnectionLimits,
+    /// Cancelled when a drain begins: the listener stops, the node is no longer ready, and
+    /// channels are being closed in batches. `shutdown` follows when the drain ends, and
+    /// implies it (a node shut down without a drain is draining too).
+    pub draining: CancellationToken,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
-    /// Cancelled when the node starts to stop: from then on `/ready` answers 503.
-    pub draining: CancellationToken,
     /// What the node counts about itself (`/metrics`, `/status`).
     pub telemetry: crate::telemetry::Telemetry,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// One token per open channel, held until its process has been sent its close: a
+    /// drain waits for them.
+    pub channel_tasks: TaskTracker,
     /// Paths processes bound.
     pub bindings: Bindings,
     /// HTTP requests on bound paths waiting for their processes' answers.
@@ -57,34 +64,41 @@ pub struct Runtime {
     pub login: LoginGuard,
     /// Links to peer nodes.
     pub net: crate::net::Net,
+    /// What the process socket counts.
+    pub outside: crate::process_socket::Counters,
     next_message_id: AtomicU64,
 }
 
 impl Runtime {
     /// A runtime for `config`, signing tokens with `auth`.
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
+        let shutdown = CancellationToken::new();
         Arc::new(Self {
             node: config.node.as_str().into(),
             net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            limits: crate::ws::limits::ConnectionLimits::new(&config),
             bindings: Bindings::default(),
             pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
             telemetry: crate::telemetry::Telemetry::new(config.metrics_bind.is_some()),
+            outside: Default::default(),
             config,
             auth,
             processes: ProcessTable::default(),
             channels: ChannelTable::default(),
-            shutdown: CancellationToken::new(),
-            draining: CancellationToken::new(),
+            draining: shutdown.child_token(),
+            shutdown,
             tasks: TaskTracker::new(),
+            channel_tasks: TaskTracker::new(),
             next_message_id: AtomicU64::new(1),
         })
     }
 
-    /// Whether the node has begun to stop (it answers `/ready` with 503 from then on).
+    /// Whether the node has begun to drain or shut down (it answers `/ready` with 503 from
+    /// then on); `draining` is a child of `shutdown`, so a shutdown sets it too.
     pub fn is_draining(&self) -> bool {
-        self.draining.is_cancelled() || self.shutdown.is_cancelled()
+        self.draining.is_cancelled()
     }
 
     /// WebSocket connections held now (admitted or being admitted).

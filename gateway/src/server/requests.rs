@@ -114,7 +114,7 @@ mod tests {
         let chat: ProcessId = "chat:chat:sys".parse().unwrap();
         let bind = |node: &str| process_lib::KernelMessage {
             id: 1,
-            source: Address::new(node, chat.clone()).unwrap(),
+            source: Address::new(node, chat.clone()),
             target: rt.address(process_lib::http_server_id()),
             rsvp: None,
             message: WireMessage::Request {

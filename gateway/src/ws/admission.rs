@@ -1,11 +1,10 @@
-//! Admission on `/`: the connection limit, then the register frame; a socket that passes
+//! Admission on `/`: the connection limits ([`super::limits`]), then the register frame; a socket that passes
 //! becomes a channel ([`super::channel`]), one that does not is told why and closed.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use process_lib::WsErrorCode;
 
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
@@ -33,10 +32,12 @@ async fn register_flow(
     conn: Option<ConnInfo>,
     cookie_token: Option<String>,
 ) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = over_capacity();
-        rt.telemetry.registers.add(refusal.code.as_str());
-        return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+    let _admitted = match super::limits::admit(&rt, conn.map(|c| c.peer.ip())) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+        }
     };
     let tls = conn.is_some_and(|c| c.tls);
     // Each phase is boxed so the connection's task is sized for none of them: an idle
@@ -66,14 +67,6 @@ pub const REGISTERED: &str = "ok";
 
 /// The outcome of a register flow whose client left before registering.
 const GONE: &str = "gone";
-
-/// The refusal of a connection over the node's limit.
-pub fn over_capacity() -> Refusal {
-    Refusal::new(
-        WsErrorCode::OverCapacity,
-        "this node holds as many connections as it allows; try again later",
-    )
-}
 
 /// Takes the socket out of its box and frees the box now (`*ws` would keep the allocation
 /// until the binding's scope ends, which is the connection's end).

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use process_lib::{ProcessId, WsErrorCode};
 use warp::{Filter, Rejection, Reply};
 
-use super::admission::{over_capacity, refuse, REGISTERED};
+use super::admission::{refuse, REGISTERED};
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
 use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
@@ -66,7 +66,8 @@ fn upgrade(
         admit(&rt, process, path, credentials).map(|open| OpenChannel { client, ..open });
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
-    pending.accept(&tasks, config, move |ws| serve(rt, ws, decision))
+    let peer = pending.conn.map(|c| c.peer.ip());
+    pending.accept(&tasks, config, move |ws| serve(rt, ws, peer, decision))
 }
 
 /// What the upgrade request offers to authenticate with.
@@ -125,11 +126,18 @@ fn admit(
     })
 }
 
-async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Refusal>) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = over_capacity();
-        rt.telemetry.registers.add(refusal.code.as_str());
-        return refuse(&rt, ws, refusal).await;
+async fn serve(
+    rt: Arc<Runtime>,
+    ws: WsStream,
+    peer: Option<std::net::IpAddr>,
+    decision: Result<OpenChannel, Refusal>,
+) {
+    let _admitted = match super::limits::admit(&rt, peer) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            return refuse(&rt, ws, refusal).await;
+        }
     };
     match decision {
         Ok(open) => {

@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use process_lib::{
-    HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType,
-    WsRegistered,
+    HttpServerRequest, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType, WsRegistered,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -35,7 +33,7 @@ pub struct OpenChannel {
     /// The path the client connected to.
     pub path: String,
     /// That process's mailbox.
-    pub mailbox: mpsc::Sender<KernelMessage>,
+    pub mailbox: crate::kernel::mailbox::Mailbox,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
     /// The client's address, for the logs.
@@ -61,7 +59,10 @@ pub fn run_channel(
     ));
     let span = tracing::debug_span!("channel", channel_id, process = %open.process);
     let write_half = ws.get_mut().get_mut().split_writer(replies);
+    let open_token = rt.channel_tasks.token();
     async move {
+        // Held until the process has been told of the close, so a drain can wait for that.
+        let _open = open_token;
         let Some(write_half) = write_half else {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
@@ -91,9 +92,9 @@ pub fn run_channel(
             "channel open"
         );
 
-        // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
-        // close branch sees; a channel that opened as the node began to shut down fails here.
-        if rt.shutdown.is_cancelled() {
+        // A draining node fails every channel (`ws::drain`), which the close branch sees; a
+        // channel that opened after the drain took its list of channels fails here.
+        if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
         let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);

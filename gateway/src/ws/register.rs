@@ -2,8 +2,7 @@
 //! timeout; it is parsed, its token verified, and its target process looked up.
 
 use futures_util::StreamExt;
-use process_lib::{KernelMessage, ProcessId, WsErrorCode, WsRegister};
-use tokio::sync::mpsc;
+use process_lib::{ProcessId, WsErrorCode, WsRegister};
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -17,7 +16,7 @@ pub struct Registration {
     /// The process the channel is for.
     pub process: ProcessId,
     /// Its mailbox.
-    pub mailbox: mpsc::Sender<KernelMessage>,
+    pub mailbox: crate::kernel::mailbox::Mailbox,
 }
 
 /// Why no channel was opened: a refusal to tell the client, or the client left.
@@ -55,7 +54,7 @@ pub async fn await_register(
                     format!("no register frame within {} s", timeout.as_secs_f32()),
                 ).into());
             }
-            () = rt.shutdown.cancelled() => {
+            () = rt.draining.cancelled() => {
                 return Err(Refusal::new(WsErrorCode::GoingAway, "the node is shutting down").into());
             }
         };

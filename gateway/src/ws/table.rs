@@ -123,6 +123,17 @@ impl ChannelTable {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
+    /// The ids of every live channel, in ascending order.
+    pub fn ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.read().keys().copied().collect::<Vec<_>>())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Whether no channel is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -39,15 +39,28 @@ impl Running {
 /// Starts `switchboard run --bind 127.0.0.1:0 --home HOME EXTRA…` with `stderr` as given,
 /// and checks that stdout's first line is `listening on <url>` with the real port.
 pub fn run_node(home: &Path, extra: &[&str], stderr: Stdio) -> Running {
-    let mut child = Command::new(BIN)
+    run_binary(Path::new(BIN), home, extra, stderr)
+}
+
+/// [`run_node`] with another binary built on the same command line.
+pub fn run_binary(bin: &Path, home: &Path, extra: &[&str], stderr: Stdio) -> Running {
+    let mut command = Command::new(bin);
+    command
         .args(["run", "--bind", "127.0.0.1:0", "--home"])
         .arg(home)
         .args(extra)
+        .stderr(stderr);
+    spawn_node(command)
+}
+
+/// Starts `command` (a `switchboard … run …` with its port 0) with stdout piped and
+/// `RUST_LOG=info`, and checks its listening line.
+pub fn spawn_node(mut command: Command) -> Running {
+    let mut child = command
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(stderr)
         .spawn()
-        .expect("spawn switchboard");
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()));
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("the listening line");

@@ -14,6 +14,9 @@
 //! that pushes one frame to many channels, many times, gets fewer system calls that way.
 //! Either way a push never waits on the socket. The queue is bounded in bytes, not
 //! frames: a push that would overflow it marks the channel as a slow consumer and closes it.
+//! What counts is what waits: bytes leave the count as the writer hands them to the socket,
+//! not when it next takes from the queue, so a client that reads all the time is never cut
+//! for frames already on the wire.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,6 +138,12 @@ impl OutboxDrain {
         self.shared
             .frames
             .poll_take_all(batch, written, keep_room, cx)
+    }
+
+    /// Marks `written` payload bytes as gone to the socket while the writer still holds
+    /// frames it took (the next [`OutboxDrain::poll_take`] releases the rest).
+    pub fn release(&self, written: usize) {
+        self.shared.frames.release(written);
     }
 
     /// Hands the socket's write half over; from now on idle pushes may write to it.

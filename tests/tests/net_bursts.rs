@@ -1,11 +1,6 @@
-//! A rough throughput figure for links between two nodes on loopback, not a timed
-//! assertion: run it in release mode and read the printed rate.
-//!
-//! ```sh
-//! cargo test --release -p switchboard-tests --test net_throughput -- --ignored --nocapture
-//! ```
-
-use std::time::Instant;
+//! Bursts across a link between two nodes on loopback: every request and every push of a
+//! burst arrives, with the sender retrying when the link's queue or a mailbox is full. The
+//! rate of pushes node to node is measured by the bench's `net` scenario, not here.
 
 use futures_util::StreamExt;
 use gateway::ProcessSpec;
@@ -20,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 const ALICE: &str = "alice.os";
 const BOB: &str = "bob.os";
 const ID: &str = "blast:test:sys";
-const PUSHES: u64 = 1_000_000;
+const PUSHES: u64 = 10_000;
 /// Pushes between two round trips that keep the sender from outrunning the receiver.
 const WINDOW: u64 = 2_000;
 
@@ -63,7 +58,7 @@ fn blaster(jobs: Option<mpsc::UnboundedReceiver<Job>>) -> ProcessSpec {
 
 async fn blast(channel_id: u32) -> Result<(), String> {
     let payload = LazyLoadBlob::from_bytes(vec![b'x'; 32]);
-    let sync_target = Address::new(ALICE, http_server_id()).map_err(|e| e.to_string())?;
+    let sync_target = Address::new(ALICE, http_server_id());
     let sync_body = serde_json::to_vec(&HttpServerAction::WebSocketPush {
         channel_id,
         message_type: WsMessageType::Text,
@@ -122,8 +117,7 @@ async fn blast_requests() -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run in release mode with --ignored --nocapture"]
-async fn requests_per_second_from_a_process_on_bob_to_one_on_alice() {
+async fn a_burst_of_requests_from_a_process_on_bob_all_reach_one_on_alice() {
     let mut alice = Plan::new(ALICE);
     let mut bob = Plan::new(BOB);
     alice.peer(BOB, bob.key, None, true);
@@ -134,24 +128,16 @@ async fn requests_per_second_from_a_process_on_bob_to_one_on_alice() {
     let _bob = bob.start(vec![blaster(Some(rx))]).await;
     wait_linked(&alice, BOB, true).await;
     let (done, finished) = oneshot::channel();
-    let start = Instant::now();
     jobs.send((None, done)).expect("blaster alive");
-    tokio::time::timeout(WAIT * 12, finished)
+    tokio::time::timeout(WAIT * 6, finished)
         .await
         .expect("done in time")
         .expect("blaster answered")
-        .expect("blast");
-    let elapsed = start.elapsed();
-    println!(
-        "{PUSHES} requests bob -> process on alice in {:.2?}: {:.0} requests/s",
-        elapsed,
-        PUSHES as f64 / elapsed.as_secs_f64()
-    );
+        .expect("every request sent and every sync answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run in release mode with --ignored --nocapture"]
-async fn pushes_per_second_from_bob_to_a_client_on_alice() {
+async fn a_burst_of_pushes_from_bob_all_reach_a_client_on_alice() {
     let mut alice = Plan::new(ALICE);
     let mut bob = Plan::new(BOB);
     alice.peer(BOB, bob.key, None, true);
@@ -165,7 +151,6 @@ async fn pushes_per_second_from_bob_to_a_client_on_alice() {
 
     let (client, channel_id) = alice.register(ID).await;
     let (done, finished) = oneshot::channel();
-    let start = Instant::now();
     jobs.send((Some(channel_id), done)).expect("blaster alive");
     let reader = tokio::spawn(async move {
         let mut ws = client.ws;
@@ -179,15 +164,13 @@ async fn pushes_per_second_from_bob_to_a_client_on_alice() {
         }
         frames
     });
-    let frames = tokio::time::timeout(WAIT * 12, reader)
+    let frames = tokio::time::timeout(WAIT * 6, reader)
         .await
         .expect("all frames in time")
         .expect("reader");
-    let elapsed = start.elapsed();
-    finished.await.expect("blaster answered").expect("blast");
-    println!(
-        "{frames} pushes bob -> client on alice in {:.2?}: {:.0} pushes/s",
-        elapsed,
-        frames as f64 / elapsed.as_secs_f64()
-    );
+    assert!(frames >= PUSHES);
+    finished
+        .await
+        .expect("blaster answered")
+        .expect("every push sent");
 }
