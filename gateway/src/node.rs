@@ -291,6 +291,14 @@ impl RunningNode {
         self.rt.auth.mint_process(process, ttl)
     }
 
+    /// Whether `process` serves WebSockets on `path` (normalised, e.g. `/ws`), having bound it.
+    pub fn is_ws_bound(&self, process: &process_lib::ProcessId, path: &str) -> bool {
+        self.rt
+            .bindings
+            .lookup(crate::http::bindings::Kind::WebSocket, process, path)
+            .is_some()
+    }
+
     /// How many WebSocket channels are open.
     pub fn channel_count(&self) -> usize {
         self.rt.channels.len()

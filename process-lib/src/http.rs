@@ -264,6 +264,9 @@ pub enum WsErrorCode {
     ProcessTaken,
     /// Process socket: a frame the node could not use (said per frame; repeated, it closes).
     MalformedFrame,
+    /// A frame that breaks the WebSocket protocol: reserved bits or opcodes, a fragmented or
+    /// oversized control frame, a continuation with nothing to continue.
+    ProtocolError,
 }
 
 impl WsErrorCode {
@@ -284,6 +287,7 @@ impl WsErrorCode {
             Self::GoingAway => 1001,
             Self::OverCapacity | Self::TooManyConnectionsFromAddress => 1013,
             Self::InvalidFrame => 1007,
+            Self::ProtocolError => 1002,
         }
     }
 
@@ -306,7 +310,18 @@ impl WsErrorCode {
             Self::ProcessInNode => "process_in_node",
             Self::ProcessTaken => "process_taken",
             Self::MalformedFrame => "malformed_frame",
+            Self::ProtocolError => "protocol_error",
         }
+    }
+
+    /// Whether this is the client breaking the WebSocket protocol (RFC 6455 says to fail
+    /// the connection: a close frame and nothing before it), not the node refusing for a
+    /// reason of its own (said first in an error frame).
+    pub fn is_protocol_failure(self) -> bool {
+        matches!(
+            self,
+            Self::ProtocolError | Self::InvalidFrame | Self::MessageTooBig
+        )
     }
 }
 
@@ -565,6 +580,7 @@ mod tests {
             WsErrorCode::ProcessInNode,
             WsErrorCode::ProcessTaken,
             WsErrorCode::MalformedFrame,
+            WsErrorCode::ProtocolError,
         ];
         for code in all {
             assert_eq!(json(&code), format!("\"{}\"", code.as_str()));

@@ -132,6 +132,16 @@ impl WsClient {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 
+    /// Expects the socket to be failed for a protocol violation: a close frame with
+    /// `close_code` and `code` as its reason, and no error frame before it.
+    pub async fn expect_failure(&mut self, code: &str, close_code: u16) {
+        assert_eq!(
+            self.next().await,
+            Frame::Close(close_code, code.to_owned()),
+            "a protocol failure is a close frame alone"
+        );
+    }
+
     /// Expects the error frame with `code` and then a close frame with `close_code`;
     /// returns the error's message.
     pub async fn expect_refusal(&mut self, code: &str, close_code: u16) -> String {

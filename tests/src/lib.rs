@@ -20,7 +20,9 @@
 //! - [`web`]: a raw HTTP client, WebSocket connects with chosen headers, a TLS client config.
 //! - [`web_procs`]: processes that bind WebSocket and HTTP paths.
 //! - [`wait`]: [`eventually`], the one way a test waits for what no event announces.
+//! - [`autobahn`]: running the Autobahn|Testsuite, its results, and a proxy into the register flow.
 
+pub mod autobahn;
 pub mod browser;
 pub mod client;
 pub mod kinode;

@@ -78,10 +78,12 @@ pub fn entries(path: &Path, text: &str) -> (Vec<Entry>, Vec<FileError>) {
         Ok(table) => table,
         Err(e) => {
             let offset = e.span().map(|s| s.start);
-            return (
-                Vec::new(),
-                vec![error(offset, e.message().trim().to_owned())],
-            );
+            // Some syntax errors carry their sentence only in the full form, with the line.
+            let message = match e.message().trim() {
+                "" => e.to_string().trim().to_owned(),
+                message => message.to_owned(),
+            };
+            return (Vec::new(), vec![error(offset, message)]);
         }
     };
     let mut entries = Vec::new();
@@ -184,6 +186,15 @@ mod tests {
     fn parse(text: &str) -> (Vec<Entry>, Vec<String>) {
         let (entries, errors) = entries(Path::new("/h/config.toml"), text);
         (entries, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_key_with_no_value_is_said_in_a_sentence() {
+        // Found by fuzzing: toml gives this mistake no short message of its own.
+        let (kept, mistakes) = entries(Path::new("/h/config.toml"), "nono=");
+        assert!(kept.is_empty());
+        assert_eq!(mistakes.len(), 1);
+        assert!(!mistakes[0].message.trim().is_empty(), "{:?}", mistakes[0]);
     }
 
     #[test]

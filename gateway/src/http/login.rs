@@ -138,7 +138,7 @@ struct LoginForm {
 }
 
 /// The password from a JSON or form body.
-fn password_from(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
+pub fn password_from(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

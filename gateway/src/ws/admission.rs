@@ -74,14 +74,17 @@ fn unbox(ws: Box<WsStream>) -> WsStream {
     *ws
 }
 
-/// Tells the client why, closes with the matching code, and waits (bounded) for its close.
+/// Tells the client why (unless it broke the protocol, which gets the close frame alone),
+/// closes with the matching code, and waits (bounded) for its close.
 pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
     tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
     rt.telemetry
         .closes
         .add(&refusal.code.close_code().to_string());
     let close = async {
-        ws.feed(refusal.error_frame()).await?;
+        if !refusal.code.is_protocol_failure() {
+            ws.feed(refusal.error_frame()).await?;
+        }
         ws.send(refusal.close_frame()).await?;
         while let Some(Ok(_)) = ws.next().await {}
         Ok::<_, tokio_tungstenite::tungstenite::Error>(())

@@ -199,6 +199,9 @@ struct Reader<'a> {
     writer_end: Option<WriterEnd>,
     /// Set when the client's close frame arrived; with the writer done, the handshake is.
     peer_closed: bool,
+    /// Set when the client broke the protocol: the connection is failed, and what it sends
+    /// after that is read only to find its close frame, never delivered.
+    failed: bool,
     /// When a close under way gives up waiting; set once a close is asked for.
     deadline: Option<Instant>,
     close_timeout: Duration,
@@ -215,6 +218,7 @@ impl<'a> Reader<'a> {
             writer_task,
             writer_end: None,
             peer_closed: false,
+            failed: false,
             deadline: None,
             close_timeout,
         }
@@ -242,6 +246,7 @@ impl<'a> Reader<'a> {
     /// its end.
     fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Next {
         match frame {
+            Some(Ok(Message::Text(_) | Message::Binary(_))) if self.failed => Next::Wait,
             Some(Ok(Message::Text(text))) => {
                 self.channel.received.add(1, text.len() as u64);
                 let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
@@ -267,11 +272,14 @@ impl<'a> Reader<'a> {
             }
             Some(Ok(_)) => Next::Wait,
             Some(Err(error)) => match read_error(error) {
-                Some(refusal) => {
+                Some(refusal) if !self.failed => {
+                    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                    self.failed = true;
                     self.channel.outbox.fail(refusal.code, refusal.message);
                     self.start_deadline();
                     Next::Wait
                 }
+                Some(_) => Next::Wait,
                 None => Next::Stop,
             },
             None => Next::Stop,

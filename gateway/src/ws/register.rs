@@ -3,7 +3,7 @@
 
 use futures_util::StreamExt;
 use process_lib::{ProcessId, WsErrorCode, WsRegister};
-use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::refusal::Refusal;
@@ -103,7 +103,8 @@ pub async fn await_register(
     Ok(Registration { process, mailbox })
 }
 
-/// The refusal a read error calls for, if any (a broken socket calls for none).
+/// The refusal a read error calls for, if any (a broken socket calls for none). Each is a
+/// protocol failure ([`WsErrorCode::is_protocol_failure`]): the socket is failed at once.
 pub fn read_error(error: WsError) -> Option<Refusal> {
     match error {
         WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some(Refusal::new(
@@ -113,8 +114,55 @@ pub fn read_error(error: WsError) -> Option<Refusal> {
         WsError::Capacity(e) => Some(Refusal::new(WsErrorCode::MessageTooBig, e.to_string())),
         WsError::Utf8(_) => Some(Refusal::new(
             WsErrorCode::InvalidFrame,
-            "a text frame was not valid UTF-8",
+            "a text frame or close reason was not valid UTF-8",
         )),
+        // The client vanished without a close: nobody is left to tell.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(e) => Some(Refusal::new(WsErrorCode::ProtocolError, e.to_string())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_protocol_violation_fails_the_socket_with_the_rfcs_code() {
+        let refusal = |error| read_error(error).map(|r| (r.code, r.code.close_code()));
+        assert_eq!(
+            refusal(WsError::Protocol(ProtocolError::NonZeroReservedBits)),
+            Some((WsErrorCode::ProtocolError, 1002))
+        );
+        assert_eq!(
+            refusal(WsError::Protocol(ProtocolError::ControlFrameTooBig)),
+            Some((WsErrorCode::ProtocolError, 1002))
+        );
+        assert_eq!(
+            refusal(WsError::Utf8("invalid utf-8 sequence".into())),
+            Some((WsErrorCode::InvalidFrame, 1007))
+        );
+        assert_eq!(
+            refusal(WsError::Capacity(CapacityError::MessageTooLong {
+                size: 2,
+                max_size: 1
+            })),
+            Some((WsErrorCode::MessageTooBig, 1009))
+        );
+        // A client that vanished is not failed: nobody is there to tell.
+        assert_eq!(
+            refusal(WsError::Protocol(
+                ProtocolError::ResetWithoutClosingHandshake
+            )),
+            None
+        );
+        assert!([
+            WsErrorCode::ProtocolError,
+            WsErrorCode::InvalidFrame,
+            WsErrorCode::MessageTooBig
+        ]
+        .iter()
+        .all(|code| code.is_protocol_failure()));
+        assert!(!WsErrorCode::SlowConsumer.is_protocol_failure());
     }
 }

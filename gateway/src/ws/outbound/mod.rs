@@ -50,7 +50,8 @@ pub enum Outgoing {
     Frame(WireFrame),
     /// Finish a frame a pushing task wrote but could not flush.
     Flush,
-    /// Send the error frame, then the close frame that goes with the code, then stop.
+    /// Send the error frame (none for a protocol failure), then the close frame that goes
+    /// with the code, then stop.
     Fail(WsErrorCode, String),
     /// Send this close frame, then stop.
     Close(Option<CloseFrame>),

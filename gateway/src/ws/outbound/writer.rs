@@ -149,7 +149,10 @@ fn gather(at: &mut Progress, out: &mut Vec<u8>) -> (u64, u64) {
             // The bytes it stands for are in the socket writer's buffer already.
             Outgoing::Flush => {}
             Outgoing::Fail(code, text) => {
-                WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                // A protocol failure is a close frame alone, as RFC 6455 asks.
+                if !code.is_protocol_failure() {
+                    WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                }
                 WireFrame::from_message(close_frame(code)).append_to(out);
                 at.ending = Some(WriterEnd::Failed(code));
             }
