@@ -25,6 +25,9 @@
 //! - [`config`], [`home`], [`auth`], [`password`], [`tls`]: settings, the node's home
 //!   directory, tokens, the node password's hash, https/wss. Plain parts: none of them
 //!   reaches the runtime.
+//! - [`telemetry`]: what the node counts about itself (plain counters, the Prometheus
+//!   recorder); [`ops`]: the internal port that serves them (`/metrics`, `/health`,
+//!   `/ready`, `/status`).
 //! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
 //! - [`commands`]: the programs the node runs as processes outside it (`[[process]]`).
 //! - [`cli`]: the command line the binary runs.
@@ -54,10 +57,12 @@ pub mod http;
 pub mod kernel;
 pub mod net;
 pub mod node;
+pub mod ops;
 pub mod password;
 pub mod process_socket;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 pub mod ws;
 

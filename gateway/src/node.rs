@@ -54,6 +54,14 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The internal port (metrics, health, status) could not bind.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// The processes every node runs.
@@ -79,6 +87,8 @@ pub struct RunningNode {
     scheme: &'static str,
     net_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    metrics_addr: Option<SocketAddr>,
+    ops: Option<crate::ops::OpsServer>,
     commands: crate::commands::Commands,
 }
 
@@ -116,6 +126,15 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         addr: config.bind,
         source,
     })?;
+    let metrics_listener = match config.metrics_bind {
+        Some(addr) => {
+            let bind_error = |source| StartError::MetricsBind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
     let cluster = match &config.cluster {
         Some(cluster) => Some(crate::cluster::join(&config.node, cluster).await?),
         None => None,
@@ -147,6 +166,11 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             tracing::debug!(closed, "channels closed for shutdown");
         }
     });
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
+    let ops = metrics_listener.map(|(listener, addr)| {
+        tracing::info!(%addr, "internal port listening (metrics, health, ready, status)");
+        crate::ops::start(rt.clone(), listener)
+    });
     tracing::info!(node = %rt.node, %local_addr, "node started");
     let commands = start_commands(&rt, scheme, local_addr);
     Ok(RunningNode {
@@ -155,6 +179,8 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         scheme,
         net_addr,
         public_key,
+        metrics_addr,
+        ops,
         commands,
     })
 }
@@ -227,6 +253,12 @@ impl RunningNode {
     /// Where the node-to-node listener is bound, when `--net-bind` was given.
     pub fn net_addr(&self) -> Option<SocketAddr> {
         self.net_addr
+    }
+
+    /// Where the internal port (`/metrics`, `/health`, `/ready`, `/status`) is bound, when
+    /// `metrics_bind` was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// This node's public key, which its peers list in their config.
@@ -317,9 +349,9 @@ impl RunningNode {
         self.rt.limits.refused.snapshot()
     }
 
-    /// Whether the node has begun to drain (or shut down).
+    /// Whether the node has begun to drain (or shut down): `/ready` answers 503 from then on.
     pub fn is_draining(&self) -> bool {
-        self.rt.draining.is_cancelled()
+        self.rt.is_draining()
     }
 
     /// The staggered stop: stops accepting, closes the channels with 1001 in batches (as
@@ -333,7 +365,8 @@ impl RunningNode {
 
     /// Stops accepting, closes every channel with 1001 at once, stops the processes and the
     /// programs of `[[process]]` entries (SIGTERM, then SIGKILL after their timeout), and waits
-    /// (at most `close_timeout` and a little more) for every task to end.
+    /// (at most `close_timeout` and a little more) for every task to end. `/ready` answers
+    /// 503 from the start; the internal port stops last.
     pub async fn shutdown(self) {
         self.rt.shutdown.cancel();
         // The programs are asked to stop while the channels close; each has its own timeout.
@@ -345,6 +378,9 @@ impl RunningNode {
             .is_err()
         {
             tracing::warn!("some tasks did not end in time");
+        }
+        if let Some(ops) = self.ops {
+            ops.stop().await;
         }
     }
 }

@@ -80,6 +80,9 @@ pub struct Config {
     pub token_secret_file: Option<PathBuf>,
     /// The node's cluster, when this is one of several instances of it.
     pub cluster: Option<ClusterConfig>,
+    /// Where the internal port listens (`/metrics`, `/health`, `/ready`, `/status`); off
+    /// when `None`.
+    pub metrics_bind: Option<SocketAddr>,
     /// Programs the node starts, once it listens, as processes outside it.
     pub commands: Vec<CommandConfig>,
     /// How the node stops on a signal: channels closed in batches, then a deadline.
@@ -211,6 +214,7 @@ impl Config {
             net: NetConfig::default(),
             token_secret_file: None,
             cluster: None,
+            metrics_bind: None,
             drain: DrainConfig::default(),
             commands: Vec::new(),
         }

@@ -334,6 +334,8 @@ pub static SETTINGS: &[Setting] = &[
     setting!("token_secret_file", "token-secret-file", "PATH", Maybe<Plain<PathBuf>>,
         |c| c.token_secret_file,
         "Sign and check tokens with the secret in this file (64 hex digits), shared by every instance of the node; else the home's own"),
+    setting!("metrics_bind", "metrics-bind", "ADDR", Maybe<Plain<SocketAddr>>, |c| c.metrics_bind,
+        "Where the internal port (/metrics, /health, /ready, /status) listens; off when not set; keep it off the public network"),
 ];
 
 /// The TLS files, begun with empty paths when none were set yet; [`Config::problems`]

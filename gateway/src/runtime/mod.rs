@@ -49,6 +49,8 @@ pub struct Runtime {
     pub draining: CancellationToken,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
+    /// What the node counts about itself (`/metrics`, `/status`).
+    pub telemetry: crate::telemetry::Telemetry,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
     /// One token per open channel, held until its process has been sent its close: a
@@ -91,6 +93,7 @@ impl Runtime {
             bindings: Bindings::default(),
             pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
+            telemetry: crate::telemetry::Telemetry::new(config.metrics_bind.is_some()),
             outside: Default::default(),
             config,
             auth,
@@ -103,6 +106,19 @@ impl Runtime {
             channel_tasks: TaskTracker::new(),
             next_message_id: AtomicU64::new(1),
         })
+    }
+
+    /// Whether the node has begun to drain or shut down (it answers `/ready` with 503 from
+    /// then on); `draining` is a child of `shutdown`, so a shutdown sets it too.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// WebSocket connections held now (admitted or being admitted).
+    pub fn open_connections(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
     }
 
     /// The address of one of this node's processes or modules.
@@ -146,12 +162,16 @@ impl Host for Runtime {
         message_type: WsMessageType,
         blob: LazyLoadBlob,
     ) -> Result<(), HttpServerError> {
-        if node != self.node {
-            return self
-                .net
-                .push(self, source, node, channel_id, message_type, blob);
+        let pushed = if node != self.node {
+            self.net
+                .push(self, source, node, channel_id, message_type, blob)
+        } else {
+            self.push_to_channel(&source.process, channel_id, message_type, blob)
+        };
+        if let Err(error) = pushed {
+            self.telemetry.push_refused(error);
         }
-        self.push_to_channel(&source.process, channel_id, message_type, blob)
+        pushed
     }
 
     fn ws_push_many(
@@ -191,6 +211,9 @@ impl Host for Runtime {
                 blob,
                 &mut failed,
             );
+        }
+        for (_, error) in &failed {
+            self.telemetry.push_refused(*error);
         }
         failed
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use process_lib::{ProcessId, WsErrorCode};
 use warp::{Filter, Rejection, Reply};
 
-use super::admission::refuse;
+use super::admission::{refuse, REGISTERED};
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
 use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
@@ -61,7 +61,9 @@ fn upgrade(
         (None, Some(_)) => Credentials::CookieWithoutOrigin,
         (None, None) => Credentials::None,
     };
-    let decision = admit(&rt, process, path, credentials);
+    let client = pending.conn.map(|c| c.peer);
+    let decision =
+        admit(&rt, process, path, credentials).map(|open| OpenChannel { client, ..open });
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
     let peer = pending.conn.map(|c| c.peer.ip());
@@ -121,6 +123,7 @@ fn admit(
         mailbox,
         announce: false,
         admitted: None,
+        client: None,
     })
 }
 
@@ -132,7 +135,10 @@ async fn serve(
 ) {
     let admitted = match super::limits::admit(&rt, peer) {
         Ok(admitted) => admitted,
-        Err(refusal) => return refuse(&rt, ws, refusal).await,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            return refuse(&rt, ws, refusal).await;
+        }
     };
     match decision {
         Ok(open) => {
@@ -140,8 +146,12 @@ async fn serve(
                 admitted: Some(admitted),
                 ..open
             };
-            run_channel(rt, ws, open).await
+            rt.telemetry.registers.add(REGISTERED);
+            run_channel(rt, ws, open).await;
         }
-        Err(refusal) => refuse(&rt, ws, refusal).await,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            refuse(&rt, ws, refusal).await;
+        }
     }
 }
