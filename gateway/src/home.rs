@@ -31,6 +31,12 @@ pub enum HomeError {
         /// Its length.
         len: usize,
     },
+    /// A shared secret file holds neither 32 bytes nor 64 hexadecimal digits.
+    #[error("{path} must hold the token secret as 64 hexadecimal digits (or 32 raw bytes)")]
+    BadSharedSecret {
+        /// The secret file.
+        path: PathBuf,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -83,6 +89,37 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
     }
 }
 
+/// The node's token-signing secret: read from `shared` when given (every instance of a
+/// clustered node points at the same file), else the home's own, made on first run.
+pub fn token_secret(home: &Path, shared: Option<&Path>) -> Result<[u8; SECRET_LEN], HomeError> {
+    match shared {
+        Some(path) => read_shared_secret(path),
+        None => load_or_create_secret(home),
+    }
+}
+
+/// Reads a shared secret file: 64 hexadecimal digits (`openssl rand -hex 32`), surrounding
+/// whitespace ignored, or the 32 raw bytes of a home's `jwt_secret`.
+pub fn read_shared_secret(path: &Path) -> Result<[u8; SECRET_LEN], HomeError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    if let Ok(raw) = <[u8; SECRET_LEN]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    let bad = || HomeError::BadSharedSecret {
+        path: path.to_owned(),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad())?.trim();
+    if text.len() != 2 * SECRET_LEN || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut secret = [0u8; SECRET_LEN];
+    for (byte, pair) in secret.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(secret)
+}
+
 /// The directory where process `id` keeps what must survive restarts.
 pub fn process_dir(home: &Path, id: &process_lib::ProcessId) -> PathBuf {
     home.join("processes")
@@ -104,6 +141,21 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(load_or_create_secret(&home).unwrap(), first);
+    }
+
+    #[test]
+    fn a_shared_secret_is_read_as_hex_or_raw_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = dir.path().join("hex");
+        fs::write(&hex, format!("{}\n", "0f".repeat(SECRET_LEN))).unwrap();
+        assert_eq!(read_shared_secret(&hex).unwrap(), [0x0f; SECRET_LEN]);
+        let raw = dir.path().join("raw");
+        fs::write(&raw, [7u8; SECRET_LEN]).unwrap();
+        assert_eq!(read_shared_secret(&raw).unwrap(), [7; SECRET_LEN]);
+        let short = dir.path().join("short");
+        fs::write(&short, "abcd").unwrap();
+        let err = read_shared_secret(&short).unwrap_err();
+        assert!(err.to_string().contains("64 hexadecimal digits"), "{err}");
     }
 
     #[test]

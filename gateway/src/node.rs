@@ -37,6 +37,9 @@ pub enum StartError {
     /// The list of processes has a malformed or repeated id.
     #[error(transparent)]
     Processes(#[from] crate::builder::ProcessListError),
+    /// The instance could not join its node's cluster.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A `[[process]]` entry names a process the node runs inside itself.
     #[error("[[process]] {id} names a process this node runs inside itself; pick another id")]
     CommandInNode {
@@ -46,6 +49,14 @@ pub enum StartError {
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The internal port (metrics, health, status) could not bind.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsBind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
@@ -76,6 +87,8 @@ pub struct RunningNode {
     scheme: &'static str,
     net_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    metrics_addr: Option<SocketAddr>,
+    ops: Option<crate::ops::OpsServer>,
     commands: crate::commands::Commands,
 }
 
@@ -96,7 +109,7 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             id: command.id.clone(),
         });
     }
-    let secret = home::load_or_create_secret(&config.home)?;
+    let secret = home::token_secret(&config.home, config.token_secret_file.as_deref())?;
     crate::net::Net::validate(&config.net, &config.node)?;
     let identity =
         crate::net::identity::load_or_create(&config.home).map_err(crate::net::NetError::from)?;
@@ -113,7 +126,21 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         addr: config.bind,
         source,
     })?;
-    let rt = Runtime::new(config, auth);
+    let metrics_listener = match config.metrics_bind {
+        Some(addr) => {
+            let bind_error = |source| StartError::MetricsBind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
+    let cluster = match &config.cluster {
+        Some(cluster) => Some(crate::cluster::join(&config.node, cluster).await?),
+        None => None,
+    };
+    let rt = Runtime::with_cluster(config, auth, cluster);
+    crate::cluster::start(&rt);
     let net_addr = match crate::net::start(&rt, identity).await {
         Ok(addr) => addr,
         Err(error) => {
@@ -139,6 +166,11 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             tracing::debug!(closed, "channels closed for shutdown");
         }
     });
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
+    let ops = metrics_listener.map(|(listener, addr)| {
+        tracing::info!(%addr, "internal port listening (metrics, health, ready, status)");
+        crate::ops::start(rt.clone(), listener)
+    });
     tracing::info!(node = %rt.node, %local_addr, "node started");
     let commands = start_commands(&rt, scheme, local_addr);
     Ok(RunningNode {
@@ -147,6 +179,8 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         scheme,
         net_addr,
         public_key,
+        metrics_addr,
+        ops,
         commands,
     })
 }
@@ -221,6 +255,12 @@ impl RunningNode {
         self.net_addr
     }
 
+    /// Where the internal port (`/metrics`, `/health`, `/ready`, `/status`) is bound, when
+    /// `metrics_bind` was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// This node's public key, which its peers list in their config.
     pub fn public_key(&self) -> PublicKey {
         self.public_key
@@ -244,6 +284,33 @@ impl RunningNode {
     /// Changes the address this node dials peer `node` at; false for an unknown peer.
     pub fn set_peer_address(&self, node: &str, address: Option<String>) -> bool {
         self.rt.net.set_peer_address(node, address)
+    }
+
+    /// This instance's number in its node's cluster; `None` when it is not clustered.
+    pub fn cluster_instance(&self) -> Option<u8> {
+        self.rt.cluster.as_ref().map(|c| c.instance())
+    }
+
+    /// Whether this instance's link to the cluster's NATS server is up (false unclustered).
+    pub fn cluster_up(&self) -> bool {
+        self.rt.cluster.as_ref().is_some_and(|c| c.is_up())
+    }
+
+    /// Waits until the link to the cluster's NATS server is up (`up`) or down; returns at
+    /// once when the node is not clustered.
+    pub async fn wait_cluster_up(&self, up: bool) {
+        if let Some(cluster) = &self.rt.cluster {
+            cluster.wait_up(up).await;
+        }
+    }
+
+    /// The cluster's counters (all zero when not clustered).
+    pub fn cluster_stats(&self) -> crate::cluster::ClusterStatsSnapshot {
+        self.rt
+            .cluster
+            .as_ref()
+            .map(|c| c.stats.snapshot())
+            .unwrap_or_default()
     }
 
     /// Frames from programs on the process socket that the node could not use.
@@ -282,9 +349,9 @@ impl RunningNode {
         self.rt.limits.refused.snapshot()
     }
 
-    /// Whether the node has begun to drain (or shut down).
+    /// Whether the node has begun to drain (or shut down): `/ready` answers 503 from then on.
     pub fn is_draining(&self) -> bool {
-        self.rt.draining.is_cancelled()
+        self.rt.is_draining()
     }
 
     /// The staggered stop: stops accepting, closes the channels with 1001 in batches (as
@@ -298,7 +365,8 @@ impl RunningNode {
 
     /// Stops accepting, closes every channel with 1001 at once, stops the processes and the
     /// programs of `[[process]]` entries (SIGTERM, then SIGKILL after their timeout), and waits
-    /// (at most `close_timeout` and a little more) for every task to end.
+    /// (at most `close_timeout` and a little more) for every task to end. `/ready` answers
+    /// 503 from the start; the internal port stops last.
     pub async fn shutdown(self) {
         self.rt.shutdown.cancel();
         // The programs are asked to stop while the channels close; each has its own timeout.
@@ -310,6 +378,9 @@ impl RunningNode {
             .is_err()
         {
             tracing::warn!("some tasks did not end in time");
+        }
+        if let Some(ops) = self.ops {
+            ops.stop().await;
         }
     }
 }

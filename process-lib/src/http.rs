@@ -179,6 +179,10 @@ pub enum HttpServerError {
     /// The channel's writer queue was full; the channel is closed.
     #[error("the channel's client is not reading fast enough; the channel was closed")]
     SlowConsumer,
+    /// The channel lives on another instance of this node, and the cluster link to it is
+    /// down (or too busy) just now; nothing was sent.
+    #[error("the channel is on another instance of this node, which cannot be reached now")]
+    InstanceUnreachable,
 }
 
 /// The type of a WebSocket frame.
@@ -521,6 +525,7 @@ mod tests {
             ),
             (HttpServerError::WsPingPongTooLong, "WsPingPongTooLong"),
             (HttpServerError::SlowConsumer, "SlowConsumer"),
+            (HttpServerError::InstanceUnreachable, "InstanceUnreachable"),
         ] {
             round_trip::<Result<(), HttpServerError>>(Err(err), &format!(r#"{{"Err":"{name}"}}"#));
         }

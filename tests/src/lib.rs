@@ -11,7 +11,9 @@
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
 //! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
+//! - [`nats`]: a NATS server of the test's own, for clustered nodes.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
+//! - [`ops`]: the internal port: GETs, scrapes, `promtool`, a real Prometheus server.
 //! - [`outside`]: processes run outside the node over the process socket; `ask`.
 //! - [`remote`]: `peer:test:sys`, driven by the test, for requests and pushes across nodes.
 //! - [`procs`]: recorder, crasher, flooder, a crashable chat, and the seed's example
@@ -26,7 +28,9 @@ pub mod browser;
 pub mod client;
 pub mod kinode;
 pub mod mesh;
+pub mod nats;
 pub mod node;
+pub mod ops;
 pub mod outside;
 pub mod pki;
 pub mod procs;

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use switchboard_tests::ops::Scrape;
 use switchboard_tests::{Frame, TestNode, WsClient};
 
 const ONE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
@@ -18,6 +19,7 @@ async fn registered_from(node: &TestNode, from: IpAddr) -> WsClient {
 async fn an_address_at_its_connection_cap_is_refused_and_another_is_not() {
     let (mut config, home) = TestNode::config();
     config.max_connections_per_address = 2;
+    config.metrics_bind = Some(([127, 0, 0, 1], 0).into());
     let node = TestNode::start_with(config, home, vec![]).await;
     let mut first = registered_from(&node, ONE).await;
     let _second = registered_from(&node, ONE).await;
@@ -39,12 +41,25 @@ async fn an_address_at_its_connection_cap_is_refused_and_another_is_not() {
     let refused = node.node.limit_refusals();
     assert_eq!(refused.too_many_from_address, 1);
     assert_eq!(refused.rate_exceeded + refused.over_capacity, 0);
+    assert_eq!(
+        refusals_scraped(&node, "too_many_connections_from_address").await,
+        1.0
+    );
+}
+
+/// `switchboard_registers_total` for the refusal `outcome`, as the internal port serves it.
+async fn refusals_scraped(node: &TestNode, outcome: &str) -> f64 {
+    let metrics = node.node.metrics_addr().expect("the internal port is on");
+    Scrape::take(metrics)
+        .await
+        .value("switchboard_registers_total", &[("outcome", outcome)])
 }
 
 #[tokio::test]
 async fn an_address_opening_connections_too_fast_is_refused_and_another_is_not() {
     let (mut config, home) = TestNode::config();
     config.connections_per_second_per_address = 2;
+    config.metrics_bind = Some(([127, 0, 0, 1], 0).into());
     let node = TestNode::start_with(config, home, vec![]).await;
     // The bucket holds two and regains two a second: connecting back to back empties it
     // long before it refills, however slow the machine (bounded, in case it never does).
@@ -89,4 +104,8 @@ async fn an_address_opening_connections_too_fast_is_refused_and_another_is_not()
     other.send_text("own bucket").await;
     assert_eq!(other.next_text().await, "own bucket");
     assert_eq!(node.node.limit_refusals().rate_exceeded, 1);
+    assert_eq!(
+        refusals_scraped(&node, "connection_rate_exceeded").await,
+        1.0
+    );
 }

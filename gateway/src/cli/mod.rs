@@ -146,6 +146,16 @@ pub fn node_name(home: &std::path::Path) -> anyhow::Result<String> {
         .node)
 }
 
+/// The secret the node at `home` signs tokens with: the shared file its settings name
+/// (`token_secret_file`: file, then environment), else the home's own.
+pub fn node_secret(home: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let config = settings(home.to_owned(), Layer::Flag, &Vec::new())?.config;
+    Ok(crate::home::token_secret(
+        home,
+        config.token_secret_file.as_deref(),
+    )?)
+}
+
 /// Runs a parsed command line; `run` starts `processes`.
 pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
     match cli.command {

@@ -39,6 +39,9 @@ pub async fn run(
     if let Some(addr) = node.net_addr() {
         println!("net listening on {addr}");
     }
+    if let Some(addr) = node.metrics_addr() {
+        println!("metrics listening on http://{addr}/metrics");
+    }
     use std::io::Write;
     std::io::stdout().flush().ok();
     signals.next().await;

@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::home;
-
 /// `switchboard token`: prints a token for the home's node.
 pub fn token(
     home: PathBuf,
@@ -20,7 +18,7 @@ pub fn token(
         );
     }
     let node = super::node_name(&home)?;
-    let secret = home::load_or_create_secret(&home)?;
+    let secret = super::node_secret(&home)?;
     let auth = crate::auth::Auth::new(&node, &secret);
     let ttl = Duration::from_secs(ttl);
     let token = match process {

@@ -5,8 +5,10 @@
 //! - [`layers`]: the settings a node runs with — defaults, then `<home>/config.toml`
 //!   ([`file`]), then `SWITCHBOARD_*` variables, then flags — and where each came from.
 //! - [`net`]: the net module's settings and the peers it links to.
+//! - [`cluster`]: the NATS server the instances of one node share.
 //! - [`commands`]: the programs the node runs as processes (`[[process]]` tables).
 
+pub mod cluster;
 pub mod commands;
 pub mod file;
 pub mod layers;
@@ -15,6 +17,7 @@ pub mod settings;
 
 pub use commands::{CommandConfig, Restart};
 
+pub use cluster::ClusterConfig;
 pub use net::{NetConfig, PeerConfig, PeerParseError};
 
 use std::net::SocketAddr;
@@ -72,6 +75,14 @@ pub struct Config {
     pub http_response_timeout: Duration,
     /// Certificate and key to serve https/wss with; plain http/ws when `None`.
     pub tls: Option<TlsFiles>,
+    /// A file holding the token-signing secret, shared by every instance of a clustered node;
+    /// `None` uses (and on first run creates) the secret in the home.
+    pub token_secret_file: Option<PathBuf>,
+    /// The node's cluster, when this is one of several instances of it.
+    pub cluster: Option<ClusterConfig>,
+    /// Where the internal port listens (`/metrics`, `/health`, `/ready`, `/status`); off
+    /// when `None`.
+    pub metrics_bind: Option<SocketAddr>,
     /// Programs the node starts, once it listens, as processes outside it.
     pub commands: Vec<CommandConfig>,
     /// How the node stops on a signal: channels closed in batches, then a deadline.
@@ -167,6 +178,13 @@ impl Config {
         if self.net.redial_min > self.net.redial_max {
             problems.push("net_redial_min_ms must not be above net_redial_max_ms".to_owned());
         }
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.nats_url.trim().is_empty())
+        {
+            problems.push("cluster_nats_url is empty: give nats://HOST:PORT".to_owned());
+        }
         problems
     }
 
@@ -194,6 +212,9 @@ impl Config {
             http_response_timeout: Duration::from_secs(30),
             tls: None,
             net: NetConfig::default(),
+            token_secret_file: None,
+            cluster: None,
+            metrics_bind: None,
             drain: DrainConfig::default(),
             commands: Vec::new(),
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Config, PeerConfig, TlsFiles};
+use super::{ClusterConfig, Config, PeerConfig, TlsFiles};
 
 /// One setting.
 #[derive(Debug)]
@@ -315,6 +315,27 @@ pub static SETTINGS: &[Setting] = &[
         "The first wait before dialing a peer again"),
     setting!("net_redial_max_ms", "net-redial-max-ms", "MS", Millis, |c| c.net.redial_max,
         "The longest wait between dials"),
+    Setting {
+        key: "cluster_nats_url",
+        flag: "cluster",
+        value_name: "NATS_URL",
+        about: "Join the node's cluster on this NATS server (nats://HOST:PORT, JetStream on); off when not set",
+        list: None,
+        show: |c| c.cluster.as_ref().and_then(|k| Plain::<String>::show(&k.nats_url)),
+        set: |c, text| {
+            cluster(c).nats_url = Plain::<String>::parse(text)?;
+            Ok(())
+        },
+        from_toml: |c, value| {
+            cluster(c).nats_url = Plain::<String>::from_toml(value)?;
+            Ok(())
+        },
+    },
+    setting!("token_secret_file", "token-secret-file", "PATH", Maybe<Plain<PathBuf>>,
+        |c| c.token_secret_file,
+        "Sign and check tokens with the secret in this file (64 hex digits), shared by every instance of the node; else the home's own"),
+    setting!("metrics_bind", "metrics-bind", "ADDR", Maybe<Plain<SocketAddr>>, |c| c.metrics_bind,
+        "Where the internal port (/metrics, /health, /ready, /status) listens; off when not set; keep it off the public network"),
 ];
 
 /// The TLS files, begun with empty paths when none were set yet; [`Config::problems`]
@@ -324,6 +345,13 @@ fn tls_files(config: &mut Config) -> &mut TlsFiles {
         cert: PathBuf::new(),
         key: PathBuf::new(),
     })
+}
+
+/// The cluster's settings, begun with the defaults when none were set yet.
+fn cluster(config: &mut Config) -> &mut ClusterConfig {
+    config
+        .cluster
+        .get_or_insert_with(|| ClusterConfig::new(String::new()))
 }
 
 /// Adds an origin once, written as the allow-list compares it.

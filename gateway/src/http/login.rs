@@ -225,6 +225,20 @@ fn logout(
     Ok(with_cookie(body, &logout_cookie(&rt.node, tls)))
 }
 
+/// The label a login attempt is counted under in the metrics.
+fn outcome(result: &Result<warp::reply::Response, Problem>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(Problem::WrongPassword) => "wrong_password",
+        Err(Problem::TooManyAttempts(_)) => "too_many_attempts",
+        Err(Problem::ForeignOrigin(_)) => "foreign_origin",
+        Err(Problem::BadRequest(_)) => "bad_request",
+        Err(Problem::NoPassword) => "no_password",
+        Err(Problem::Busy) => "busy",
+        Err(_) => "error",
+    }
+}
+
 fn reply(result: Result<warp::reply::Response, Problem>) -> warp::reply::Response {
     result.unwrap_or_else(Reply::into_response)
 }
@@ -247,7 +261,11 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .then(|rt, conn, headers, body| async move { reply(login(rt, conn, headers, body).await) });
+        .then(|rt: Arc<Runtime>, conn, headers, body| async move {
+            let result = login(rt.clone(), conn, headers, body).await;
+            rt.telemetry.logins.add(outcome(&result));
+            reply(result)
+        });
     let out = warp::path!("logout")
         .and(warp::post())
         .and(with_rt)

@@ -79,6 +79,11 @@ impl Mailbox {
         self.tx.max_capacity()
     }
 
+    /// Messages waiting in the mailbox now.
+    pub fn depth(&self) -> usize {
+        self.max_capacity() - self.capacity()
+    }
+
     /// Whether both are senders of the same mailbox.
     pub fn same_mailbox(&self, other: &Mailbox) -> bool {
         self.tx.same_channel(&other.tx)

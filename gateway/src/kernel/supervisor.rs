@@ -73,6 +73,7 @@ pub fn spawn(rt: &Arc<Runtime>, spec: ProcessSpec) {
         Mailbox::new(mailbox),
         spec.accepts_websockets,
     );
+    rt.telemetry.restarts.touch(spec.id.as_str());
     let rt2 = rt.clone();
     let span = tracing::info_span!("process", process = %spec.id);
     rt.tasks.spawn(supervise(rt2, spec, inbox).instrument(span));
@@ -123,6 +124,7 @@ async fn supervise(
             }
             Err(_) => return,
         };
+        rt.telemetry.restarts.add(spec.id.as_str());
         let closed = rt
             .channels
             .fail_bound_to(&spec.id, WsErrorCode::ProcessRestarted, why);

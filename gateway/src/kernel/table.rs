@@ -101,12 +101,18 @@ impl ProcessTable {
             .map(|(id, s)| (id.clone(), s.mailbox.clone()))
     }
 
-    /// Whether every process has taken every message waiting in its mailbox.
-    pub fn mailboxes_empty(&self) -> bool {
+    /// Messages waiting in each running process's mailbox.
+    pub fn mailbox_depths(&self) -> Vec<(ProcessId, usize)> {
         self.slots
             .read()
-            .values()
-            .all(|s| s.mailbox.capacity() == s.mailbox.max_capacity())
+            .iter()
+            .map(|(id, s)| (id.clone(), s.mailbox.depth()))
+            .collect()
+    }
+
+    /// Whether every process has taken every message waiting in its mailbox.
+    pub fn mailboxes_empty(&self) -> bool {
+        self.slots.read().values().all(|s| s.mailbox.depth() == 0)
     }
 
     /// The ids of every running process.

@@ -71,7 +71,7 @@ pub async fn accept_loop(rt: Arc<Runtime>, listener: TcpListener, tls: Option<Tl
 }
 
 /// Serves HTTP/1.1 (with upgrades) on one connection until it ends or the node shuts down.
-async fn serve_connection<I, S>(
+pub(crate) async fn serve_connection<I, S>(
     io: I,
     info: ConnInfo,
     service: S,

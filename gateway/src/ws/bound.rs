@@ -14,7 +14,7 @@ use std::sync::Arc;
 use process_lib::{ProcessId, WsErrorCode};
 use warp::{Filter, Rejection, Reply};
 
-use super::admission::refuse;
+use super::admission::{refuse, REGISTERED};
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
 use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
@@ -61,7 +61,9 @@ fn upgrade(
         (None, Some(_)) => Credentials::CookieWithoutOrigin,
         (None, None) => Credentials::None,
     };
-    let decision = admit(&rt, process, path, credentials);
+    let client = pending.conn.map(|c| c.peer);
+    let decision =
+        admit(&rt, process, path, credentials).map(|open| OpenChannel { client, ..open });
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
     let peer = pending.conn.map(|c| c.peer.ip());
@@ -120,6 +122,8 @@ fn admit(
         path,
         mailbox,
         announce: false,
+        admitted: None,
+        client: None,
     })
 }
 
@@ -129,12 +133,25 @@ async fn serve(
     peer: Option<std::net::IpAddr>,
     decision: Result<OpenChannel, Refusal>,
 ) {
-    let _admitted = match super::limits::admit(&rt, peer) {
+    let admitted = match super::limits::admit(&rt, peer) {
         Ok(admitted) => admitted,
-        Err(refusal) => return refuse(&rt, ws, refusal).await,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            return refuse(&rt, ws, refusal).await;
+        }
     };
     match decision {
-        Ok(open) => run_channel(rt, ws, open).await,
-        Err(refusal) => refuse(&rt, ws, refusal).await,
+        Ok(open) => {
+            let open = OpenChannel {
+                admitted: Some(admitted),
+                ..open
+            };
+            rt.telemetry.registers.add(REGISTERED);
+            run_channel(rt, ws, open).await;
+        }
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            refuse(&rt, ws, refusal).await;
+        }
     }
 }

@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use metrics::Histogram;
 use parking_lot::{Mutex, MutexGuard};
 use process_lib::{HttpServerError, WsErrorCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -36,6 +37,8 @@ pub mod socket_writer;
 pub mod wire;
 pub mod writer;
 
+use crate::telemetry::latency::{self, Stamp};
+use crate::telemetry::Traffic;
 use queue::{ByteQueue, Refused};
 use socket_writer::{FastWrite, SocketWriter};
 use wire::WireFrame;
@@ -66,8 +69,16 @@ struct Shared {
     limit: usize,
     /// A close was asked for: the channel takes no more frames.
     closing: AtomicBool,
+    /// The close was for a slow consumer.
+    slow_consumer: AtomicBool,
     /// The channel's reader, to be woken when a close is asked for.
     closing_waker: AtomicWaker,
+    /// Frames and bytes put on the socket; changed only under the `socket` lock.
+    sent: Traffic,
+    /// When a sampled push still waiting in `frames` was made.
+    stamp: Stamp,
+    /// Where sampled push-to-socket times go.
+    push_to_socket: Histogram,
 }
 
 /// The sending side of one channel's outbound path: pushes write or queue here.
@@ -84,14 +95,19 @@ pub struct OutboxDrain {
     shared: Arc<Shared>,
 }
 
-/// An outbox holding at most `limit` bytes of frames, and its writer's side.
-pub fn outbox(limit: usize) -> (Outbox, OutboxDrain) {
+/// An outbox holding at most `limit` bytes of frames, and its writer's side; sampled
+/// push-to-socket times go to `push_to_socket`.
+pub fn outbox(limit: usize, push_to_socket: Histogram) -> (Outbox, OutboxDrain) {
     let shared = Arc::new(Shared {
         frames: ByteQueue::default(),
         socket: Mutex::new(None),
         limit,
         closing: AtomicBool::new(false),
+        slow_consumer: AtomicBool::new(false),
         closing_waker: AtomicWaker::new(),
+        sent: Traffic::default(),
+        stamp: Stamp::default(),
+        push_to_socket,
     });
     (
         Outbox {
@@ -146,6 +162,22 @@ impl OutboxDrain {
     pub fn take_back(&self) -> Option<SocketWriter> {
         self.shared.socket.lock().take()
     }
+
+    /// Counts frames gathered for the socket; only under the [`Self::socket`] lock.
+    pub fn count_sent(&self, frames: u64, bytes: u64) {
+        self.shared.sent.add(frames, bytes);
+    }
+
+    /// Takes the time of a sampled push that waits in the queue, before the queue is
+    /// taken: that push's frame is then in what is taken.
+    pub fn take_stamp(&self) -> Option<u64> {
+        self.shared.stamp.take()
+    }
+
+    /// Records the time since a sampled push, once its frame is written.
+    pub fn record_push_to_socket(&self, since: u64) {
+        latency::record_since(&self.shared.push_to_socket, since);
+    }
 }
 
 impl Drop for OutboxDrain {
@@ -171,6 +203,7 @@ impl Outbox {
         // not hold up the pushes around it the way a swap does.
         let reply = self.awaiting_reply.load(Ordering::Relaxed)
             && self.awaiting_reply.swap(false, Ordering::AcqRel);
+        let pushed_at = latency::sampled().then(latency::now);
         let written = if reply {
             self.write_now(frame)
         } else {
@@ -181,6 +214,11 @@ impl Outbox {
                 if written == FastWrite::Unflushed {
                     // Its bytes wait in the socket's buffer: the writer task finishes them.
                     self.shared.control(Outgoing::Flush);
+                    if let Some(at) = pushed_at {
+                        self.shared.stamp.set(at);
+                    }
+                } else if let Some(at) = pushed_at {
+                    latency::record_since(&self.shared.push_to_socket, at);
                 }
                 return Ok(());
             }
@@ -192,7 +230,14 @@ impl Outbox {
             .frames
             .push(Outgoing::Frame(frame), len, self.shared.limit)
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // After the frame is queued, so the writer that takes the stamp takes the
+                // frame in the same batch.
+                if let Some(at) = pushed_at {
+                    self.shared.stamp.set(at);
+                }
+                Ok(())
+            }
             Err(Refused::Closed(_)) => Err(HttpServerError::WsChannelNotFound),
             Err(Refused::Full(_)) => {
                 self.shared.fail(
@@ -212,9 +257,21 @@ impl Outbox {
             return Err(frame);
         };
         match guard.as_mut() {
-            Some(socket) if self.shared.frames.is_empty() => socket.write_now(frame),
+            Some(socket) if self.shared.frames.is_empty() => {
+                let len = frame.len() as u64;
+                let written = socket.write_now(frame);
+                if written.is_ok() {
+                    self.shared.sent.add(1, len);
+                }
+                written
+            }
             _ => Err(frame),
         }
+    }
+
+    /// Frames and bytes put on the socket so far.
+    pub fn sent(&self) -> (u64, u64) {
+        self.shared.sent.get()
     }
 
     /// Notes that the client sent a frame: the next push to the channel is taken as its
@@ -267,6 +324,12 @@ impl Outbox {
         self.shared.closing.load(Ordering::Acquire)
     }
 
+    /// Whether the channel was closed as a slow consumer (whether or not its error frame
+    /// reached the client).
+    pub fn was_slow_consumer(&self) -> bool {
+        self.shared.slow_consumer.load(Ordering::Relaxed)
+    }
+
     /// What the reader's tungstenite socket writes through (see [`super::conn`]).
     pub fn replies(&self) -> Replies {
         Replies(self.shared.clone())
@@ -277,6 +340,9 @@ impl Shared {
     /// Closes the channel with an error frame. Only the first close counts.
     fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
+            if code == WsErrorCode::SlowConsumer {
+                self.slow_consumer.store(true, Ordering::Relaxed);
+            }
             self.control(Outgoing::Fail(code, message.into()));
             self.closing_waker.wake();
         }

@@ -25,11 +25,30 @@ const BATCH_BYTES: usize = 64 * 1024;
 pub enum WriterEnd {
     /// It sent the error frame and close for this code.
     Failed(WsErrorCode),
-    /// It sent a normal close, or the queue closed.
-    Closed,
+    /// It sent a close frame with this close code (1005: one with no code), or the queue
+    /// closed with no close frame sent (1006).
+    Closed(u16),
     /// The socket broke.
     Broken,
 }
+
+impl WriterEnd {
+    /// The close code the channel ended with, as RFC 6455 names them: 1006 when no close
+    /// frame went out.
+    pub fn close_code(self) -> u16 {
+        match self {
+            Self::Failed(code) => code.close_code(),
+            Self::Closed(code) => code,
+            Self::Broken => NO_CLOSE_FRAME,
+        }
+    }
+}
+
+/// The close code of a connection that ended with no close frame (RFC 6455, 7.1.5).
+pub const NO_CLOSE_FRAME: u16 = 1006;
+
+/// The close code of a close frame that carried none (RFC 6455, 7.1.5).
+const NO_STATUS: u16 = 1005;
 
 /// Where the writer task is between polls.
 #[derive(Debug, Default)]
@@ -48,6 +67,8 @@ struct Progress {
     ending: Option<WriterEnd>,
     /// The last take brought more than one item.
     burst: bool,
+    /// When a sampled push in the batch was made: timed once the batch is written.
+    stamp: Option<u64>,
 }
 
 /// Runs until the channel closes. Never holds more than one batch out of the queue.
@@ -64,7 +85,7 @@ pub async fn run(write: WriteHalf, drain: OutboxDrain) -> WriterEnd {
 fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> Poll<WriterEnd> {
     let mut guard = drain.socket();
     let Some(socket) = guard.as_mut() else {
-        return Poll::Ready(WriterEnd::Closed);
+        return Poll::Ready(WriterEnd::Closed(NO_CLOSE_FRAME));
     };
     socket.idle = false;
     loop {
@@ -83,12 +104,20 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
             drain.release(std::mem::take(&mut at.gathered));
         }
         if at.batch.is_empty() {
+            if let Some(since) = at.stamp.take() {
+                drain.record_push_to_socket(since);
+            }
             let written = std::mem::take(&mut at.gathered);
+            // Before the take: the sampled push's frame is then in this batch.
+            let stamp = drain.take_stamp();
             // A writer that took several frames at once is likely to again: its queue
             // keeps the emptied buffer when it sleeps, so the next burst allocates nothing.
             match drain.poll_take(&mut at.batch, written, at.burst, cx) {
-                Poll::Ready(true) => at.burst = at.batch.len() > 1,
-                Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
+                Poll::Ready(true) => {
+                    at.burst = at.batch.len() > 1;
+                    at.stamp = stamp;
+                }
+                Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed(NO_CLOSE_FRAME)),
                 Poll::Pending => {
                     // Everything is written and nothing is queued: pushes may write
                     // directly.
@@ -97,19 +126,24 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                 }
             }
         }
-        gather(at, &mut socket.out);
+        let (frames, bytes) = gather(at, &mut socket.out);
+        drain.count_sent(frames, bytes);
     }
 }
 
 /// Moves frames from the batch into `out`, up to [`BATCH_BYTES`] or a closing frame.
-fn gather(at: &mut Progress, out: &mut Vec<u8>) {
+/// Returns the frames and their bytes it moved (the closing frames not counted).
+fn gather(at: &mut Progress, out: &mut Vec<u8>) -> (u64, u64) {
+    let (mut frames, mut bytes) = (0, 0);
     while out.len() < BATCH_BYTES {
         let Some(next) = at.batch.pop_front() else {
-            return;
+            break;
         };
         match next {
             Outgoing::Frame(frame) => {
                 at.gathered += frame.len();
+                frames += 1;
+                bytes += frame.len() as u64;
                 frame.append_to(out);
             }
             // The bytes it stands for are in the socket writer's buffer already.
@@ -123,16 +157,18 @@ fn gather(at: &mut Progress, out: &mut Vec<u8>) {
                 at.ending = Some(WriterEnd::Failed(code));
             }
             Outgoing::Close(frame) => {
+                let code = frame.as_ref().map_or(NO_STATUS, |f| u16::from(f.code));
                 WireFrame::close(frame).append_to(out);
-                at.ending = Some(WriterEnd::Closed);
+                at.ending = Some(WriterEnd::Closed(code));
             }
         }
         if at.ending.is_some() {
             // Nothing goes out after a close frame.
             at.batch.clear();
-            return;
+            break;
         }
     }
+    (frames, bytes)
 }
 
 #[cfg(test)]
@@ -187,7 +223,7 @@ mod tests {
             .expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
         let (server_read, write) = server.into_split();
-        let (outbox, drain) = outbox(limit);
+        let (outbox, drain) = outbox(limit, metrics::Histogram::noop());
         let writer = tokio::spawn(run(Either::Left(write), drain));
         Wire {
             outbox,
@@ -269,7 +305,7 @@ mod tests {
         push(&wire.outbox, "e").expect("e");
         wire.outbox.close(1000, "");
         let (end, rest) = wire.finish().await;
-        assert_eq!(end, WriterEnd::Closed);
+        assert_eq!(end, WriterEnd::Closed(1000));
         assert_eq!(
             rest,
             bytes_of(&[
@@ -312,7 +348,7 @@ mod tests {
             .replies()
             .write(&bytes_of(&[Message::Pong(Vec::new().into())]));
         let (end, rest) = wire.finish().await;
-        assert_eq!(end, WriterEnd::Closed);
+        assert_eq!(end, WriterEnd::Closed(4000));
         assert_eq!(
             rest,
             bytes_of(&[Message::text("before"), close_frame_of(4000, "done")])
