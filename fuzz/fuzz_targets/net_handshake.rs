@@ -4,13 +4,16 @@
 #![no_main]
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use gateway::net::handshake::{initiate, respond};
 use gateway::net::Identity;
 use libfuzzer_sys::fuzz_target;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    // Timers on: the answering side gives a silent dialer a deadline for its first message.
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("a runtime")
 });
@@ -25,7 +28,14 @@ fuzz_target!(|data: &[u8]| {
         // Reads come from the fuzzer's bytes, then end; writes go nowhere.
         let mut stream = tokio::io::join(sent, tokio::io::sink());
         let result = if role & 1 == 0 {
-            respond(&mut stream, &OURS, "alice.os", |_| Some(THEIRS.public())).await
+            respond(
+                &mut stream,
+                &OURS,
+                "alice.os",
+                Duration::from_secs(2),
+                |_| Some(THEIRS.public()),
+            )
+            .await
         } else {
             initiate(&mut stream, &OURS, "alice.os", "bob.os", THEIRS.public()).await
         };
