@@ -33,6 +33,38 @@ impl From<Refusal> for NotRegistered {
         Self::Refused(r)
     }
 }
+/// The first text or binary frame's payload, within the register timeout: a timeout and a
+/// node that begins to drain are refusals, a socket that ends first is just gone. `what`
+/// names the frame in the timeout's sentence ("no register frame within 10 s").
+pub async fn first_frame(
+    rt: &Runtime,
+    ws: &mut WsStream,
+    what: &str,
+) -> Result<Vec<u8>, NotRegistered> {
+    let timeout = rt.config.register_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let frame = tokio::select! {
+            frame = ws.next() => frame,
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(Refusal::new(
+                    WsErrorCode::RegisterTimeout,
+                    format!("no {what} frame within {} s", timeout.as_secs_f32()),
+                ).into());
+            }
+            () = rt.draining.cancelled() => {
+                return Err(Refusal::new(WsErrorCode::GoingAway, "the node is shutting down").into());
+            }
+        };
+        match frame {
+            Some(Ok(Message::Text(text))) => return Ok(text.as_bytes().to_vec()),
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(_))) | None => return Err(NotRegistered::Gone),
+            Some(Err(e)) => return Err(read_error(e).map_or(NotRegistered::Gone, Into::into)),
+        }
+    }
+}
 
 /// Reads and checks the register frame. A frame with an empty `auth_token` is checked
 /// against `cookie_token`, the upgrade request's login cookie, instead: a browser page
@@ -43,29 +75,7 @@ pub async fn await_register(
     tls: bool,
     cookie_token: Option<&str>,
 ) -> Result<Registration, NotRegistered> {
-    let timeout = rt.config.register_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let payload = loop {
-        let frame = tokio::select! {
-            frame = ws.next() => frame,
-            () = tokio::time::sleep_until(deadline) => {
-                return Err(Refusal::new(
-                    WsErrorCode::RegisterTimeout,
-                    format!("no register frame within {} s", timeout.as_secs_f32()),
-                ).into());
-            }
-            () = rt.draining.cancelled() => {
-                return Err(Refusal::new(WsErrorCode::GoingAway, "the node is shutting down").into());
-            }
-        };
-        match frame {
-            Some(Ok(Message::Text(text))) => break text.as_bytes().to_vec(),
-            Some(Ok(Message::Binary(bytes))) => break bytes.to_vec(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Ok(Message::Close(_))) | None => return Err(NotRegistered::Gone),
-            Some(Err(e)) => return Err(read_error(e).map_or(NotRegistered::Gone, Into::into)),
-        }
-    };
+    let payload = first_frame(rt, ws, "register").await?;
     let register: WsRegister = serde_json::from_slice(&payload).map_err(|e| {
         Refusal::new(
             WsErrorCode::MalformedRegister,
