@@ -90,8 +90,18 @@ pub enum Run {
 
 /// Runs `scripts/autobahn URL --out DIR` (cases 1–7 and 10) and reads its report.
 pub async fn run_suite(url: &str, out: &Path) -> Run {
+    run_cases(url, out, None).await
+}
+
+/// Runs `scripts/autobahn URL --out DIR`, with `--cases LIST` when `cases` is given, and
+/// reads its report.
+pub async fn run_cases(url: &str, out: &Path, cases: Option<&str>) -> Run {
     let script = repo_root().join("scripts/autobahn");
-    let output = tokio::process::Command::new(&script)
+    let mut command = tokio::process::Command::new(&script);
+    if let Some(cases) = cases {
+        command.arg("--cases").arg(cases);
+    }
+    let output = command
         .arg(url)
         .arg("--out")
         .arg(out)

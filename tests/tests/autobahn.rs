@@ -1,5 +1,6 @@
 //! WebSocket conformance: the Autobahn|Testsuite's fuzzing client (cases 1–7 and 10) against
-//! the bundled echo process, on its bound path and through the register flow. Every case's
+//! the bundled echo process, on its bound path and through the register flow, and its
+//! large-message cases (9) on the bound path under a 16 MiB message limit. Every case's
 //! verdict and close code must match the results committed in `tests/autobahn/`; a change
 //! either way fails, so an improvement is committed as the new expectation.
 //!
@@ -35,13 +36,40 @@ async fn the_echo_through_the_register_flow_passes_the_fuzzing_client() {
     check("register-flow", &proxy.url()).await;
 }
 
+/// The large-message cases (9: messages up to 16 MiB, whole or in fragments, and bursts of
+/// small ones) against a node whose message limit lets 16 MiB through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_passes_the_large_message_cases_under_a_16_mib_limit() {
+    let (mut config, home) = TestNode::config();
+    config.max_message_size = 16 << 20;
+    let node = TestNode::start_with(config, home, vec![]).await;
+    let echo: ProcessId = processes::echo::ID.parse().expect("echo's id");
+    eventually(WAIT, "echo binds its path", async || {
+        node.node.is_ws_bound(&echo, processes::echo::WS_PATH)
+    })
+    .await;
+    let url = format!(
+        "ws://{}/{}{}?token={}",
+        node.addr(),
+        processes::echo::ID,
+        processes::echo::WS_PATH,
+        node.token()
+    );
+    check_cases("large-messages", &url, Some("9.*")).await;
+}
+
 /// Runs the suite at `url` and compares every case with `tests/autobahn/NAME.json`; the
 /// report stays in `target/autobahn/reports/NAME/`.
 async fn check(name: &str, url: &str) {
+    check_cases(name, url, None).await;
+}
+
+/// [`check`] for the cases of `cases` (wstest's patterns, comma-separated) when given.
+async fn check_cases(name: &str, url: &str, cases: Option<&str>) {
     let expected = format!("tests/autobahn/{name}.json");
     let expected = expected.as_str();
     let out = autobahn::report_dir(name);
-    let results = match autobahn::run_suite(url, &out).await {
+    let results = match autobahn::run_cases(url, &out, cases).await {
         Run::Done(results) => results,
         Run::NoPython(said) => {
             eprintln!("SKIPPED: the Autobahn|Testsuite did not run: {said}");

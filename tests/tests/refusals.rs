@@ -235,3 +235,67 @@ async fn protocol_violations_fail_the_socket_with_a_close_frame_alone() {
     client.ws.send(close).await.expect("send");
     client.expect_failure("invalid_frame", 1007).await;
 }
+
+/// A client whose frame is over the limit is still sending that frame when the node fails
+/// the connection. It must still read the close frame it was sent: the node drops what the
+/// client sends after its close rather than resetting the connection under it.
+#[tokio::test]
+async fn a_client_still_sending_an_oversized_frame_reads_its_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let node = TestNode::start(vec![]).await;
+    let echo: process_lib::ProcessId = processes::echo::ID.parse().expect("echo's id");
+    eventually(WAIT, "echo binds its path", async || {
+        node.node.is_ws_bound(&echo, processes::echo::WS_PATH)
+    })
+    .await;
+    let mut socket = tokio::net::TcpStream::connect(node.addr())
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /{}{}?token={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        processes::echo::ID,
+        processes::echo::WS_PATH,
+        node.token(),
+        node.addr()
+    );
+    socket.write_all(request.as_bytes()).await.expect("upgrade");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket
+            .read_exact(&mut byte)
+            .await
+            .expect("the upgrade's answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+
+    // A binary frame announcing 8 MiB (the limit is 1 MiB a message), masked with a zero
+    // key, and then all of its payload, without reading anything meanwhile.
+    const LEN: usize = 8 << 20;
+    let mut frame = vec![0x82, 0xff];
+    frame.extend_from_slice(&(LEN as u64).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    socket.write_all(&frame).await.expect("the frame's header");
+    let chunk = vec![0u8; 64 * 1024];
+    for _ in 0..LEN / chunk.len() {
+        socket
+            .write_all(&chunk)
+            .await
+            .expect("the node takes the whole frame without resetting the connection");
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, socket.read_to_end(&mut answer))
+        .await
+        .expect("the node ends the connection")
+        .expect("the connection ends cleanly, not with a reset");
+    // Nothing but the close frame: 1009 and the error code as its reason.
+    let reason = b"message_too_big";
+    let mut close = vec![0x88, 2 + reason.len() as u8];
+    close.extend_from_slice(&1009u16.to_be_bytes());
+    close.extend_from_slice(reason);
+    assert_eq!(answer, close, "{}", String::from_utf8_lossy(&answer));
+}

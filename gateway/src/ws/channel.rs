@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::courier::Courier;
 use super::lazy_read::own_payload;
+use super::linger::linger;
 use super::outbound::outbox;
 use super::outbound::writer::{self, WriterEnd, NO_CLOSE_FRAME};
 use super::register::read_error;
@@ -128,6 +129,7 @@ pub fn run_channel(
         }
 
         rt.channels.remove(channel_id);
+        let failed_mid_stream = reader.failed && !reader.peer_closed;
         let writer_end = reader.finish().await;
         closed(&rt, channel_id, &open, &channel, writer_end, opened);
         // A restarted process never saw this channel: it is not told of its close.
@@ -135,6 +137,11 @@ pub fn run_channel(
             courier
                 .deliver(HttpServerRequest::WebSocketClose(channel_id), None)
                 .await;
+        }
+        // A client failed mid-message is still sending it: its close frame must not be
+        // lost to a reset (`ws::linger`).
+        if failed_mid_stream && writer_end.is_some_and(|end| end != WriterEnd::Broken) {
+            tokio::spawn(linger(ws.into_inner(), rt.config.close_timeout));
         }
     }
     .instrument(span)

@@ -87,6 +87,20 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Ends the node's side of the stream (a TCP FIN after what was written), once the
+    /// connection is split and its writer done. A TLS connection's read half cannot reach
+    /// its socket's writing: it is left as it is.
+    pub fn shut_write(&self) {
+        if let Self::Reading(Either::Left(read), _) = self {
+            let socket: &TcpStream = read.as_ref();
+            if let Err(error) = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write) {
+                tracing::debug!(%error, "could not end the socket's writing");
+            }
+        }
+    }
+}
+
 /// Lets go of a write half without shutting the socket's writing down: the socket closes
 /// when the reader lets go of its half too.
 pub fn release(write: WriteHalf) {

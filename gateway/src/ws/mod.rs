@@ -14,6 +14,7 @@
 //! - [`conn`]: the stream under a socket, split between the reader and the writer;
 //!   [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`outbound`]: the channel's outbox, its fast path, and the writer task.
+//! - [`linger`]: the end of a connection failed while its client still sends.
 //! - [`drain`]: the staggered close of every channel when the node is asked to stop.
 
 pub mod admission;
@@ -24,6 +25,7 @@ pub mod courier;
 pub mod drain;
 pub mod lazy_read;
 pub mod limits;
+pub mod linger;
 pub mod outbound;
 pub mod refusal;
 pub mod register;
