@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::curves::{CurveParams, IdleSize};
 use switchboard_bench::scenario::chat::ChatParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
@@ -14,7 +15,23 @@ use switchboard_bench::scenario::idle::IdleParams;
 use switchboard_bench::scenario::idle_max;
 use switchboard_bench::scenario::soak::SoakParams;
 use switchboard_bench::servers::{Programs, ServerKind};
-use switchboard_bench::{chart, raise_fd_limit, report, soak_chart};
+use switchboard_bench::{chart, curves_chart, raise_fd_limit, report, soak_chart};
+
+/// Every name `--scenarios` takes.
+const SCENARIOS: [&str; 12] = [
+    "idle",
+    "echo",
+    "fanout",
+    "idle-max",
+    "net",
+    "chat",
+    "soak",
+    "curves",
+    "fanout-curve",
+    "echo-curve",
+    "idle-curve",
+    "open-loop",
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -138,8 +155,32 @@ struct CompareArgs {
     /// Seconds between restarts of the soak's second node (the link flaps).
     #[arg(long, default_value_t = 20.0)]
     soak_flap_secs: f64,
+    /// Subscriber counts of the fan-out curve.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    curve_subscribers: Vec<usize>,
+    /// Client counts of the echo curve.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,1000,10000")]
+    curve_clients: Vec<usize>,
+    /// Connection counts of the idle curve; `max` is as many as the server's file limit allows.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,max")]
+    curve_idle: Vec<IdleSize>,
+    /// Fan-out curve frames in flight at most.
+    #[arg(long, default_value_t = 16)]
+    curve_window: u64,
+    /// Seconds each echo and fan-out curve point, and the open loop, is counted.
+    #[arg(long, default_value_t = 3.0)]
+    curve_secs: f64,
+    /// Open-loop echo clients.
+    #[arg(long, default_value_t = 64)]
+    open_loop_clients: usize,
+    /// The open-loop rate, as a share of the highest echo rate a bare tokio-tungstenite
+    /// server reached.
+    #[arg(long, default_value_t = 0.5)]
+    open_loop_share: f64,
     /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, and
-    /// soak, which is not in the default set (the last four run for Switchboard only).
+    /// soak, which is not in the default set (the last four run for Switchboard only); and
+    /// the cost curves, also not in the default set, one server at a time: fanout-curve,
+    /// echo-curve, idle-curve, open-loop, or curves for all four.
     #[arg(
         long,
         value_delimiter = ',',
@@ -199,6 +240,17 @@ fn main() -> anyhow::Result<()> {
             return runtime.block_on(idle_max::worker(&target, count, concurrency));
         }
     };
+    for scenario in &args.scenarios {
+        anyhow::ensure!(
+            SCENARIOS.contains(&scenario.as_str()),
+            "unknown scenario {scenario:?}; known: {}",
+            SCENARIOS.join(", ")
+        );
+    }
+    anyhow::ensure!(
+        args.curve_secs > 0.0 && args.open_loop_share > 0.0 && args.open_loop_clients > 0,
+        "--curve-secs, --open-loop-share and --open-loop-clients must be above zero"
+    );
     let fd_limit = raise_fd_limit();
     // Read before pinning: once pinned, this process sees one core.
     let machine = Machine::detect(fd_limit);
@@ -259,6 +311,17 @@ fn main() -> anyhow::Result<()> {
             flap_every: Duration::from_secs_f64(args.soak_flap_secs.max(1.0)),
             ..SoakParams::default()
         },
+        curves: CurveParams {
+            subscribers: args.curve_subscribers.clone(),
+            echo_clients: args.curve_clients.clone(),
+            idle: args.curve_idle.clone(),
+            window: args.curve_window.max(1),
+            size: args.size,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs_f64(args.curve_secs),
+            open_clients: args.open_loop_clients,
+            open_share: args.open_loop_share,
+        },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
@@ -296,7 +359,12 @@ fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyh
         out.join("RESULTS.md"),
         report::render(comparison, &findings),
     )?;
-    chart::draw(comparison, &out.join("results.png"))?;
+    if chart::has_bars(comparison) {
+        chart::draw(comparison, &out.join("results.png"))?;
+    }
+    if curves_chart::has_curves(comparison) {
+        curves_chart::draw(comparison, &out.join("curves.png"))?;
+    }
     if let Some(soak) = comparison
         .runs
         .iter()
