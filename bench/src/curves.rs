@@ -67,6 +67,8 @@ impl fmt::Display for IdleSize {
 /// What the curves run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CurveParams {
+    /// The servers the curves run for (those of them that are in the comparison).
+    pub servers: Vec<ServerKind>,
     /// Fan-out subscriber counts.
     pub subscribers: Vec<usize>,
     /// Echo client counts.
@@ -90,6 +92,11 @@ pub struct CurveParams {
 impl Default for CurveParams {
     fn default() -> Self {
         Self {
+            servers: vec![
+                ServerKind::Switchboard,
+                ServerKind::TtDefault,
+                ServerKind::Tt4k,
+            ],
             subscribers: vec![100, 1_000, 10_000],
             echo_clients: vec![1, 16, 64, 1_000, 10_000],
             idle: vec![
@@ -271,6 +278,14 @@ fn rotation(servers: usize, point: usize) -> impl Iterator<Item = usize> {
     (0..servers).map(move |i| (point + i) % servers)
 }
 
+/// The places in `results` of the servers the curves run for, each in its turn at `point`.
+fn turns(c: &CurveParams, results: &[ServerRun], point: usize) -> Vec<usize> {
+    let chosen: Vec<usize> = (0..results.len())
+        .filter(|&i| c.servers.contains(&results[i].kind))
+        .collect();
+    rotation(chosen.len(), point).map(|i| chosen[i]).collect()
+}
+
 /// Whether `kind` is a bare tokio-tungstenite server, whose echo rate sets the open loop's.
 fn bare(kind: ServerKind) -> bool {
     matches!(kind, ServerKind::TtDefault | ServerKind::Tt4k)
@@ -295,8 +310,9 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
-/// Runs the wanted curves for every server in `results`, one server at a time on fresh
-/// processes pinned to `core`; each point's result or error goes to its server's run.
+/// Runs the wanted curves for the servers in `results` that `c` names, one server at a time
+/// on fresh processes pinned to `core`; each point's result or error goes to its server's
+/// run.
 pub async fn run(
     programs: &Programs,
     core: Option<usize>,
@@ -304,10 +320,9 @@ pub async fn run(
     wants: impl Fn(&str) -> bool,
     results: &mut [ServerRun],
 ) {
-    let servers = results.len();
     if wants("fanout-curve") {
         for (point, &n) in c.subscribers.iter().enumerate() {
-            for at in rotation(servers, point) {
+            for at in turns(c, results, point) {
                 let kind = results[at].kind;
                 eprintln!("  {}: fan-out curve, {n} subscribers", kind.short());
                 match fanout_point(programs, core, kind, n, c).await {
@@ -322,7 +337,7 @@ pub async fn run(
     }
     if wants("echo-curve") {
         for (point, &n) in c.echo_clients.iter().enumerate() {
-            for at in rotation(servers, point) {
+            for at in turns(c, results, point) {
                 let kind = results[at].kind;
                 eprintln!("  {}: echo curve, {n} clients", kind.short());
                 match echo_point(programs, core, kind, n, c).await {
@@ -337,7 +352,7 @@ pub async fn run(
     }
     if wants("idle-curve") {
         for (point, &size) in c.idle.iter().enumerate() {
-            for at in rotation(servers, point) {
+            for at in turns(c, results, point) {
                 let kind = results[at].kind;
                 eprintln!("  {}: idle curve, {size} connections", kind.short());
                 match idle_point(programs, core, kind, size).await {
@@ -366,7 +381,10 @@ async fn run_open_loop(
 ) {
     let mut basis = basis_from_curves(results);
     if basis.is_none() {
-        for r in results.iter_mut().filter(|r| bare(r.kind)) {
+        for r in results
+            .iter_mut()
+            .filter(|r| bare(r.kind) && c.servers.contains(&r.kind))
+        {
             eprintln!(
                 "  {}: closed-loop echo at {} clients, for the open loop's rate",
                 r.kind.short(),
@@ -389,7 +407,7 @@ async fn run_open_loop(
         }
     }
     let Some(basis) = basis else {
-        for r in results.iter_mut() {
+        for r in results.iter_mut().filter(|r| c.servers.contains(&r.kind)) {
             r.errors.push(
                 "open loop: no bare tokio-tungstenite server (tt-default or tt-4k) measured \
                  an echo rate to take a share of"
@@ -399,7 +417,7 @@ async fn run_open_loop(
         return;
     };
     let rate = basis.msgs_per_s * c.open_share;
-    for at in rotation(results.len(), 0) {
+    for at in turns(c, results, 0) {
         let kind = results[at].kind;
         eprintln!("  {}: open-loop echo at {rate:.0} msgs/s", kind.short());
         match open_point(programs, core, kind, rate, c).await {

@@ -12,6 +12,7 @@ use plotters::prelude::*;
 use crate::chart::{color, register_font, si};
 use crate::compare::{Comparison, ServerRun};
 use crate::curves::IdleSize;
+use crate::report::curves::curve_servers;
 use crate::report::{values, Spread};
 use crate::servers::ServerKind;
 
@@ -42,10 +43,9 @@ fn lines(
     xs: &[usize],
     y: impl Fn(&ServerRun, usize) -> Option<f64> + Copy,
 ) -> Vec<Line> {
-    c.params
-        .servers
-        .iter()
-        .map(|&k| {
+    curve_servers(c)
+        .into_iter()
+        .map(|k| {
             let points = xs
                 .iter()
                 .filter_map(|&n| Some((n as f64, median(c, k, |r| y(r, n))?)))
@@ -131,11 +131,9 @@ fn open_loop_panel(area: &Area<'_>, c: &Comparison) -> anyhow::Result<()> {
         |o| o.result.latency.p99_us,
         |o| o.result.latency.p999_us,
     ];
-    let lines: Vec<Line> = c
-        .params
-        .servers
-        .iter()
-        .map(|&k| {
+    let lines: Vec<Line> = curve_servers(c)
+        .into_iter()
+        .map(|k| {
             let points = quantiles
                 .iter()
                 .enumerate()
@@ -271,10 +269,9 @@ fn idle_lines(c: &Comparison) -> Vec<Line> {
             }
         }
     }
-    c.params
-        .servers
-        .iter()
-        .map(|&k| {
+    curve_servers(c)
+        .into_iter()
+        .map(|k| {
             let at = |size: IdleSize, f: fn(&crate::scenario::idle_max::IdleMaxResult) -> f64| {
                 median(c, k, move |r| {
                     r.curves

@@ -155,6 +155,13 @@ struct CompareArgs {
     /// Seconds between restarts of the soak's second node (the link flaps).
     #[arg(long, default_value_t = 20.0)]
     soak_flap_secs: f64,
+    /// The servers of `--servers` the cost curves run for.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "switchboard,tt-default,tt-4k"
+    )]
+    curve_servers: Vec<String>,
     /// Subscriber counts of the fan-out curve.
     #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
     curve_subscribers: Vec<usize>,
@@ -312,6 +319,11 @@ fn main() -> anyhow::Result<()> {
             ..SoakParams::default()
         },
         curves: CurveParams {
+            servers: args
+                .curve_servers
+                .iter()
+                .map(|s| ServerKind::from_short(s).with_context(|| format!("unknown server {s:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?,
             subscribers: args.curve_subscribers.clone(),
             echo_clients: args.curve_clients.clone(),
             idle: args.curve_idle.clone(),

@@ -44,6 +44,7 @@ fn params() -> CompareParams {
         chat: ChatParams::default(),
         soak: Default::default(),
         curves: CurveParams {
+            servers: vec![ServerKind::Switchboard, ServerKind::TtDefault],
             subscribers: vec![2, 6],
             echo_clients: vec![1, 4],
             idle: vec![IdleSize::Count(5), IdleSize::Count(12)],

@@ -41,15 +41,24 @@ fn ratio(
         .map_or_else(|| "—".to_owned(), |s| group(s.median, 2))
 }
 
-/// The servers Switchboard's figures are divided by: every other one in the run.
-fn baselines(c: &Comparison) -> Vec<ServerKind> {
-    if !c.params.servers.contains(&ServerKind::Switchboard) {
-        return Vec::new();
-    }
+/// The servers the curves ran for, in the comparison's order.
+pub(crate) fn curve_servers(c: &Comparison) -> Vec<ServerKind> {
     c.params
         .servers
         .iter()
         .copied()
+        .filter(|k| c.params.curves.servers.contains(k))
+        .collect()
+}
+
+/// The servers Switchboard's figures are divided by: every other one the curves ran for.
+fn baselines(c: &Comparison) -> Vec<ServerKind> {
+    let servers = curve_servers(c);
+    if !servers.contains(&ServerKind::Switchboard) {
+        return Vec::new();
+    }
+    servers
+        .into_iter()
         .filter(|&k| k != ServerKind::Switchboard)
         .collect()
 }
@@ -64,7 +73,7 @@ fn throughput_table(
     (rate, p99): (At<usize>, At<usize>),
     cpu: fn(&ServerRun, usize) -> Option<CpuUse>,
 ) {
-    let servers = &c.params.servers;
+    let servers = &curve_servers(c);
     let bases = baselines(c);
     let mut head = format!("| {what} |");
     for k in servers {
@@ -212,7 +221,7 @@ pub fn curves(out: &mut String, c: &Comparison) {
 
 /// RSS against idle connections: held, RSS and bytes per connection for each server.
 fn idle_table(out: &mut String, c: &Comparison, sizes: &[IdleSize]) {
-    let servers = &c.params.servers;
+    let servers = &curve_servers(c);
     let bases = baselines(c);
     let _ = writeln!(
         out,
@@ -294,7 +303,7 @@ fn open_loop_table(out: &mut String, c: &Comparison) {
         "| server | offered msgs/s | achieved msgs/s | latency p50 | p99 | p99.9 | replies missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|---|"
     );
     let of = |f: fn(&OpenLoop) -> f64| move |r: &ServerRun| r.curves.open_loop.as_ref().map(f);
-    for &k in &c.params.servers {
+    for k in curve_servers(c) {
         let missing: f64 = values(c, k, of(|o| o.result.missing as f64)).iter().sum();
         let _ = writeln!(
             out,

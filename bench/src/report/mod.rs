@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-mod curves;
+pub(crate) mod curves;
 mod soak;
 mod tables;
 

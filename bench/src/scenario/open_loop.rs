@@ -185,3 +185,24 @@ fn pace(ticks: &[mpsc::UnboundedSender<Instant>], start: Instant, end: Instant, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_hands_every_due_time_out_once_in_turn() {
+        let (a, mut to_a) = mpsc::unbounded_channel();
+        let (b, mut to_b) = mpsc::unbounded_channel();
+        let start = Instant::now();
+        let period = Duration::from_millis(2);
+        pace(&[a, b], start, start + period * 5, period);
+        let drain = |rx: &mut mpsc::UnboundedReceiver<Instant>| {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .map(|at| at.duration_since(start))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(drain(&mut to_a), [Duration::ZERO, period * 2, period * 4]);
+        assert_eq!(drain(&mut to_b), [period, period * 3]);
+    }
+}
