@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs every server through every scenario N times and writes the report.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// Rewrites RESULTS.md and results.png from the last run's out/results.json (after
     /// editing findings.md, say); measures nothing.
     Report {
