@@ -64,6 +64,24 @@ fn counts(c: &Comparison, of: impl Fn(&ServerRun) -> Vec<usize>) -> Vec<usize> {
     ns
 }
 
+/// An axis label: `20000` as `20k`, `1500` as `1.5k`, `0.25` as `0.25`.
+fn axis(v: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        }
+    };
+    if v >= 1e6 {
+        format!("{}M", trim(format!("{:.1}", v / 1e6)))
+    } else if v >= 1e3 {
+        format!("{}k", trim(format!("{:.1}", v / 1e3)))
+    } else {
+        trim(format!("{v:.2}"))
+    }
+}
+
 /// A log range around `values`, with some room at both ends.
 fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -94,8 +112,11 @@ fn panel(
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_label_formatter(&|v| si(*v))
-        .y_label_formatter(&|v| si(*v))
+        .x_labels(8)
+        .y_labels(8)
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_label_formatter(&|v| axis(*v))
+        .y_label_formatter(&|v| axis(*v))
         .label_style(("sans-serif", 14))
         .draw()?;
     for (kind, points) in lines {
@@ -175,7 +196,9 @@ fn open_loop_panel(area: &Area<'_>, c: &Comparison) -> anyhow::Result<()> {
             3 => "p99.9".to_owned(),
             _ => String::new(),
         })
-        .y_label_formatter(&|v| si(*v))
+        .y_labels(8)
+        .light_line_style(RGBColor(238, 238, 238))
+        .y_label_formatter(&|v| axis(*v))
         .label_style(("sans-serif", 14))
         .draw()?;
     for (kind, points) in &lines {
@@ -293,4 +316,18 @@ fn idle_lines(c: &Comparison) -> Vec<Line> {
             (k, points)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::axis;
+
+    #[test]
+    fn axis_labels_are_short() {
+        assert_eq!(axis(20_000.0), "20k");
+        assert_eq!(axis(1_500.0), "1.5k");
+        assert_eq!(axis(2_500_000.0), "2.5M");
+        assert_eq!(axis(300.0), "300");
+        assert_eq!(axis(0.25), "0.25");
+    }
 }

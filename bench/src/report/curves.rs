@@ -14,6 +14,16 @@ use crate::servers::ServerKind;
 /// Reads one figure of a server's run at one point.
 type At<K> = fn(&ServerRun, K) -> Option<f64>;
 
+/// `3 s` as `3`, `0.5 s` as `0.5`.
+fn secs(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
 /// The points measured by any server in any run, in the order first seen.
 fn points<K: PartialEq + Copy>(c: &Comparison, of: impl Fn(&ServerRun) -> Vec<K>) -> Vec<K> {
     let mut seen = Vec::new();
@@ -163,10 +173,10 @@ pub fn curves(out: &mut String, c: &Comparison) {
     if !fan_ns.is_empty() {
         let _ = writeln!(
             out,
-            "### Fan-out against subscribers: {} B, at most {} frames in flight, {:.0} s per point\n",
+            "### Fan-out against subscribers: {} B, at most {} frames in flight, {} s per point\n",
             p.size,
             p.window,
-            p.duration.as_secs_f64()
+            secs(p.duration)
         );
         throughput_table(
             out,
@@ -194,10 +204,10 @@ pub fn curves(out: &mut String, c: &Comparison) {
     if !echo_ns.is_empty() {
         let _ = writeln!(
             out,
-            "### Echo against clients: {} B, one frame in flight each, {:.0} s per point after {:.0} s warm-up\n",
+            "### Echo against clients: {} B, one frame in flight each, {} s per point after {} s warm-up\n",
             p.size,
-            p.duration.as_secs_f64(),
-            p.warmup.as_secs_f64()
+            secs(p.duration),
+            secs(p.warmup)
         );
         throughput_table(
             out,
@@ -284,15 +294,15 @@ fn open_loop_table(out: &mut String, c: &Comparison) {
     let Some(first) = first else { return };
     let _ = writeln!(
         out,
-        "### Echo at a fixed offered rate: {} clients, {} B, {:.0} s after {:.0} s warm-up\n\n\
+        "### Echo at a fixed offered rate: {} clients, {} B, {} s after {} s warm-up\n\n\
          Frames are sent on a schedule, {} of the highest closed-loop echo rate a bare \
          tokio-tungstenite server reached in the same run (in the first run: {}, {} msgs/s at \
          {} clients), whether or not earlier replies are back; latency is from each frame's due \
          time, so a stall shows in every frame that should have gone out during it.\n",
         p.open_clients,
         p.size,
-        p.duration.as_secs_f64(),
-        p.warmup.as_secs_f64(),
+        secs(p.duration),
+        secs(p.warmup),
         group(p.open_share, 2),
         first.basis.kind.label(),
         group(first.basis.msgs_per_s, 0),

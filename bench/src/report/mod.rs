@@ -188,7 +188,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
          used while the scenario was measured: a generator near 100 % means the figure is a lower \
          bound set by the load generator, not by the server.{}\n",
         p.runs,
-        if p.slices > 1 {
+        if p.slices > 1 && (p.runs_scenario("echo") || p.runs_scenario("fanout")) {
             " For echo and fan-out all servers of a run are up at once, each with its clients \
              connected, and they take turns: each server's time is cut into slices taken one \
              after another, the first server rotating, so a machine whose speed drifts slows \
