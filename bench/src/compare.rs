@@ -130,6 +130,19 @@ pub struct Machine {
     pub fd_limit: u64,
     /// `node --version`.
     pub node: String,
+    /// `/proc/loadavg`'s 1, 5 and 15-minute load averages when the comparison started.
+    #[serde(default)]
+    pub load_start: String,
+}
+
+/// The 1, 5 and 15-minute load averages now, from `/proc/loadavg`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 impl Machine {
@@ -161,6 +174,7 @@ impl Machine {
             kernel,
             fd_limit,
             node,
+            load_start: load_average(),
         }
     }
 }
@@ -178,6 +192,9 @@ pub struct Comparison {
     pub runs: Vec<Vec<ServerRun>>,
     /// Wall time of the whole comparison.
     pub elapsed_s: f64,
+    /// The load averages when it ended (see [`Machine::load_start`]).
+    #[serde(default)]
+    pub load_end: String,
 }
 
 impl ServerRun {
@@ -464,6 +481,7 @@ pub async fn run(
         command,
         runs,
         elapsed_s: started.elapsed().as_secs_f64(),
+        load_end: load_average(),
     }
 }
 

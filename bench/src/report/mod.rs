@@ -210,6 +210,14 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         crate::client::SOURCE_ADDRESSES,
         c.elapsed_s
     );
+    if !m.load_start.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Load average (1 / 5 / 15 min) at the start {}, at the end {}: the machine is \
+             shared, and anything above the servers' and generator's own 2 means others ran too\n",
+            m.load_start, c.load_end
+        );
+    }
     if crate::chart::has_bars(c) {
         let _ = writeln!(
             out,
