@@ -82,13 +82,16 @@ fn axis(v: f64) -> String {
     }
 }
 
-/// A log range around `values`, with some room at both ends.
+/// A log range around `values` from one power of ten to another, so the axis always has
+/// labelled decades (a range inside one decade would have none).
 fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return 1.0..10.0;
     }
-    (lo / 1.6).max(1e-3)..(hi * 1.6).max(lo * 2.0)
+    let lo = 10f64.powf((lo / 1.2).max(1e-3).log10().floor());
+    let hi = 10f64.powf((hi * 1.2).log10().ceil());
+    lo..hi.max(lo * 10.0)
 }
 
 /// A log-log panel of `lines`.
@@ -166,15 +169,19 @@ fn open_loop_panel(area: &Area<'_>, c: &Comparison) -> anyhow::Result<()> {
             (k, points)
         })
         .collect();
-    let rate = c
+    let offered: Vec<f64> = c
         .runs
         .iter()
         .flatten()
-        .find_map(|r| r.curves.open_loop.map(|o| o.result.offered_per_s))
-        .unwrap_or_default();
+        .filter_map(|r| r.curves.open_loop.map(|o| o.result.offered_per_s))
+        .collect();
+    let rate = Spread::of(&offered).map_or(0.0, |s| s.median);
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("echo latency at {} msgs/s offered (open loop)", si(rate)),
+            format!(
+                "echo latency, {} msgs/s offered (median; open loop)",
+                si(rate)
+            ),
             ("sans-serif", 20),
         )
         .margin(12)
@@ -320,7 +327,7 @@ fn idle_lines(c: &Comparison) -> Vec<Line> {
 
 #[cfg(test)]
 mod tests {
-    use super::axis;
+    use super::{axis, range};
 
     #[test]
     fn axis_labels_are_short() {
@@ -329,5 +336,15 @@ mod tests {
         assert_eq!(axis(2_500_000.0), "2.5M");
         assert_eq!(axis(300.0), "300");
         assert_eq!(axis(0.25), "0.25");
+    }
+
+    #[test]
+    fn ranges_run_from_decade_to_decade() {
+        assert_eq!(
+            range([180_000.0, 280_000.0].into_iter()),
+            100_000.0..1_000_000.0
+        );
+        assert_eq!(range([95.0, 10_500.0].into_iter()), 10.0..100_000.0);
+        assert_eq!(range(std::iter::empty()), 1.0..10.0);
     }
 }

@@ -1,5 +1,5 @@
 //! `switchboard-bench`: runs the side-by-side comparison and writes `RESULTS.md`,
-//! `results.png` and the raw `out/results.json`.
+//! `results.png` (and `curves.png` for the cost curves) and the raw `out/results.json`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,7 +47,7 @@ struct Cli {
 enum Command {
     /// Runs every server through every scenario N times and writes the report.
     Compare(Box<CompareArgs>),
-    /// Rewrites RESULTS.md and results.png from the last run's out/results.json (after
+    /// Rewrites RESULTS.md and its charts from the last run's out/results.json (after
     /// editing findings.md, say); measures nothing.
     Report {
         /// Where RESULTS.md, results.png and out/ are.
