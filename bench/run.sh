@@ -3,7 +3,8 @@
 # Builds Switchboard and the generator in release mode, installs the Node baseline's pinned
 # npm packages and the Python SDK's websockets if needed, then runs `switchboard-bench compare` with any arguments given
 # (see `target/release/switchboard-bench compare --help`); for the soak, say
-# `bench/run.sh --scenarios soak --servers switchboard --soak-secs 600`.
+# `bench/run.sh --scenarios soak --servers switchboard --soak-secs 600`; for the cost curves
+# (bench/curves.png), `bench/run.sh --scenarios curves --servers switchboard,tt-default,tt-4k`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p gateway --bin switchboard

@@ -26,7 +26,7 @@ pub(crate) fn register_font() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))
 }
 
-fn color(kind: ServerKind) -> RGBColor {
+pub(crate) fn color(kind: ServerKind) -> RGBColor {
     match kind {
         ServerKind::Switchboard => RGBColor(31, 119, 180),
         ServerKind::SwitchboardOutside => RGBColor(23, 190, 207),
@@ -132,7 +132,7 @@ fn panel(
 }
 
 /// `1234567` as `1.23M`, `4021` as `4.02k`.
-fn si(v: f64) -> String {
+pub(crate) fn si(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2}M", v / 1e6)
     } else if v >= 1e3 {
@@ -140,6 +140,13 @@ fn si(v: f64) -> String {
     } else {
         format!("{v:.0}")
     }
+}
+
+/// Whether `c` has any figure for the bar chart (echo, fan-out or idle ran).
+pub fn has_bars(c: &Comparison) -> bool {
+    ["echo", "fanout", "idle"]
+        .iter()
+        .any(|s| c.params.runs_scenario(s))
 }
 
 /// Draws the chart for `c` into `path`.

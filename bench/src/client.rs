@@ -99,8 +99,12 @@ impl Target {
     }
 }
 
-/// The next text or binary frame's payload; an error when the socket ends.
-pub async fn next_data(ws: &mut Ws) -> anyhow::Result<bytes::Bytes> {
+/// The next text or binary frame's payload; an error when the socket ends. `ws` is a
+/// whole socket or the read half of a split one.
+pub async fn next_data<S>(ws: &mut S) -> anyhow::Result<bytes::Bytes>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     loop {
         match ws.next().await {
             Some(Ok(Message::Binary(b))) => return Ok(b),

@@ -7,11 +7,12 @@
 //! (`--deep-window`), where each server rather than the window sets the rate. Switchboard
 //! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
 //! linked nodes) and chat (on a fresh node for each depth: the configured window, then one
-//! say in flight).
+//! say in flight). Last come the cost curves ([`crate::curves`]), one server at a time.
 
 use std::time::{Duration, Instant};
 
 use crate::client::Target;
+use crate::curves::{self, CurveParams, Curves};
 use crate::scenario::chat::{self, ChatParams, ChatResult};
 use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
 use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
@@ -51,8 +52,11 @@ pub struct CompareParams {
     /// The soak (Switchboard only, when `soak` is among the scenarios).
     #[serde(default)]
     pub soak: SoakParams,
+    /// The cost curves (when any of their scenarios is among the scenarios).
+    #[serde(default)]
+    pub curves: CurveParams,
     /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`,
-    /// `soak`.
+    /// `soak`, and the curves' (`curves` for all of them).
     pub scenarios: Vec<String>,
     /// Slices each server's echo and fan-out time is cut into, taken in turn with the other
     /// servers' (1 for results made before servers took turns: one stretch each).
@@ -69,8 +73,11 @@ fn one_slice() -> u32 {
 }
 
 impl CompareParams {
-    fn runs_scenario(&self, name: &str) -> bool {
-        self.scenarios.iter().any(|s| s == name)
+    /// Whether `name` runs; `curves` stands for every curve.
+    pub fn runs_scenario(&self, name: &str) -> bool {
+        self.scenarios
+            .iter()
+            .any(|s| s == name || (s == "curves" && curves::SCENARIOS.contains(&name)))
     }
 }
 
@@ -103,6 +110,9 @@ pub struct ServerRun {
     /// The soak's result (Switchboard only).
     #[serde(default)]
     pub soak: Option<SoakResult>,
+    /// The cost curves' points.
+    #[serde(default)]
+    pub curves: Curves,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -120,6 +130,19 @@ pub struct Machine {
     pub fd_limit: u64,
     /// `node --version`.
     pub node: String,
+    /// `/proc/loadavg`'s 1, 5 and 15-minute load averages when the comparison started.
+    #[serde(default)]
+    pub load_start: String,
+}
+
+/// The 1, 5 and 15-minute load averages now, from `/proc/loadavg`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 impl Machine {
@@ -151,6 +174,7 @@ impl Machine {
             kernel,
             fd_limit,
             node,
+            load_start: load_average(),
         }
     }
 }
@@ -168,6 +192,9 @@ pub struct Comparison {
     pub runs: Vec<Vec<ServerRun>>,
     /// Wall time of the whole comparison.
     pub elapsed_s: f64,
+    /// The load averages when it ended (see [`Machine::load_start`]).
+    #[serde(default)]
+    pub load_end: String,
 }
 
 impl ServerRun {
@@ -183,6 +210,7 @@ impl ServerRun {
             chat: None,
             chat_one: None,
             soak: None,
+            curves: Curves::default(),
             errors: Vec::new(),
         }
     }
@@ -428,6 +456,19 @@ pub async fn run(
             if result.kind == ServerKind::Switchboard {
                 switchboard_only(programs, &params, result).await;
             }
+        }
+        if curves::any_wanted(|s| params.runs_scenario(s)) {
+            let wants = |s: &str| params.runs_scenario(s);
+            curves::run(
+                programs,
+                params.server_core,
+                &params.curves,
+                wants,
+                &mut results,
+            )
+            .await;
+        }
+        for result in &results {
             for error in &result.errors {
                 eprintln!("  {}: {error}", result.kind.short());
             }
@@ -440,6 +481,7 @@ pub async fn run(
         command,
         runs,
         elapsed_s: started.elapsed().as_secs_f64(),
+        load_end: load_average(),
     }
 }
 

@@ -12,8 +12,10 @@
 //! - [`procfs`]: a process's RSS and CPU time from `/proc`.
 //! - [`scenario`]: `echo`, `idle` and `fanout`, each bounded in time and count.
 //! - [`compare`]: every server × every scenario × N runs.
+//! - [`curves`]: the cost curves, point by point on fresh servers, one server at a time.
 //! - [`report`], [`chart`]: `RESULTS.md` (medians, min–max, run-by-run ratios) and the PNG.
 //! - [`soak_chart`]: `soak.png`, the soak's samples over time.
+//! - [`curves_chart`]: `curves.png`, the cost curves.
 //!
 //! A scenario is a function of a [`servers::Server`] and its parameters returning a plain
 //! result struct; adding one (e.g. pushes between two nodes) means a file in `scenario/`, a
@@ -22,6 +24,8 @@
 pub mod chart;
 pub mod client;
 pub mod compare;
+pub mod curves;
+pub mod curves_chart;
 pub mod procfs;
 pub mod report;
 pub mod scenario;

@@ -1,5 +1,5 @@
 //! `switchboard-bench`: runs the side-by-side comparison and writes `RESULTS.md`,
-//! `results.png` and the raw `out/results.json`.
+//! `results.png` (and `curves.png` for the cost curves) and the raw `out/results.json`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::curves::{CurveParams, IdleSize};
 use switchboard_bench::scenario::chat::ChatParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
@@ -14,7 +15,23 @@ use switchboard_bench::scenario::idle::IdleParams;
 use switchboard_bench::scenario::idle_max;
 use switchboard_bench::scenario::soak::SoakParams;
 use switchboard_bench::servers::{Programs, ServerKind};
-use switchboard_bench::{chart, raise_fd_limit, report, soak_chart};
+use switchboard_bench::{chart, curves_chart, raise_fd_limit, report, soak_chart};
+
+/// Every name `--scenarios` takes.
+const SCENARIOS: [&str; 12] = [
+    "idle",
+    "echo",
+    "fanout",
+    "idle-max",
+    "net",
+    "chat",
+    "soak",
+    "curves",
+    "fanout-curve",
+    "echo-curve",
+    "idle-curve",
+    "open-loop",
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,8 +46,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs every server through every scenario N times and writes the report.
-    Compare(CompareArgs),
-    /// Rewrites RESULTS.md and results.png from the last run's out/results.json (after
+    Compare(Box<CompareArgs>),
+    /// Rewrites RESULTS.md and its charts from the last run's out/results.json (after
     /// editing findings.md, say); measures nothing.
     Report {
         /// Where RESULTS.md, results.png and out/ are.
@@ -138,8 +155,39 @@ struct CompareArgs {
     /// Seconds between restarts of the soak's second node (the link flaps).
     #[arg(long, default_value_t = 20.0)]
     soak_flap_secs: f64,
+    /// The servers of `--servers` the cost curves run for.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "switchboard,tt-default,tt-4k"
+    )]
+    curve_servers: Vec<String>,
+    /// Subscriber counts of the fan-out curve.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    curve_subscribers: Vec<usize>,
+    /// Client counts of the echo curve.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,1000,10000")]
+    curve_clients: Vec<usize>,
+    /// Connection counts of the idle curve; `max` is as many as the server's file limit allows.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,max")]
+    curve_idle: Vec<IdleSize>,
+    /// Fan-out curve frames in flight at most.
+    #[arg(long, default_value_t = 16)]
+    curve_window: u64,
+    /// Seconds each echo and fan-out curve point, and the open loop, is counted.
+    #[arg(long, default_value_t = 3.0)]
+    curve_secs: f64,
+    /// Open-loop echo clients.
+    #[arg(long, default_value_t = 64)]
+    open_loop_clients: usize,
+    /// The open-loop rate, as a share of the highest echo rate a bare tokio-tungstenite
+    /// server reached.
+    #[arg(long, default_value_t = 0.5)]
+    open_loop_share: f64,
     /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, and
-    /// soak, which is not in the default set (the last four run for Switchboard only).
+    /// soak, which is not in the default set (the last four run for Switchboard only); and
+    /// the cost curves, also not in the default set, one server at a time: fanout-curve,
+    /// echo-curve, idle-curve, open-loop, or curves for all four.
     #[arg(
         long,
         value_delimiter = ',',
@@ -199,6 +247,17 @@ fn main() -> anyhow::Result<()> {
             return runtime.block_on(idle_max::worker(&target, count, concurrency));
         }
     };
+    for scenario in &args.scenarios {
+        anyhow::ensure!(
+            SCENARIOS.contains(&scenario.as_str()),
+            "unknown scenario {scenario:?}; known: {}",
+            SCENARIOS.join(", ")
+        );
+    }
+    anyhow::ensure!(
+        args.curve_secs > 0.0 && args.open_loop_share > 0.0 && args.open_loop_clients > 0,
+        "--curve-secs, --open-loop-share and --open-loop-clients must be above zero"
+    );
     let fd_limit = raise_fd_limit();
     // Read before pinning: once pinned, this process sees one core.
     let machine = Machine::detect(fd_limit);
@@ -259,6 +318,22 @@ fn main() -> anyhow::Result<()> {
             flap_every: Duration::from_secs_f64(args.soak_flap_secs.max(1.0)),
             ..SoakParams::default()
         },
+        curves: CurveParams {
+            servers: args
+                .curve_servers
+                .iter()
+                .map(|s| ServerKind::from_short(s).with_context(|| format!("unknown server {s:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            subscribers: args.curve_subscribers.clone(),
+            echo_clients: args.curve_clients.clone(),
+            idle: args.curve_idle.clone(),
+            window: args.curve_window.max(1),
+            size: args.size,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs_f64(args.curve_secs),
+            open_clients: args.open_loop_clients,
+            open_share: args.open_loop_share,
+        },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
@@ -296,7 +371,12 @@ fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyh
         out.join("RESULTS.md"),
         report::render(comparison, &findings),
     )?;
-    chart::draw(comparison, &out.join("results.png"))?;
+    if chart::has_bars(comparison) {
+        chart::draw(comparison, &out.join("results.png"))?;
+    }
+    if curves_chart::has_curves(comparison) {
+        curves_chart::draw(comparison, &out.join("curves.png"))?;
+    }
     if let Some(soak) = comparison
         .runs
         .iter()

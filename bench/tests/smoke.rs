@@ -6,7 +6,8 @@
 //! produced sane, non-zero results and that every fan-out and net frame arrived; it asserts
 //! no time or rate.
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
 use switchboard_bench::compare::{self, CompareParams, Machine};
@@ -14,25 +15,7 @@ use switchboard_bench::scenario::chat::{ChatParams, ChatResult};
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::{FanoutParams, FanoutResult};
 use switchboard_bench::scenario::idle::IdleParams;
-use switchboard_bench::servers::{Programs, ServerKind};
-
-/// Builds the `switchboard` binary (same profile as this test) so the node runs as its own
-/// process, as in the real comparison.
-fn build_switchboard() -> std::path::PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut command = std::process::Command::new(env!("CARGO"));
-    command
-        .current_dir(&workspace)
-        .args(["build", "-q", "-p", "gateway", "--bin", "switchboard"]);
-    if !cfg!(debug_assertions) {
-        command.arg("--release");
-    }
-    let status = command.status().expect("run cargo");
-    assert!(status.success(), "cargo build of switchboard failed");
-    Programs::beside_current_exe()
-        .expect("programs")
-        .switchboard
-}
+use switchboard_bench::servers::ServerKind;
 
 /// A fan-out-shaped result exists, published something, and every frame reached every
 /// subscriber.
@@ -64,12 +47,7 @@ fn chat_complete(what: &str, result: Option<ChatResult>) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_scenario_runs_against_a_node_and_a_baseline() {
-    let programs = Programs {
-        switchboard: build_switchboard(),
-        tt_server: env!("CARGO_BIN_EXE_tt-server").into(),
-        bench: env!("CARGO_BIN_EXE_switchboard-bench").into(),
-        ..Programs::beside_current_exe().expect("programs")
-    };
+    let programs = common::programs();
     let params = CompareParams {
         runs: 1,
         servers: vec![ServerKind::Switchboard, ServerKind::TtDefault],
@@ -103,6 +81,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             duration: Duration::from_secs(1),
         },
         soak: Default::default(),
+        curves: Default::default(),
         server_core: None,
         scenarios: ["idle", "echo", "fanout", "idle-max", "net", "chat"]
             .map(String::from)

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+pub(crate) mod curves;
 mod soak;
 mod tables;
 
@@ -187,7 +188,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
          used while the scenario was measured: a generator near 100 % means the figure is a lower \
          bound set by the load generator, not by the server.{}\n",
         p.runs,
-        if p.slices > 1 {
+        if p.slices > 1 && (p.runs_scenario("echo") || p.runs_scenario("fanout")) {
             " For echo and fan-out all servers of a run are up at once, each with its clients \
              connected, and they take turns: each server's time is cut into slices taken one \
              after another, the first server rotating, so a machine whose speed drifts slows \
@@ -209,13 +210,21 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         crate::client::SOURCE_ADDRESSES,
         c.elapsed_s
     );
-    let _ = writeln!(
-        out,
-        "![throughput and memory per connection](results.png)\n"
-    );
+    if !m.load_start.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Load average (1 / 5 / 15 min) at the start {}, at the end {}: the machine is \
+             shared, and anything above the servers' and generator's own 2 means others ran too\n",
+            m.load_start, c.load_end
+        );
+    }
+    if crate::chart::has_bars(c) {
+        let _ = writeln!(
+            out,
+            "![throughput and memory per connection](results.png)\n"
+        );
+    }
 
-    let _ = writeln!(out, "## Targets (issue 6)\n");
-    let _ = writeln!(out, "| target | bound | ratio in each run | median [min–max] | verdict |\n|---|---|---|---|---|");
     let echo_rate = |r: &ServerRun| r.echo.map(|e| e.msgs_per_s);
     let fan_rate = |r: &ServerRun| r.fanout.map(|f| f.deliveries_per_s);
     let fan_p99 = |r: &ServerRun| r.fanout.map(|f| f.latency.p99_us);
@@ -343,17 +352,29 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         });
         targets.splice(at..at, deep_targets);
     }
-    for target in &targets {
-        out.push_str(&target.row());
+    // A run of other scenarios (the curves, the soak) has none of these targets to show.
+    if targets.iter().any(|t| !t.per_run.is_empty()) {
+        let _ = writeln!(out, "## Targets (issue 6)\n");
+        let _ = writeln!(out, "| target | bound | ratio in each run | median [min–max] | verdict |\n|---|---|---|---|---|");
+        for target in &targets {
+            out.push_str(&target.row());
+        }
+        out.push('\n');
     }
-    out.push('\n');
-    tables::echo(&mut out, c);
-    tables::idle(&mut out, c);
-    tables::fanout(&mut out, c);
-    tables::fanout_deep(&mut out, c);
+    if p.runs_scenario("echo") {
+        tables::echo(&mut out, c);
+    }
+    if p.runs_scenario("idle") {
+        tables::idle(&mut out, c);
+    }
+    if p.runs_scenario("fanout") {
+        tables::fanout(&mut out, c);
+        tables::fanout_deep(&mut out, c);
+    }
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
     tables::chat(&mut out, c);
+    curves::curves(&mut out, c);
     soak::soak(&mut out, c);
 
     let errors: Vec<String> = c

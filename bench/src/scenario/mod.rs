@@ -11,6 +11,7 @@
 //! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
 //! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
 //!   everyone, and latency from say to delivery.
+//! - [`open_loop`]: echo at a fixed offered rate, latency timed from each frame's due time.
 //! - [`soak`]: two linked nodes under churn, chat, slow readers and a flapping link for
 //!   minutes, sampled over time (run only when asked for).
 
@@ -20,6 +21,7 @@ pub mod fanout;
 pub mod idle;
 pub mod idle_max;
 pub mod net;
+pub mod open_loop;
 pub mod soak;
 
 use hdrhistogram::Histogram;

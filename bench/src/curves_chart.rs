@@ -1,0 +1,350 @@
+//! `curves.png`: the cost curves, one line per server at the medians over runs, both axes
+//! logarithmic: fan-out deliveries/s and p99 against subscribers, echo msgs/s and p99
+//! against clients, server RSS against idle connections, and the open loop's latency
+//! percentiles at the fixed offered rate.
+
+use std::path::Path;
+
+use anyhow::Context;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::chart::{color, register_font, si};
+use crate::compare::{Comparison, ServerRun};
+use crate::curves::IdleSize;
+use crate::report::curves::curve_servers;
+use crate::report::{values, Spread};
+use crate::servers::ServerKind;
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// One server's line: (x, y) at each point it measured.
+type Line = (ServerKind, Vec<(f64, f64)>);
+
+/// Whether any curve ran, so there is something to draw.
+pub fn has_curves(c: &Comparison) -> bool {
+    c.runs.iter().flatten().any(|r| {
+        let k = &r.curves;
+        !k.fanout.is_empty() || !k.echo.is_empty() || !k.idle.is_empty() || k.open_loop.is_some()
+    })
+}
+
+fn median(
+    c: &Comparison,
+    kind: ServerKind,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> Option<f64> {
+    Spread::of(&values(c, kind, metric)).map(|s| s.median)
+}
+
+/// Each server's line through `xs`, at the median of `y` over runs.
+fn lines(
+    c: &Comparison,
+    xs: &[usize],
+    y: impl Fn(&ServerRun, usize) -> Option<f64> + Copy,
+) -> Vec<Line> {
+    curve_servers(c)
+        .into_iter()
+        .map(|k| {
+            let points = xs
+                .iter()
+                .filter_map(|&n| Some((n as f64, median(c, k, |r| y(r, n))?)))
+                .filter(|&(_, v)| v > 0.0)
+                .collect();
+            (k, points)
+        })
+        .collect()
+}
+
+/// The counts any server measured, ascending.
+fn counts(c: &Comparison, of: impl Fn(&ServerRun) -> Vec<usize>) -> Vec<usize> {
+    let mut ns: Vec<usize> = c.runs.iter().flatten().flat_map(of).collect();
+    ns.sort_unstable();
+    ns.dedup();
+    ns
+}
+
+/// An axis label: `20000` as `20k`, `1500` as `1.5k`, `0.25` as `0.25`.
+fn axis(v: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        }
+    };
+    if v >= 1e6 {
+        format!("{}M", trim(format!("{:.1}", v / 1e6)))
+    } else if v >= 1e3 {
+        format!("{}k", trim(format!("{:.1}", v / 1e3)))
+    } else {
+        trim(format!("{v:.2}"))
+    }
+}
+
+/// A log range around `values` from one power of ten to another, so the axis always has
+/// labelled decades (a range inside one decade would have none).
+fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return 1.0..10.0;
+    }
+    let lo = 10f64.powf((lo / 1.2).max(1e-3).log10().floor());
+    let hi = 10f64.powf((hi * 1.2).log10().ceil());
+    lo..hi.max(lo * 10.0)
+}
+
+/// A log-log panel of `lines`.
+fn panel(
+    area: &Area<'_>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    lines: &[Line],
+) -> anyhow::Result<()> {
+    let all = || lines.iter().flat_map(|(_, p)| p.iter().copied());
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            range(all().map(|(x, _)| x)).log_scale(),
+            range(all().map(|(_, y)| y)).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(8)
+        .y_labels(8)
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_label_formatter(&|v| axis(*v))
+        .y_label_formatter(&|v| axis(*v))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (kind, points) in lines {
+        if points.is_empty() {
+            continue;
+        }
+        let style = color(*kind).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), style))?
+            .label(kind.short())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&p| Circle::new(p, 4, color(*kind).filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    Ok(())
+}
+
+/// The open loop's p50, p99 and p99.9 for each server (x: 1, 2, 3; y: µs, log).
+fn open_loop_panel(area: &Area<'_>, c: &Comparison) -> anyhow::Result<()> {
+    type Pick = fn(&crate::curves::OpenLoop) -> f64;
+    let quantiles: [Pick; 3] = [
+        |o| o.result.latency.p50_us,
+        |o| o.result.latency.p99_us,
+        |o| o.result.latency.p999_us,
+    ];
+    let lines: Vec<Line> = curve_servers(c)
+        .into_iter()
+        .map(|k| {
+            let points = quantiles
+                .iter()
+                .enumerate()
+                .filter_map(|(i, q)| {
+                    let v = median(c, k, |r| r.curves.open_loop.as_ref().map(q))?;
+                    (v > 0.0).then_some((i as f64 + 1.0, v))
+                })
+                .collect();
+            (k, points)
+        })
+        .collect();
+    let offered: Vec<f64> = c
+        .runs
+        .iter()
+        .flatten()
+        .filter_map(|r| r.curves.open_loop.map(|o| o.result.offered_per_s))
+        .collect();
+    let rate = Spread::of(&offered).map_or(0.0, |s| s.median);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!(
+                "echo latency, {} msgs/s offered (median; open loop)",
+                si(rate)
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            0.5..3.5,
+            range(lines.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y))).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(3)
+        .x_desc("percentile")
+        .y_desc("µs from the due time")
+        .x_label_formatter(&|v: &f64| match v.round() as i64 {
+            1 => "p50".to_owned(),
+            2 => "p99".to_owned(),
+            3 => "p99.9".to_owned(),
+            _ => String::new(),
+        })
+        .y_labels(8)
+        .light_line_style(RGBColor(238, 238, 238))
+        .y_label_formatter(&|v| axis(*v))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (kind, points) in &lines {
+        if points.is_empty() {
+            continue;
+        }
+        let style = color(*kind).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), style))?
+            .label(kind.short())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&p| Circle::new(p, 4, color(*kind).filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    Ok(())
+}
+
+/// Draws the curves of `c` into `path`.
+pub fn draw(c: &Comparison, path: &Path) -> anyhow::Result<()> {
+    register_font()?;
+    let root = BitMapBackend::new(path, (1500, 940)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (head, body) = root.split_vertically(44);
+    head.draw(&Text::new(
+        format!(
+            "Cost curves — medians of {} runs, each point on a fresh server, one server at a time (log-log)",
+            c.params.runs
+        ),
+        (14, 12),
+        ("sans-serif", 18).into_font().color(&BLACK),
+    ))?;
+    let panels = body.split_evenly((2, 3));
+    let fan = counts(c, |r| r.curves.fanout.iter().map(|p| p.n).collect());
+    let fan_at =
+        |r: &ServerRun, n: usize| r.curves.fanout.iter().find(|p| p.n == n).map(|p| p.result);
+    let echo = counts(c, |r| r.curves.echo.iter().map(|p| p.n).collect());
+    let echo_at =
+        |r: &ServerRun, n: usize| r.curves.echo.iter().find(|p| p.n == n).map(|p| p.result);
+    panel(
+        &panels[0],
+        "fan-out deliveries/s",
+        ("subscribers", "deliveries/s"),
+        &lines(c, &fan, |r, n| fan_at(r, n).map(|f| f.deliveries_per_s)),
+    )?;
+    panel(
+        &panels[1],
+        "fan-out delivery latency p99",
+        ("subscribers", "µs"),
+        &lines(c, &fan, |r, n| fan_at(r, n).map(|f| f.latency.p99_us)),
+    )?;
+    panel(
+        &panels[2],
+        "server RSS with idle connections",
+        ("connections held", "MiB"),
+        &idle_lines(c),
+    )?;
+    panel(
+        &panels[3],
+        "echo round trips/s",
+        ("clients", "msgs/s"),
+        &lines(c, &echo, |r, n| echo_at(r, n).map(|e| e.msgs_per_s)),
+    )?;
+    panel(
+        &panels[4],
+        "echo round-trip latency p99",
+        ("clients", "µs"),
+        &lines(c, &echo, |r, n| echo_at(r, n).map(|e| e.rtt.p99_us)),
+    )?;
+    open_loop_panel(&panels[5], c)?;
+    root.present().context("writing the PNG")?;
+    Ok(())
+}
+
+/// Each server's RSS (MiB) against the connections it held, at the median of each size.
+fn idle_lines(c: &Comparison) -> Vec<Line> {
+    let mut sizes: Vec<IdleSize> = Vec::new();
+    for r in c.runs.iter().flatten() {
+        for p in &r.curves.idle {
+            if !sizes.contains(&p.size) {
+                sizes.push(p.size);
+            }
+        }
+    }
+    curve_servers(c)
+        .into_iter()
+        .map(|k| {
+            let at = |size: IdleSize, f: fn(&crate::scenario::idle_max::IdleMaxResult) -> f64| {
+                median(c, k, move |r| {
+                    r.curves
+                        .idle
+                        .iter()
+                        .find(|p| p.size == size)
+                        .map(|p| f(&p.result))
+                })
+            };
+            let mut points: Vec<(f64, f64)> = sizes
+                .iter()
+                .filter_map(|&size| {
+                    let held = at(size, |m| m.idle.held as f64)?;
+                    let rss = at(size, |m| m.idle.rss_after as f64 / 1048576.0)?;
+                    (held > 0.0 && rss > 0.0).then_some((held, rss))
+                })
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (k, points)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{axis, range};
+
+    #[test]
+    fn axis_labels_are_short() {
+        assert_eq!(axis(20_000.0), "20k");
+        assert_eq!(axis(1_500.0), "1.5k");
+        assert_eq!(axis(2_500_000.0), "2.5M");
+        assert_eq!(axis(300.0), "300");
+        assert_eq!(axis(0.25), "0.25");
+    }
+
+    #[test]
+    fn ranges_run_from_decade_to_decade() {
+        assert_eq!(
+            range([180_000.0, 280_000.0].into_iter()),
+            100_000.0..1_000_000.0
+        );
+        assert_eq!(range([95.0, 10_500.0].into_iter()), 10.0..100_000.0);
+        assert_eq!(range(std::iter::empty()), 1.0..10.0);
+    }
+}
