@@ -106,11 +106,14 @@ pub fn fanout_deep(out: &mut String, c: &Comparison) {
     );
 }
 
+/// Picks one fan-out result out of a server's run.
+type Pick = Box<dyn Fn(&ServerRun) -> Option<FanoutResult>>;
+
 /// Every fan-out depth that ran, side by side: Switchboard's deliveries/s and its ratios to
 /// each bare server, rate and p99, computed within each run.
 pub fn fanout_depths(out: &mut String, c: &Comparison) {
     let p = &c.params;
-    let mut depths: Vec<(u64, Box<dyn Fn(&ServerRun) -> Option<FanoutResult>>)> = Vec::new();
+    let mut depths: Vec<(u64, Pick)> = Vec::new();
     for (at, &window) in p.shallow_windows.iter().enumerate() {
         depths.push((
             window,

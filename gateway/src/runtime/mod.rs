@@ -114,6 +114,7 @@ impl Host for Runtime {
         channel_ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
+        more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
         let mut failed = Vec::new();
         if node != self.node {
@@ -131,6 +132,7 @@ impl Host for Runtime {
                 channel_ids,
                 message_type,
                 blob,
+                !more_follows,
                 &mut failed,
             );
         }

@@ -152,8 +152,20 @@ impl Drop for Outbox {
 
 impl Outbox {
     /// Writes or queues a frame, or reports a slow consumer (and closes the channel). The
-    /// frame's bytes on the wire count against the queue's limit.
+    /// frame's bytes on the wire count against the queue's limit. Only a reply is written
+    /// at once; any other push queues for the writer task.
     pub fn push_frame(&self, frame: WireFrame) -> Result<(), HttpServerError> {
+        self.push(frame, false)
+    }
+
+    /// [`Outbox::push_frame`], but written at once whenever the socket is idle, reply or
+    /// not, unless its writer's last take held several frames (it then goes on gathering
+    /// them): for a push that nothing is about to follow.
+    pub fn push_frame_at_once(&self, frame: WireFrame) -> Result<(), HttpServerError> {
+        self.push(frame, true)
+    }
+
+    fn push(&self, frame: WireFrame, at_once: bool) -> Result<(), HttpServerError> {
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
@@ -162,7 +174,9 @@ impl Outbox {
         let reply = self.awaiting_reply.load(Ordering::Relaxed)
             && self.awaiting_reply.swap(false, Ordering::AcqRel);
         let written = if reply {
-            self.write_now(frame)
+            self.write_now(frame, true)
+        } else if at_once {
+            self.write_now(frame, false)
         } else {
             Err(frame)
         };
@@ -196,13 +210,19 @@ impl Outbox {
 
     /// The fast path: when the writer task is idle and nothing is queued, writes `frame`
     /// without waiting. Hands it back when it must be queued instead.
-    fn write_now(&self, frame: WireFrame) -> Result<FastWrite, WireFrame> {
+    fn write_now(&self, frame: WireFrame, reply: bool) -> Result<FastWrite, WireFrame> {
         // Someone else is writing (the writer task, or another pusher): queue behind them.
         let Some(mut guard) = self.shared.socket.try_lock() else {
             return Err(frame);
         };
         match guard.as_mut() {
-            Some(socket) if self.shared.frames.is_empty() => socket.write_now(frame),
+            Some(socket) if self.shared.frames.is_empty() => {
+                if reply {
+                    socket.write_now(frame)
+                } else {
+                    socket.write_now_unless_gathering(frame)
+                }
+            }
             _ => Err(frame),
         }
     }
