@@ -13,7 +13,7 @@ use crate::servers::ServerKind;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-fn register_font() -> anyhow::Result<()> {
+pub(crate) fn register_font() -> anyhow::Result<()> {
     static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         let bytes =
@@ -29,6 +29,8 @@ fn register_font() -> anyhow::Result<()> {
 fn color(kind: ServerKind) -> RGBColor {
     match kind {
         ServerKind::Switchboard => RGBColor(31, 119, 180),
+        ServerKind::SwitchboardOutside => RGBColor(23, 190, 207),
+        ServerKind::SwitchboardPython => RGBColor(188, 189, 34),
         ServerKind::TtDefault => RGBColor(255, 127, 14),
         ServerKind::Tt4k => RGBColor(44, 160, 44),
         ServerKind::NodeWs => RGBColor(148, 103, 189),

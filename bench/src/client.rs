@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::servers::{Server, ServerKind};
+use crate::servers::Server;
 
 /// A client's socket.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -29,6 +29,8 @@ pub enum Endpoint {
     Echo,
     /// Every frame goes to every subscriber.
     Broadcast,
+    /// `chat:chat:sys` (Switchboard only).
+    Chat,
 }
 
 /// Where and how to connect to one server.
@@ -38,6 +40,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The register flow's token, for Switchboard; plain WebSocket otherwise.
     pub token: Option<String>,
+    /// The process echo clients register to (Switchboard).
+    pub echo_process: &'static str,
 }
 
 impl Target {
@@ -45,10 +49,12 @@ impl Target {
     pub fn of(server: &Server) -> Self {
         Self {
             addr: server.addr,
-            token: match server.kind {
-                ServerKind::Switchboard => server.token.clone(),
-                _ => None,
+            token: if server.kind.registers() {
+                server.token.clone()
+            } else {
+                None
             },
+            echo_process: server.kind.echo_process(),
         }
     }
 
@@ -65,7 +71,7 @@ impl Target {
         let path = match (&self.token, endpoint) {
             (Some(_), _) => "/",
             (None, Endpoint::Echo) => "/echo",
-            (None, Endpoint::Broadcast) => "/broadcast",
+            (None, Endpoint::Broadcast | Endpoint::Chat) => "/broadcast",
         };
         let url = format!("ws://{}{}", self.addr, path);
         // A small read buffer: ten thousand clients must fit beside the server.
@@ -75,8 +81,9 @@ impl Target {
             .context("websocket handshake")?;
         if let Some(token) = &self.token {
             let process = match endpoint {
-                Endpoint::Echo => "echo:echo:sys",
+                Endpoint::Echo => self.echo_process,
                 Endpoint::Broadcast => "broadcast:broadcast:sys",
+                Endpoint::Chat => "chat:chat:sys",
             };
             let register = serde_json::json!({
                 "auth_token": token,

@@ -6,16 +6,19 @@
 //! stay true. Fan-out runs twice: with the publisher's usual window, then with a deep one
 //! (`--deep-window`), where each server rather than the window sets the rate. Switchboard
 //! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
-//! linked nodes).
+//! linked nodes) and chat (on a fresh node for each depth: the configured window, then one
+//! say in flight).
 
 use std::time::{Duration, Instant};
 
 use crate::client::Target;
+use crate::scenario::chat::{self, ChatParams, ChatResult};
 use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
 use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
 use crate::scenario::idle_max::{self, IdleMaxResult};
 use crate::scenario::net;
+use crate::scenario::soak::{self, SoakParams, SoakResult};
 use crate::servers::{self, Programs, Server, ServerKind};
 
 /// Uncounted round trips at the start of each echo slice, so every counted one starts
@@ -42,7 +45,14 @@ pub struct CompareParams {
     pub net: FanoutParams,
     /// The core servers are pinned to, if any (the generator pins itself elsewhere).
     pub server_core: Option<usize>,
-    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`.
+    /// The chat scenario (Switchboard only); it runs again with one say in flight.
+    #[serde(default)]
+    pub chat: ChatParams,
+    /// The soak (Switchboard only, when `soak` is among the scenarios).
+    #[serde(default)]
+    pub soak: SoakParams,
+    /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`,
+    /// `soak`.
     pub scenarios: Vec<String>,
     /// Slices each server's echo and fan-out time is cut into, taken in turn with the other
     /// servers' (1 for results made before servers took turns: one stretch each).
@@ -92,6 +102,15 @@ pub struct ServerRun {
     /// it failed).
     #[serde(default)]
     pub fanout_shallow: Vec<Option<FanoutResult>>,
+    /// The chat scenario's result (Switchboard only).
+    #[serde(default)]
+    pub chat: Option<ChatResult>,
+    /// The chat scenario with one say in flight (Switchboard only).
+    #[serde(default)]
+    pub chat_one: Option<ChatResult>,
+    /// The soak's result (Switchboard only).
+    #[serde(default)]
+    pub soak: Option<SoakResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -170,6 +189,9 @@ impl ServerRun {
             net: None,
             fanout_deep: None,
             fanout_shallow: Vec::new(),
+            chat: None,
+            chat_one: None,
+            soak: None,
             errors: Vec::new(),
         }
     }
@@ -351,6 +373,50 @@ async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &
             }
             Err(e) => result.errors.push(format!("net start: {e:#}")),
         }
+    }
+    if params.runs_scenario("chat") {
+        let one = ChatParams {
+            window: 1,
+            ..params.chat
+        };
+        for (chat, keep) in [(params.chat, &mut result.chat), (one, &mut result.chat_one)] {
+            eprintln!(
+                "  switchboard: chat, {} members, {} says in flight",
+                chat.members, chat.window
+            );
+            settle().await;
+            match servers::start(ServerKind::Switchboard, programs, params.server_core).await {
+                Ok(server) => {
+                    match chat::run(&Target::of(&server), server.pid, chat).await {
+                        Ok(r) => *keep = Some(r),
+                        Err(e) => result.errors.push(format!("chat: {e:#}")),
+                    }
+                    server.stop().await;
+                }
+                Err(e) => result.errors.push(format!("chat start: {e:#}")),
+            }
+        }
+    }
+    if params.runs_scenario("soak") {
+        run_soak(programs, params, result).await;
+    }
+}
+
+/// The soak, on a fresh pair of linked nodes; its failures are also the run's errors.
+async fn run_soak(programs: &Programs, params: &CompareParams, result: &mut ServerRun) {
+    eprintln!(
+        "  switchboard: soak for {} s",
+        params.soak.duration.as_secs()
+    );
+    settle().await;
+    match soak::run(programs, params.server_core, params.soak).await {
+        Ok(r) => {
+            for failure in &r.failures {
+                result.errors.push(format!("soak: {failure}"));
+            }
+            result.soak = Some(r);
+        }
+        Err(e) => result.errors.push(format!("soak: {e:#}")),
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`scenario`]: `echo`, `idle` and `fanout`, each bounded in time and count.
 //! - [`compare`]: every server × every scenario × N runs.
 //! - [`report`], [`chart`]: `RESULTS.md` (medians, min–max, run-by-run ratios) and the PNG.
+//! - [`soak_chart`]: `soak.png`, the soak's samples over time.
 //!
 //! A scenario is a function of a [`servers::Server`] and its parameters returning a plain
 //! result struct; adding one (e.g. pushes between two nodes) means a file in `scenario/`, a
@@ -25,6 +26,7 @@ pub mod procfs;
 pub mod report;
 pub mod scenario;
 pub mod servers;
+pub mod soak_chart;
 
 /// Raises this process's open-file limit to its hard limit; returns the limit in force.
 pub fn raise_fd_limit() -> u64 {

@@ -7,12 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::scenario::chat::ChatParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
 use switchboard_bench::scenario::idle_max;
+use switchboard_bench::scenario::soak::SoakParams;
 use switchboard_bench::servers::{Programs, ServerKind};
-use switchboard_bench::{chart, raise_fd_limit, report};
+use switchboard_bench::{chart, raise_fd_limit, report, soak_chart};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +36,16 @@ enum Command {
         /// Where RESULTS.md, results.png and out/ are.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
         out: PathBuf,
+    },
+    /// Runs the bundled echo function outside a node, over its process socket, until the
+    /// connection ends (the `switchboard-outside` server starts this beside its node).
+    OutsideEcho {
+        /// The node's process socket, `ws://ADDR/process`.
+        #[arg(long)]
+        url: String,
+        /// A process token for the id to run as.
+        #[arg(long)]
+        token: String,
     },
     /// Opens idle connections and holds them until stdin ends (the idle-max scenario starts
     /// these; each process can hold only its own file limit's worth).
@@ -58,7 +70,8 @@ struct CompareArgs {
     /// Runs of the whole set (medians need at least 3).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Servers to compare, comma-separated: switchboard, tt-default, tt-4k, node-ws.
+    /// Servers to compare, comma-separated: switchboard, switchboard-outside (echo run outside
+    /// the node), switchboard-python (the Python SDK's echo), tt-default, tt-4k, node-ws.
     #[arg(
         long,
         value_delimiter = ',',
@@ -95,12 +108,42 @@ struct CompareArgs {
     /// Seconds each net run publishes.
     #[arg(long, default_value_t = 5.0)]
     net_secs: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net (the last two
-    /// run for Switchboard only).
+    /// Chat members (publishers included).
+    #[arg(long, default_value_t = 1_000)]
+    chat_members: usize,
+    /// Chat members that publish, taking turns.
+    #[arg(long, default_value_t = 16)]
+    chat_publishers: usize,
+    /// Chat says in flight at most (the chat runs again with 1).
+    #[arg(long, default_value_t = 16)]
+    chat_window: u64,
+    /// Seconds each chat run publishes.
+    #[arg(long, default_value_t = 5.0)]
+    chat_secs: f64,
+    /// Seconds the soak runs.
+    #[arg(long, default_value_t = 600.0)]
+    soak_secs: f64,
+    /// Seconds between the soak's samples.
+    #[arg(long, default_value_t = 5.0)]
+    soak_sample_secs: f64,
+    /// Soak echo clients that connect, do a few round trips and close, over and over.
+    #[arg(long, default_value_t = 16)]
+    soak_churners: usize,
+    /// Soak chat members (each says something every 200 ms).
+    #[arg(long, default_value_t = 8)]
+    soak_chat_members: usize,
+    /// Seconds between the soak's slow readers (each must be cut with 1008).
+    #[arg(long, default_value_t = 5.0)]
+    soak_slow_secs: f64,
+    /// Seconds between restarts of the soak's second node (the link flaps).
+    #[arg(long, default_value_t = 20.0)]
+    soak_flap_secs: f64,
+    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, and
+    /// soak, which is not in the default set (the last four run for Switchboard only).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,echo,fanout,idle-max,net"
+        default_value = "idle,echo,fanout,idle-max,net,chat"
     )]
     scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.
@@ -131,6 +174,16 @@ fn main() -> anyhow::Result<()> {
             let comparison: compare::Comparison = serde_json::from_slice(&json)?;
             return write_report(&comparison, &out);
         }
+        Command::OutsideEcho { url, token } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let ran = runtime.block_on(process_lib::remote::run(&url, &token, |our| {
+                println!("outside echo running as {our}");
+                processes::echo::run(our)
+            }))?;
+            return ran;
+        }
         Command::IdleWorker {
             addr,
             token,
@@ -141,7 +194,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let target = switchboard_bench::client::Target { addr, token };
+            let target = switchboard_bench::client::Target {
+                addr,
+                token,
+                echo_process: "echo:echo:sys",
+            };
             return runtime.block_on(idle_max::worker(&target, count, concurrency));
         }
     };
@@ -190,6 +247,21 @@ fn main() -> anyhow::Result<()> {
             window: args.net_window,
             duration: Duration::from_secs_f64(args.net_secs),
         },
+        chat: ChatParams {
+            members: args.chat_members,
+            publishers: args.chat_publishers.min(args.chat_members),
+            window: args.chat_window,
+            duration: Duration::from_secs_f64(args.chat_secs),
+        },
+        soak: SoakParams {
+            duration: Duration::from_secs_f64(args.soak_secs),
+            sample_every: Duration::from_secs_f64(args.soak_sample_secs.max(0.1)),
+            churners: args.soak_churners,
+            chat_members: args.soak_chat_members,
+            slow_every: Duration::from_secs_f64(args.soak_slow_secs.max(0.1)),
+            flap_every: Duration::from_secs_f64(args.soak_flap_secs.max(1.0)),
+            ..SoakParams::default()
+        },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
@@ -213,7 +285,13 @@ fn main() -> anyhow::Result<()> {
         args.out.join("out/results.json"),
         serde_json::to_vec_pretty(&comparison)?,
     )?;
-    write_report(&comparison, &args.out)
+    write_report(&comparison, &args.out)?;
+    let soak_failed = comparison.runs.iter().flatten().any(|r| {
+        r.soak.as_ref().is_some_and(|s| !s.failures.is_empty())
+            || r.errors.iter().any(|e| e.starts_with("soak"))
+    });
+    anyhow::ensure!(!soak_failed, "the soak failed (see RESULTS.md)");
+    Ok(())
 }
 
 fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyhow::Result<()> {
@@ -223,6 +301,14 @@ fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyh
         report::render(comparison, &findings),
     )?;
     chart::draw(comparison, &out.join("results.png"))?;
+    if let Some(soak) = comparison
+        .runs
+        .iter()
+        .flatten()
+        .find_map(|r| r.soak.as_ref())
+    {
+        soak_chart::draw(soak, &out.join("soak.png"))?;
+    }
     eprintln!("wrote {}", out.join("RESULTS.md").display());
     Ok(())
 }

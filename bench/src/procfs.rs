@@ -18,6 +18,11 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// Files `pid` has open (sockets included): the entries of `/proc/PID/fd`.
+pub fn open_files(pid: u32) -> anyhow::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
+}
+
 /// User plus system CPU time `pid` has used, all threads together.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -134,5 +139,6 @@ mod tests {
         let pid = std::process::id();
         assert!(rss_bytes(pid).expect("rss") > 0);
         cpu_time(pid).expect("cpu time");
+        assert!(open_files(pid).expect("open files") >= 3);
     }
 }

@@ -16,6 +16,13 @@ pub enum ServerKind {
     /// The `switchboard` release binary; clients register to `echo:echo:sys` and
     /// `broadcast:broadcast:sys`.
     Switchboard,
+    /// The `switchboard` release binary with echo run outside it: `switchboard-bench
+    /// outside-echo` runs the same echo function as `echo:echo:ext` over the process socket,
+    /// pinned to the node's core; echo clients register to it.
+    SwitchboardOutside,
+    /// The `switchboard` release binary with the Python SDK's echo example run outside it
+    /// as `echo:echo:py`, pinned to the node's core; echo clients register to it.
+    SwitchboardPython,
     /// `tt-server` with tokio-tungstenite's default settings.
     TtDefault,
     /// `tt-server` with a 4 KiB read buffer.
@@ -26,12 +33,21 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every kind, Switchboard first.
-    pub const ALL: [ServerKind; 4] = [Self::Switchboard, Self::TtDefault, Self::Tt4k, Self::NodeWs];
+    pub const ALL: [ServerKind; 6] = [
+        Self::Switchboard,
+        Self::SwitchboardOutside,
+        Self::SwitchboardPython,
+        Self::TtDefault,
+        Self::Tt4k,
+        Self::NodeWs,
+    ];
 
     /// The name used in reports.
     pub fn label(self) -> &'static str {
         match self {
             Self::Switchboard => "Switchboard",
+            Self::SwitchboardOutside => "Switchboard, echo outside the node",
+            Self::SwitchboardPython => "Switchboard, echo in Python (SDK)",
             Self::TtDefault => "tokio-tungstenite (default)",
             Self::Tt4k => "tokio-tungstenite (4 KiB read buffer)",
             Self::NodeWs => "Node ws",
@@ -42,9 +58,28 @@ impl ServerKind {
     pub fn short(self) -> &'static str {
         match self {
             Self::Switchboard => "switchboard",
+            Self::SwitchboardOutside => "switchboard-outside",
+            Self::SwitchboardPython => "switchboard-python",
             Self::TtDefault => "tt-default",
             Self::Tt4k => "tt-4k",
             Self::NodeWs => "node-ws",
+        }
+    }
+
+    /// Whether clients register to it (a Switchboard node), rather than open a path.
+    pub fn registers(self) -> bool {
+        matches!(
+            self,
+            Self::Switchboard | Self::SwitchboardOutside | Self::SwitchboardPython
+        )
+    }
+
+    /// The process echo clients register to.
+    pub fn echo_process(self) -> &'static str {
+        match self {
+            Self::SwitchboardOutside => OUTSIDE_ECHO,
+            Self::SwitchboardPython => PYTHON_ECHO,
+            _ => "echo:echo:sys",
         }
     }
 
@@ -53,6 +88,12 @@ impl ServerKind {
         Self::ALL.into_iter().find(|k| k.short() == name)
     }
 }
+
+/// The id the outside echo runs as.
+pub const OUTSIDE_ECHO: &str = "echo:echo:ext";
+
+/// The id the Python SDK's echo runs as.
+pub const PYTHON_ECHO: &str = "echo:echo:py";
 
 /// Where the programs under test live.
 #[derive(Debug, Clone)]
@@ -65,6 +106,8 @@ pub struct Programs {
     pub node_dir: PathBuf,
     /// The `switchboard-bench` binary, which also runs idle workers.
     pub bench: PathBuf,
+    /// The source tree, for the Python SDK's example and its packages (`target/python`).
+    pub repo: PathBuf,
 }
 
 impl Programs {
@@ -85,6 +128,10 @@ impl Programs {
             tt_server: dir.join("tt-server"),
             bench: dir.join("switchboard-bench"),
             node_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("node"),
+            repo: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .context("bench/ has no parent")?
+                .to_path_buf(),
         })
     }
 }
@@ -101,7 +148,13 @@ pub struct Server {
     /// A token, for Switchboard.
     pub token: Option<String>,
     child: Child,
+    /// A program beside the server (the outside echo), stopped with it.
+    helper: Option<Child>,
     _home: Option<tempfile::TempDir>,
+    /// The arguments a Switchboard node was started with beyond `run --bind --home`.
+    extra: Vec<String>,
+    /// Whether the node announced a net address (and does again when restarted).
+    net: bool,
 }
 
 /// A started program: its child, its pid and its stdout's lines.
@@ -113,6 +166,16 @@ struct Launched {
 
 /// Starts `program` with `args`, pinned to `core` when given.
 fn launch(program: &Path, args: &[String], core: Option<usize>) -> anyhow::Result<Launched> {
+    launch_with(program, args, &[], core)
+}
+
+/// [`launch`], with more environment variables.
+fn launch_with(
+    program: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+    core: Option<usize>,
+) -> anyhow::Result<Launched> {
     let mut command = match core {
         Some(core) => {
             let mut c = Command::new("taskset");
@@ -123,6 +186,7 @@ fn launch(program: &Path, args: &[String], core: Option<usize>) -> anyhow::Resul
     };
     command
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -225,16 +289,16 @@ async fn start_node(
     } else {
         None
     };
-    Ok((
-        Server::running(
-            ServerKind::Switchboard,
-            launched,
-            addr,
-            Some(token),
-            Some(home),
-        ),
-        net_addr,
-    ))
+    let mut server = Server::running(
+        ServerKind::Switchboard,
+        launched,
+        addr,
+        Some(token),
+        Some(home),
+    );
+    server.extra = extra.to_vec();
+    server.net = net;
+    Ok((server, net_addr))
 }
 
 fn ws_addr(rest: &str) -> anyhow::Result<SocketAddr> {
@@ -257,6 +321,8 @@ pub async fn start(
                 .await?
                 .0);
         }
+        ServerKind::SwitchboardOutside => return start_outside_echo(programs, core).await,
+        ServerKind::SwitchboardPython => return start_python_echo(programs, core).await,
         ServerKind::TtDefault => (programs.tt_server.clone(), vec![]),
         ServerKind::Tt4k => (
             programs.tt_server.clone(),
@@ -270,6 +336,60 @@ pub async fn start(
     let mut launched = launch(&program, &args, core)?;
     let addr = ws_addr(&announced(&mut launched.lines, "listening on ws://").await?)?;
     Ok(Server::running(kind, launched, addr, None, None))
+}
+
+/// A node, and the outside echo connected to it as [`OUTSIDE_ECHO`], both on `core`.
+async fn start_outside_echo(programs: &Programs, core: Option<usize>) -> anyhow::Result<Server> {
+    let (home, token, _) = switchboard_home(programs, "local.os").await?;
+    let process_token =
+        switchboard_says(programs, &["token", "--process", OUTSIDE_ECHO], home.path())
+            .await?
+            .trim()
+            .to_owned();
+    let (mut node, _) = start_node(programs, core, (home, token), &[], false).await?;
+    node.kind = ServerKind::SwitchboardOutside;
+    let args = vec![
+        "outside-echo".to_owned(),
+        "--url".to_owned(),
+        format!("ws://{}/process", node.addr),
+        "--token".to_owned(),
+        process_token,
+    ];
+    let mut echo = launch(&programs.bench, &args, core)?;
+    announced(&mut echo.lines, "outside echo running as ").await?;
+    let mut lines = echo.lines;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    node.helper = Some(echo.child);
+    Ok(node)
+}
+
+/// A node, and the Python SDK's echo example connected to it as [`PYTHON_ECHO`], both on
+/// `core` (as a `[[process]]` entry would run it, but started here so it can be pinned).
+async fn start_python_echo(programs: &Programs, core: Option<usize>) -> anyhow::Result<Server> {
+    let (home, token, _) = switchboard_home(programs, "local.os").await?;
+    let process_token =
+        switchboard_says(programs, &["token", "--process", PYTHON_ECHO], home.path())
+            .await?
+            .trim()
+            .to_owned();
+    let (mut node, _) = start_node(programs, core, (home, token), &[], false).await?;
+    node.kind = ServerKind::SwitchboardPython;
+    let env = [
+        ("SWITCHBOARD_URL", format!("ws://{}/process", node.addr)),
+        ("SWITCHBOARD_TOKEN", process_token),
+        (
+            "PYTHONPATH",
+            programs.repo.join("target/python").display().to_string(),
+        ),
+    ];
+    let script = programs.repo.join("sdk/python/examples/echo.py");
+    let args = vec![script.display().to_string()];
+    let mut echo = launch_with(Path::new("python3"), &args, &env, core)?;
+    announced(&mut echo.lines, "echo running as ").await?;
+    let mut lines = echo.lines;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    node.helper = Some(echo.child);
+    Ok(node)
 }
 
 /// Two Switchboard nodes linked by Noise over loopback, each trusting the other's pushes.
@@ -325,12 +445,41 @@ impl Server {
             addr,
             token,
             child,
+            helper: None,
             _home: home,
+            extra: Vec::new(),
+            net: false,
         }
+    }
+
+    /// Kills a Switchboard node and starts it again on the same home with the same
+    /// arguments (so the same name and key); it listens on a new port.
+    pub async fn restart(
+        mut self,
+        programs: &Programs,
+        core: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let home = self
+            ._home
+            .take()
+            .context("only a Switchboard node restarts")?;
+        let token = self
+            .token
+            .take()
+            .context("only a Switchboard node restarts")?;
+        let extra = std::mem::take(&mut self.extra);
+        let net = self.net;
+        self.stop().await;
+        Ok(start_node(programs, core, (home, token), &extra, net)
+            .await?
+            .0)
     }
 
     /// Stops the server (SIGKILL: its shutdown path is not what is measured).
     pub async fn stop(mut self) {
+        if let Some(mut helper) = self.helper.take() {
+            let _ = helper.kill().await;
+        }
         let _ = self.child.kill().await;
     }
 }

@@ -1,7 +1,8 @@
 //! A short smoke of the harness: a real Switchboard node and the bare tokio-tungstenite
 //! baseline, through the whole comparison with every scenario for about a second and a few
 //! clients (echo and fan-out in slices taken in turn, as in the real comparison; idle at
-//! the limit capped at a few connections; net on two real linked nodes). It checks that each
+//! the limit capped at a few connections; net on two real linked nodes; chat with a few members
+//! and publishers, at two depths). It checks that each
 //! produced sane, non-zero results and that every fan-out and net frame arrived; it asserts
 //! no time or rate.
 
@@ -9,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use switchboard_bench::compare::{self, CompareParams, Machine};
+use switchboard_bench::scenario::chat::{ChatParams, ChatResult};
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::{FanoutParams, FanoutResult};
 use switchboard_bench::scenario::idle::IdleParams;
@@ -42,6 +44,22 @@ fn complete(what: &str, result: Option<FanoutResult>) {
         "{what}: every frame reaches every subscriber"
     );
     assert!(result.deliveries_per_s > 0.0, "{what}: {result:?}");
+}
+
+/// A chat result exists, said something, and every member was shown every message, with
+/// consecutive ids, in the same order.
+fn chat_complete(what: &str, result: Option<ChatResult>) {
+    let result = result.unwrap_or_else(|| panic!("{what}: no result"));
+    assert!(result.published > 0, "{what}: {result:?}");
+    assert_eq!(
+        (result.missing, result.disordered),
+        (0, 0),
+        "{what}: {result:?}"
+    );
+    assert!(
+        result.messages_per_s > 0.0 && result.latency.p50_us > 0.0,
+        "{what}: {result:?}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -78,8 +96,15 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             window: 4,
             duration: Duration::from_secs(1),
         },
+        chat: ChatParams {
+            members: 6,
+            publishers: 3,
+            window: 4,
+            duration: Duration::from_secs(1),
+        },
+        soak: Default::default(),
         server_core: None,
-        scenarios: ["idle", "echo", "fanout", "idle-max", "net"]
+        scenarios: ["idle", "echo", "fanout", "idle-max", "net", "chat"]
             .map(String::from)
             .to_vec(),
         slices: 2,
@@ -108,7 +133,10 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         assert_eq!(run.fanout_shallow.len(), 1, "{kind:?}");
         complete(&format!("{kind:?} shallow fan-out"), run.fanout_shallow[0]);
         if kind != ServerKind::Switchboard {
-            assert!(run.idle_max.is_none() && run.net.is_none(), "{kind:?}");
+            assert!(
+                run.idle_max.is_none() && run.net.is_none() && run.chat.is_none(),
+                "{kind:?}"
+            );
             continue;
         }
         let at_limit = run.idle_max.as_ref().expect("idle-max result");
@@ -120,5 +148,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         );
         assert!(at_limit.fd_limit > 60, "{at_limit:?}");
         complete("net, subscribers on the other node", run.net);
+        chat_complete("chat", run.chat);
+        chat_complete("chat, one say in flight", run.chat_one);
     }
 }

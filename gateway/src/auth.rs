@@ -1,5 +1,9 @@
 //! Node tokens: HS256 JWTs with claims `{username: <node>, exp}`, signed with the home's
 //! secret. Verification pins the algorithm and checks signature, expiry and node name.
+//!
+//! Process tokens carry one more claim, `process`: they let a program outside the node act
+//! as that process on the process socket, and open nothing else. A node token does not open
+//! the process socket, and a process token is not a client's token.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +17,9 @@ pub struct Claims {
     pub username: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
+    /// In a process token: the process id it lets a program be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
 }
 
 /// Why a token was refused. The message is safe to show the client.
@@ -30,6 +37,20 @@ pub enum AuthError {
     /// Bad signature, wrong algorithm, or not a JWT.
     #[error("the auth token is not valid for this node")]
     Invalid,
+    /// A process token where a node token is needed.
+    #[error("this is a process token: it opens only the process socket, not a channel or a page")]
+    ProcessToken,
+    /// A node token (or none) where a process token is needed.
+    #[error("the process socket takes a process token (`switchboard token --process ID`), not a node token")]
+    NotProcessToken,
+    /// A process token for another process.
+    #[error("the token is for process {token}, not {asked}")]
+    OtherProcess {
+        /// The process the token is for.
+        token: String,
+        /// The process the program asked to be.
+        asked: String,
+    },
 }
 
 /// Mints and verifies this node's tokens.
@@ -75,6 +96,16 @@ impl Auth {
         self.mint_claims(&Claims {
             username: self.node.clone(),
             exp: now().saturating_add(ttl.as_secs()),
+            process: None,
+        })
+    }
+
+    /// A process token for `process` on this node that lives `ttl`.
+    pub fn mint_process(&self, process: &process_lib::ProcessId, ttl: Duration) -> String {
+        self.mint_claims(&Claims {
+            username: self.node.clone(),
+            exp: now().saturating_add(ttl.as_secs()),
+            process: Some(process.to_string()),
         })
     }
 
@@ -84,8 +115,40 @@ impl Auth {
             .unwrap_or_default()
     }
 
-    /// Checks a token: HS256 only, valid signature, not expired, for this node.
+    /// Checks a node token: HS256 only, valid signature, not expired, for this node, and
+    /// not a process token.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify_any(token)?;
+        if claims.process.is_some() {
+            return Err(AuthError::ProcessToken);
+        }
+        Ok(claims)
+    }
+
+    /// Checks a process token and says which process it is for; with `asked`, it must be
+    /// for that process.
+    pub fn verify_process(
+        &self,
+        token: &str,
+        asked: Option<&process_lib::ProcessId>,
+    ) -> Result<process_lib::ProcessId, AuthError> {
+        let claims = self.verify_any(token)?;
+        let process: process_lib::ProcessId = claims
+            .process
+            .as_deref()
+            .ok_or(AuthError::NotProcessToken)?
+            .parse()
+            .map_err(|_| AuthError::Invalid)?;
+        match asked {
+            Some(asked) if *asked != process => Err(AuthError::OtherProcess {
+                token: process.to_string(),
+                asked: asked.to_string(),
+            }),
+            _ => Ok(process),
+        }
+    }
+
+    fn verify_any(&self, token: &str) -> Result<Claims, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -140,6 +203,7 @@ mod tests {
         let expired = auth.mint_claims(&Claims {
             username: "local.os".into(),
             exp: now() - 3600,
+            process: None,
         });
         assert_eq!(auth.verify(&expired), Err(AuthError::Expired));
         let other_node = Auth::new("bob.os", &SECRET).mint(Duration::from_secs(60));
@@ -149,6 +213,34 @@ mod tests {
         );
         assert_eq!(auth.verify(""), Err(AuthError::Missing));
         assert_eq!(auth.verify("not.a.jwt"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn a_process_token_opens_only_its_process_and_a_node_token_none() {
+        let auth = Auth::new("local.os", &SECRET);
+        let echo: process_lib::ProcessId = "echo:echo:ext".parse().unwrap();
+        let other: process_lib::ProcessId = "chat:chat:ext".parse().unwrap();
+        let token = auth.mint_process(&echo, Duration::from_secs(60));
+        assert_eq!(auth.verify_process(&token, None), Ok(echo.clone()));
+        assert_eq!(auth.verify_process(&token, Some(&echo)), Ok(echo.clone()));
+        assert_eq!(
+            auth.verify_process(&token, Some(&other)),
+            Err(AuthError::OtherProcess {
+                token: "echo:echo:ext".into(),
+                asked: "chat:chat:ext".into()
+            })
+        );
+        assert_eq!(auth.verify(&token), Err(AuthError::ProcessToken));
+        let node_token = auth.mint(Duration::from_secs(60));
+        assert_eq!(
+            auth.verify_process(&node_token, Some(&echo)),
+            Err(AuthError::NotProcessToken)
+        );
+        let elsewhere = Auth::new("bob.os", &SECRET).mint_process(&echo, Duration::from_secs(60));
+        assert_eq!(
+            auth.verify_process(&elsewhere, None),
+            Err(AuthError::OtherNode("bob.os".into()))
+        );
     }
 
     #[test]

@@ -125,7 +125,13 @@ impl Switchboard {
             Ok(cli) => cli,
             Err(error) => return argument_error(&error),
         };
-        init_logging();
+        match crate::cli::logs::format(cli.log_format) {
+            Ok(format) => crate::cli::logs::init(format),
+            Err(error) => {
+                eprintln!("switchboard: {error}");
+                return ExitCode::from(2);
+            }
+        }
         match crate::cli::dispatch(cli, processes) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -151,18 +157,6 @@ fn argument_error(error: &clap::Error) -> ExitCode {
     let first = first.strip_prefix("error: ").unwrap_or(first);
     eprintln!("switchboard: {first} (see `switchboard --help`)");
     ExitCode::from(2)
-}
-
-/// Logs to stderr at `info`, or as `RUST_LOG` says; colour only on a terminal.
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 #[cfg(test)]

@@ -23,14 +23,6 @@ pub enum HomeError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// `config.toml` does not parse.
-    #[error("{path} is not valid: {message}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
     /// The secret file exists but is not 32 bytes: never sign with a short secret.
     #[error("{path} holds {len} bytes, not the {SECRET_LEN} a signing secret needs; remove it to make a new one")]
     BadSecret {
@@ -38,6 +30,12 @@ pub enum HomeError {
         path: PathBuf,
         /// Its length.
         len: usize,
+    },
+    /// A shared secret file holds neither 32 bytes nor 64 hexadecimal digits.
+    #[error("{path} must hold the token secret as 64 hexadecimal digits (or 32 raw bytes)")]
+    BadSharedSecret {
+        /// The secret file.
+        path: PathBuf,
     },
 }
 
@@ -91,46 +89,35 @@ pub fn load_or_create_secret(home: &Path) -> Result<[u8; SECRET_LEN], HomeError>
     }
 }
 
-/// The node's settings kept in `<home>/config.toml`.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HomeConfig {
-    /// The node name this home belongs to.
-    pub node: Option<String>,
-    /// Origins, besides the node's own, whose pages may open WebSockets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_origins: Vec<String>,
-    /// Lifetime of login tokens, in seconds (default 7 days).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_ttl_secs: Option<u64>,
-    /// Where to listen for peer nodes (`--net-bind` overrides it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub net_bind: Option<std::net::SocketAddr>,
-    /// The peer nodes, as `[[peer]]` tables.
-    #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
-    pub peers: Vec<crate::config::PeerConfig>,
-}
-
-const CONFIG_FILE: &str = "config.toml";
-
-/// Reads `<home>/config.toml`; a missing file is an empty config.
-pub fn read_config(home: &Path) -> Result<HomeConfig, HomeError> {
-    let path = home.join(CONFIG_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
-            path,
-            message: e.message().to_owned(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HomeConfig::default()),
-        Err(e) => Err(io_error(&path)(e)),
+/// The node's token-signing secret: read from `shared` when given (every instance of a
+/// clustered node points at the same file), else the home's own, made on first run.
+pub fn token_secret(home: &Path, shared: Option<&Path>) -> Result<[u8; SECRET_LEN], HomeError> {
+    match shared {
+        Some(path) => read_shared_secret(path),
+        None => load_or_create_secret(home),
     }
 }
 
-/// Writes `<home>/config.toml`.
-pub fn write_config(home: &Path, config: &HomeConfig) -> Result<(), HomeError> {
-    ensure_home(home)?;
-    let path = home.join(CONFIG_FILE);
-    let text = toml::to_string(config).unwrap_or_default();
-    fs::write(&path, text).map_err(io_error(&path))
+/// Reads a shared secret file: 64 hexadecimal digits (`openssl rand -hex 32`), surrounding
+/// whitespace ignored, or the 32 raw bytes of a home's `jwt_secret`.
+pub fn read_shared_secret(path: &Path) -> Result<[u8; SECRET_LEN], HomeError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    if let Ok(raw) = <[u8; SECRET_LEN]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    let bad = || HomeError::BadSharedSecret {
+        path: path.to_owned(),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad())?.trim();
+    if text.len() != 2 * SECRET_LEN || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut secret = [0u8; SECRET_LEN];
+    for (byte, pair) in secret.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(secret)
 }
 
 /// The directory where process `id` keeps what must survive restarts.
@@ -154,6 +141,21 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(load_or_create_secret(&home).unwrap(), first);
+    }
+
+    #[test]
+    fn a_shared_secret_is_read_as_hex_or_raw_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = dir.path().join("hex");
+        fs::write(&hex, format!("{}\n", "0f".repeat(SECRET_LEN))).unwrap();
+        assert_eq!(read_shared_secret(&hex).unwrap(), [0x0f; SECRET_LEN]);
+        let raw = dir.path().join("raw");
+        fs::write(&raw, [7u8; SECRET_LEN]).unwrap();
+        assert_eq!(read_shared_secret(&raw).unwrap(), [7; SECRET_LEN]);
+        let short = dir.path().join("short");
+        fs::write(&short, "abcd").unwrap();
+        let err = read_shared_secret(&short).unwrap_err();
+        assert!(err.to_string().contains("64 hexadecimal digits"), "{err}");
     }
 
     #[test]

@@ -37,9 +37,26 @@ pub enum StartError {
     /// The list of processes has a malformed or repeated id.
     #[error(transparent)]
     Processes(#[from] crate::builder::ProcessListError),
+    /// The instance could not join its node's cluster.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    /// A `[[process]]` entry names a process the node runs inside itself.
+    #[error("[[process]] {id} names a process this node runs inside itself; pick another id")]
+    CommandInNode {
+        /// The id.
+        id: process_lib::ProcessId,
+    },
     /// The listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The internal port (metrics, health, status) could not bind.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsBind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
@@ -70,6 +87,9 @@ pub struct RunningNode {
     scheme: &'static str,
     net_addr: Option<SocketAddr>,
     public_key: PublicKey,
+    metrics_addr: Option<SocketAddr>,
+    ops: Option<crate::ops::OpsServer>,
+    commands: crate::commands::Commands,
 }
 
 /// Starts a node with `processes`, listening on `config.bind`.
@@ -80,7 +100,16 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             source,
         }
     })?;
-    let secret = home::load_or_create_secret(&config.home)?;
+    if let Some(command) = config
+        .commands
+        .iter()
+        .find(|c| processes.iter().any(|p| p.id == c.id))
+    {
+        return Err(StartError::CommandInNode {
+            id: command.id.clone(),
+        });
+    }
+    let secret = home::token_secret(&config.home, config.token_secret_file.as_deref())?;
     crate::net::Net::validate(&config.net, &config.node)?;
     let identity =
         crate::net::identity::load_or_create(&config.home).map_err(crate::net::NetError::from)?;
@@ -97,7 +126,21 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
         addr: config.bind,
         source,
     })?;
-    let rt = Runtime::new(config, auth);
+    let metrics_listener = match config.metrics_bind {
+        Some(addr) => {
+            let bind_error = |source| StartError::MetricsBind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
+    let cluster = match &config.cluster {
+        Some(cluster) => Some(crate::cluster::join(&config.node, cluster).await?),
+        None => None,
+    };
+    let rt = Runtime::with_cluster(config, auth, cluster);
+    crate::cluster::start(&rt);
     let net_addr = match crate::net::start(&rt, identity).await {
         Ok(addr) => addr,
         Err(error) => {
@@ -123,14 +166,47 @@ pub async fn start(config: Config, processes: Vec<ProcessSpec>) -> Result<Runnin
             tracing::debug!(closed, "channels closed for shutdown");
         }
     });
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
+    let ops = metrics_listener.map(|(listener, addr)| {
+        tracing::info!(%addr, "internal port listening (metrics, health, ready, status)");
+        crate::ops::start(rt.clone(), listener)
+    });
     tracing::info!(node = %rt.node, %local_addr, "node started");
+    let commands = start_commands(&rt, scheme, local_addr);
     Ok(RunningNode {
         rt,
         local_addr,
         scheme,
         net_addr,
         public_key,
+        metrics_addr,
+        ops,
+        commands,
     })
+}
+
+/// Starts the programs of the `[[process]]` entries, pointed at the process socket on the
+/// loopback address when the listener takes every address.
+fn start_commands(
+    rt: &Arc<Runtime>,
+    scheme: &str,
+    local_addr: SocketAddr,
+) -> crate::commands::Commands {
+    let mut reach = local_addr;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(match reach {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let auth = rt.auth.clone();
+    let ttl = rt.config.token_ttl;
+    let launch = crate::commands::Launch {
+        url: format!("{scheme}://{reach}{}", process_lib::remote::wire::PATH),
+        node: rt.node.to_string(),
+        mint_token: Arc::new(move |id| auth.mint_process(id, ttl)),
+    };
+    crate::commands::start(rt.config.commands.clone(), launch, rt.shutdown.clone())
 }
 
 impl RunningNode {
@@ -179,6 +255,12 @@ impl RunningNode {
         self.net_addr
     }
 
+    /// Where the internal port (`/metrics`, `/health`, `/ready`, `/status`) is bound, when
+    /// `metrics_bind` was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// This node's public key, which its peers list in their config.
     pub fn public_key(&self) -> PublicKey {
         self.public_key
@@ -204,6 +286,54 @@ impl RunningNode {
         self.rt.net.set_peer_address(node, address)
     }
 
+    /// This instance's number in its node's cluster; `None` when it is not clustered.
+    pub fn cluster_instance(&self) -> Option<u8> {
+        self.rt.cluster.as_ref().map(|c| c.instance())
+    }
+
+    /// Whether this instance's link to the cluster's NATS server is up (false unclustered).
+    pub fn cluster_up(&self) -> bool {
+        self.rt.cluster.as_ref().is_some_and(|c| c.is_up())
+    }
+
+    /// Waits until the link to the cluster's NATS server is up (`up`) or down; returns at
+    /// once when the node is not clustered.
+    pub async fn wait_cluster_up(&self, up: bool) {
+        if let Some(cluster) = &self.rt.cluster {
+            cluster.wait_up(up).await;
+        }
+    }
+
+    /// The cluster's counters (all zero when not clustered).
+    pub fn cluster_stats(&self) -> crate::cluster::ClusterStatsSnapshot {
+        self.rt
+            .cluster
+            .as_ref()
+            .map(|c| c.stats.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Frames from programs on the process socket that the node could not use.
+    pub fn malformed_process_frames(&self) -> u64 {
+        self.rt
+            .outside
+            .malformed_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A process token for `process`, valid for `ttl`.
+    pub fn mint_process_token(&self, process: &process_lib::ProcessId, ttl: Duration) -> String {
+        self.rt.auth.mint_process(process, ttl)
+    }
+
+    /// Whether `process` serves WebSockets on `path` (normalised, e.g. `/ws`), having bound it.
+    pub fn is_ws_bound(&self, process: &process_lib::ProcessId, path: &str) -> bool {
+        self.rt
+            .bindings
+            .lookup(crate::http::bindings::Kind::WebSocket, process, path)
+            .is_some()
+    }
+
     /// How many WebSocket channels are open.
     pub fn channel_count(&self) -> usize {
         self.rt.channels.len()
@@ -214,10 +344,33 @@ impl RunningNode {
         self.rt.shutdown.cancelled().await;
     }
 
-    /// Stops accepting, closes every channel with 1001, stops the processes, and waits
-    /// (at most `close_timeout` and a little more) for every task to end.
+    /// The refusals of the connection limits so far, by kind.
+    pub fn limit_refusals(&self) -> crate::ws::limits::RefusalSnapshot {
+        self.rt.limits.refused.snapshot()
+    }
+
+    /// Whether the node has begun to drain (or shut down): `/ready` answers 503 from then on.
+    pub fn is_draining(&self) -> bool {
+        self.rt.is_draining()
+    }
+
+    /// The staggered stop: stops accepting, closes the channels with 1001 in batches (as
+    /// `config.drain` says), waits until every one has ended and its process was told, or
+    /// until the drain's deadline, then shuts down as [`RunningNode::shutdown`] does.
+    pub async fn drain(self) -> crate::ws::drain::DrainReport {
+        let report = crate::ws::drain::drain(&self.rt).await;
+        self.shutdown().await;
+        report
+    }
+
+    /// Stops accepting, closes every channel with 1001 at once, stops the processes and the
+    /// programs of `[[process]]` entries (SIGTERM, then SIGKILL after their timeout), and waits
+    /// (at most `close_timeout` and a little more) for every task to end. `/ready` answers
+    /// 503 from the start; the internal port stops last.
     pub async fn shutdown(self) {
         self.rt.shutdown.cancel();
+        // The programs are asked to stop while the channels close; each has its own timeout.
+        self.commands.stopped().await;
         self.rt.tasks.close();
         let limit = self.rt.config.close_timeout + Duration::from_secs(1);
         if tokio::time::timeout(limit, self.rt.tasks.wait())
@@ -225,6 +378,9 @@ impl RunningNode {
             .is_err()
         {
             tracing::warn!("some tasks did not end in time");
+        }
+        if let Some(ops) = self.ops {
+            ops.stop().await;
         }
     }
 }

@@ -2,10 +2,10 @@
 //! chat and whisper, `exit` and end-of-input leave with a goodbye, a refusal is explained on
 //! stderr with a non-zero exit, and a restarted node is reconnected to with what was missed.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -13,7 +13,11 @@ use gateway::{Config, RunningNode};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+mod common;
+
+use common::chat::ChatCli;
+
+use common::BIN;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn start_node(home: &Path, bind: SocketAddr) -> RunningNode {
@@ -25,95 +29,18 @@ async fn start_node(home: &Path, bind: SocketAddr) -> RunningNode {
 }
 
 /// A running `switchboard chat`, its stdout read line by line.
-struct ChatCli {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::UnboundedReceiver<String>,
-}
-
-impl ChatCli {
-    fn start(url: &str, token: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["chat", url, "--token", token])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn switchboard chat");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").expect("write");
-        stdin.flush().expect("flush");
-    }
-
-    /// The next line the client prints.
-    async fn line(&mut self) -> String {
-        tokio::time::timeout(WAIT, self.lines.recv())
-            .await
-            .expect("a line in time")
-            .expect("the client is still printing")
-    }
-
-    /// Reads lines until one equals `want`; returns the lines before it.
-    async fn until(&mut self, want: &str) -> Vec<String> {
-        let mut before = Vec::new();
-        for _ in 0..200 {
-            let line = self.line().await;
-            if line == want {
-                return before;
-            }
-            before.push(line);
-        }
-        panic!("never printed {want:?}; printed {before:?}");
-    }
-
-    async fn exit_code(mut self) -> i32 {
-        drop(self.stdin.take());
-        let status = tokio::task::spawn_blocking(move || self.child.wait())
-            .await
-            .expect("join")
-            .expect("wait");
-        status.code().unwrap_or(-1)
-    }
-}
-
-impl Drop for ChatCli {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_whisper_and_leave() {
     let home = tempfile::tempdir().expect("home");
     let node = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
     let token = node.mint_token(Duration::from_secs(600));
 
-    let mut ann = ChatCli::start(&node.ws_url(), &token);
+    let mut ann = ChatCli::start(&[&node.ws_url(), "--token", &token]);
     assert_eq!(
         ann.line().await,
         "Welcome, user1! 1 person here. Type /help for the commands, exit to leave."
     );
-    let mut bob = ChatCli::start(&node.ws_url(), &token);
+    let mut bob = ChatCli::start(&[&node.ws_url(), "--token", &token]);
     assert_eq!(
         bob.line().await,
         "Welcome, user2! 2 people here. Type /help for the commands, exit to leave."
@@ -154,13 +81,13 @@ async fn a_newcomer_sees_the_last_messages() {
     let home = tempfile::tempdir().expect("home");
     let node = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
     let token = node.mint_token(Duration::from_secs(600));
-    let mut ann = ChatCli::start(&node.ws_url(), &token);
+    let mut ann = ChatCli::start(&[&node.ws_url(), "--token", &token]);
     ann.line().await;
     for text in ["first", "second"] {
         ann.type_line(text);
         assert_eq!(ann.line().await, format!("[user1]: {text}"));
     }
-    let mut bob = ChatCli::start(&node.ws_url(), &token);
+    let mut bob = ChatCli::start(&[&node.ws_url(), "--token", &token]);
     bob.line().await; // welcome
     assert_eq!(bob.line().await, "[user1]: first");
     assert_eq!(bob.line().await, "[user1]: second");
@@ -258,7 +185,7 @@ async fn a_lost_connection_reconnects_and_shows_what_was_missed() {
     let node = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
     let addr = node.local_addr();
     let token = node.mint_token(Duration::from_secs(600));
-    let mut ann = ChatCli::start(&node.ws_url(), &token);
+    let mut ann = ChatCli::start(&[&node.ws_url(), "--token", &token]);
     ann.line().await;
     ann.type_line("/name ann");
     assert_eq!(ann.line().await, "* you are now ann");
@@ -357,7 +284,7 @@ async fn at_a_terminal_incoming_lines_do_not_garble_the_line_being_typed() {
     terminal.wait_for("half a li").await;
 
     // Someone else speaks while the line is half typed.
-    let mut other = ChatCli::start(&node.ws_url(), &token);
+    let mut other = ChatCli::start(&[&node.ws_url(), "--token", &token]);
     other.line().await;
     other.type_line("interrupting you");
     assert_eq!(other.line().await, "[user2]: interrupting you");

@@ -2,15 +2,13 @@
 //! (rcgen): with `--ca-cert` it chats and reconnects after a restart; a certificate it
 //! refuses (unknown issuer, another name, expired) is said in one line on stderr with exit 1.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gateway::config::TlsFiles;
 use gateway::{Config, RunningNode};
-use tokio::sync::mpsc;
 
 // The CA helper of the workspace's integration tests, shared as a file: that crate depends
 // on this one. Not every helper in it is used here.
@@ -19,8 +17,11 @@ use tokio::sync::mpsc;
 mod pki;
 use pki::TestCa;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+
+use common::chat::ChatCli;
+
+use common::BIN;
 
 async fn start_tls_node(home: &Path, bind: SocketAddr, files: TlsFiles) -> RunningNode {
     let mut config = Config::new(home);
@@ -37,83 +38,6 @@ fn url(node: &RunningNode) -> String {
 }
 
 /// A running `switchboard chat`, its stdout read line by line.
-struct ChatCli {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::UnboundedReceiver<String>,
-}
-
-impl ChatCli {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .arg("chat")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn switchboard chat");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").expect("write");
-        stdin.flush().expect("flush");
-    }
-
-    async fn line(&mut self) -> String {
-        tokio::time::timeout(WAIT, self.lines.recv())
-            .await
-            .expect("a line in time")
-            .expect("the client is still printing")
-    }
-
-    /// Reads lines until one equals `want`; returns the lines before it.
-    async fn until(&mut self, want: &str) -> Vec<String> {
-        let mut before = Vec::new();
-        for _ in 0..200 {
-            let line = self.line().await;
-            if line == want {
-                return before;
-            }
-            before.push(line);
-        }
-        panic!("never printed {want:?}; printed {before:?}");
-    }
-
-    async fn exit_code(mut self) -> i32 {
-        drop(self.stdin.take());
-        let status = tokio::task::spawn_blocking(move || self.child.wait())
-            .await
-            .expect("join")
-            .expect("wait");
-        status.code().unwrap_or(-1)
-    }
-}
-
-impl Drop for ChatCli {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs `switchboard chat ARGS` to its end with no input; its exit code and stderr.
 async fn run_chat(args: Vec<String>) -> (Option<i32>, String, Vec<u8>) {
     let out = tokio::task::spawn_blocking(move || {

@@ -155,3 +155,102 @@ fn a_taken_port_is_a_clear_error() {
         "cannot listen on",
     );
 }
+
+/// The error frame's code and the close code a client of a stopping node reads.
+async fn told(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> (String, u16) {
+    let wait = std::time::Duration::from_secs(10);
+    let error = tokio::time::timeout(wait, ws.next())
+        .await
+        .expect("the error frame in time")
+        .expect("error frame")
+        .expect("frame");
+    let error: serde_json::Value =
+        serde_json::from_str(error.to_text().expect("text")).expect("json");
+    let close = match tokio::time::timeout(wait, ws.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => u16::from(frame.code),
+        other => panic!("expected a close frame, got {other:?}"),
+    };
+    (
+        error["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        close,
+    )
+}
+
+#[tokio::test]
+async fn sigterm_drains_every_client_in_batches_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let mut node = run_node(
+        &home,
+        &["--drain-batch-size", "2", "--drain-batch-interval-ms", "20"],
+    );
+    let token = token(&home, &[]);
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(register(&node.url, &token).await);
+    }
+    assert_eq!(send_signal(node.child.id() as i32, "TERM"), 0);
+    for ws in &mut clients {
+        assert_eq!(told(ws).await, ("going_away".to_owned(), 1001));
+    }
+    drop(clients);
+    let status = tokio::task::spawn_blocking(move || node.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_second_sigint_while_draining_stops_the_node_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    // One channel a batch, ten minutes apart: only a second signal ends this drain soon.
+    let mut node = common::run_node(
+        &home,
+        &[
+            "--drain-batch-size",
+            "1",
+            "--drain-batch-interval-ms",
+            "600000",
+        ],
+        Stdio::piped(),
+    );
+    let token = token(&home, &[]);
+    let mut first = register(&node.url, &token).await;
+    let mut second = register(&node.url, &token).await;
+    let pid = node.child.id() as i32;
+    assert_eq!(send_signal(pid, "INT"), 0);
+    assert_eq!(told(&mut first).await, ("going_away".to_owned(), 1001));
+    // The second client's batch is ten minutes away: it is still served.
+    second
+        .send(Message::text("still here"))
+        .await
+        .expect("send");
+    let echoed = second.next().await.expect("echo").expect("frame");
+    assert_eq!(echoed.to_text().expect("text"), "still here");
+
+    assert_eq!(send_signal(pid, "INT"), 0);
+    let mut stderr = node.child.stderr.take().expect("stderr");
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
+        (node.child.wait().expect("wait"), text)
+    });
+    let (status, stderr) = tokio::time::timeout(std::time::Duration::from_secs(10), joined)
+        .await
+        .expect("the node stops well before its next batch")
+        .expect("join");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("switchboard: a second signal came while draining: stopped at once"),
+        "{stderr}"
+    );
+}

@@ -30,15 +30,3 @@ impl LazyLoadBlob {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clones_share_the_payload() {
-        let blob = LazyLoadBlob::from_bytes(vec![7u8; 4096]);
-        let copy = blob.clone();
-        assert_eq!(blob.bytes.as_ptr(), copy.bytes.as_ptr());
-    }
-}

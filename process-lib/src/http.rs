@@ -179,6 +179,10 @@ pub enum HttpServerError {
     /// The channel's writer queue was full; the channel is closed.
     #[error("the channel's client is not reading fast enough; the channel was closed")]
     SlowConsumer,
+    /// The channel lives on another instance of this node, and the cluster link to it is
+    /// down (or too busy) just now; nothing was sent.
+    #[error("the channel is on another instance of this node, which cannot be reached now")]
+    InstanceUnreachable,
 }
 
 /// The type of a WebSocket frame.
@@ -252,23 +256,42 @@ pub enum WsErrorCode {
     GoingAway,
     /// The server holds as many connections as it allows.
     OverCapacity,
+    /// The client's address holds as many connections as the server allows one address.
+    TooManyConnectionsFromAddress,
+    /// The client's address opened new connections faster than the server allows.
+    ConnectionRateExceeded,
     /// The frame is not of a kind the channel accepts (e.g. invalid UTF-8 in a text frame).
     InvalidFrame,
+    /// Process socket: the process id runs inside the node.
+    ProcessInNode,
+    /// Process socket: another live connection is that process.
+    ProcessTaken,
+    /// Process socket: a frame the node could not use (said per frame; repeated, it closes).
+    MalformedFrame,
+    /// A frame that breaks the WebSocket protocol: reserved bits or opcodes, a fragmented or
+    /// oversized control frame, a continuation with nothing to continue.
+    ProtocolError,
 }
 
 impl WsErrorCode {
     /// The WebSocket close code that goes with this error.
     pub fn close_code(self) -> u16 {
         match self {
-            Self::RegisterTimeout | Self::MalformedRegister | Self::SlowConsumer => 1008,
+            Self::RegisterTimeout
+            | Self::MalformedRegister
+            | Self::SlowConsumer
+            | Self::ConnectionRateExceeded
+            | Self::MalformedFrame => 1008,
+            Self::ProcessInNode | Self::ProcessTaken => 4409,
             Self::Unauthorized => 4401,
             Self::NoSuchProcess => 4404,
             Self::EncryptionRequired => 4403,
             Self::MessageTooBig => 1009,
             Self::ProcessRestarted => 1011,
             Self::GoingAway => 1001,
-            Self::OverCapacity => 1013,
+            Self::OverCapacity | Self::TooManyConnectionsFromAddress => 1013,
             Self::InvalidFrame => 1007,
+            Self::ProtocolError => 1002,
         }
     }
 
@@ -285,8 +308,24 @@ impl WsErrorCode {
             Self::ProcessRestarted => "process_restarted",
             Self::GoingAway => "going_away",
             Self::OverCapacity => "over_capacity",
+            Self::TooManyConnectionsFromAddress => "too_many_connections_from_address",
+            Self::ConnectionRateExceeded => "connection_rate_exceeded",
             Self::InvalidFrame => "invalid_frame",
+            Self::ProcessInNode => "process_in_node",
+            Self::ProcessTaken => "process_taken",
+            Self::MalformedFrame => "malformed_frame",
+            Self::ProtocolError => "protocol_error",
         }
+    }
+
+    /// Whether this is the client breaking the WebSocket protocol (RFC 6455 says to fail
+    /// the connection: a close frame and nothing before it), not the node refusing for a
+    /// reason of its own (said first in an error frame).
+    pub fn is_protocol_failure(self) -> bool {
+        matches!(
+            self,
+            Self::ProtocolError | Self::InvalidFrame | Self::MessageTooBig
+        )
     }
 }
 
@@ -486,6 +525,7 @@ mod tests {
             ),
             (HttpServerError::WsPingPongTooLong, "WsPingPongTooLong"),
             (HttpServerError::SlowConsumer, "SlowConsumer"),
+            (HttpServerError::InstanceUnreachable, "InstanceUnreachable"),
         ] {
             round_trip::<Result<(), HttpServerError>>(Err(err), &format!(r#"{{"Err":"{name}"}}"#));
         }
@@ -539,7 +579,13 @@ mod tests {
             WsErrorCode::ProcessRestarted,
             WsErrorCode::GoingAway,
             WsErrorCode::OverCapacity,
+            WsErrorCode::TooManyConnectionsFromAddress,
+            WsErrorCode::ConnectionRateExceeded,
             WsErrorCode::InvalidFrame,
+            WsErrorCode::ProcessInNode,
+            WsErrorCode::ProcessTaken,
+            WsErrorCode::MalformedFrame,
+            WsErrorCode::ProtocolError,
         ];
         for code in all {
             assert_eq!(json(&code), format!("\"{}\"", code.as_str()));

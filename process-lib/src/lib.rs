@@ -29,6 +29,8 @@
 //! - [`bind`]: serving `/<process_id><path>` as WebSocket channels or HTTP.
 //! - [`net`]: asking `net:distro:sys` for this node's peers ([`net::peers`]).
 //! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
+//! - [`remote`]: the process socket's wire, and (feature `remote`) running a process
+//!   outside the node over it.
 //! - [`typed`]: typed channels — each connection as a `(Receiver<In>, Sender<Out>)` pair of
 //!   serde types, served by a handler task that lives as long as the connection.
 //!
@@ -45,6 +47,7 @@ pub mod message;
 pub mod net;
 pub mod node_name;
 pub mod process_id;
+pub mod remote;
 mod shared_str;
 pub mod typed;
 

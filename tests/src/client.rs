@@ -38,6 +38,31 @@ impl WsClient {
         Self { ws }
     }
 
+    /// Connects to `url` (plain ws) from local address `from` (any of 127/8 is loopback, so
+    /// a test can be several client addresses).
+    pub async fn connect_from(url: &str, from: std::net::IpAddr) -> Self {
+        let server: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("a ws://ADDR:PORT/ url");
+        let connect = async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind((from, 0).into())
+                .expect("bind the client address");
+            let stream = socket.connect(server).await.expect("connect");
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+                .await
+                .expect("upgrade")
+                .0
+        };
+        let ws = tokio::time::timeout(WAIT, connect)
+            .await
+            .expect("connect in time");
+        Self { ws }
+    }
+
     /// Sends the register frame and returns the channel id from the reply.
     pub async fn register(&mut self, token: &str, process: &str) -> u32 {
         self.send_register(token, process, false).await;
@@ -105,6 +130,16 @@ impl WsClient {
     pub async fn next_json(&mut self) -> Value {
         let text = self.next_text().await;
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    /// Expects the socket to be failed for a protocol violation: a close frame with
+    /// `close_code` and `code` as its reason, and no error frame before it.
+    pub async fn expect_failure(&mut self, code: &str, close_code: u16) {
+        assert_eq!(
+            self.next().await,
+            Frame::Close(close_code, code.to_owned()),
+            "a protocol failure is a close frame alone"
+        );
     }
 
     /// Expects the error frame with `code` and then a close frame with `close_code`;

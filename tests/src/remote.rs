@@ -27,6 +27,11 @@ enum Command {
         channel_id: u32,
         text: String,
     },
+    PushMany {
+        node: String,
+        channel_ids: Vec<u32>,
+        text: String,
+    },
     PushAsking {
         node: String,
         channel_id: u32,
@@ -119,6 +124,19 @@ async fn perform(command: Command) -> String {
             );
             format!("{result:?}")
         }
+        Command::PushMany {
+            node,
+            channel_ids,
+            text,
+        } => {
+            let failed = process_lib::send_ws_push_many(
+                &node,
+                &channel_ids,
+                WsMessageType::Text,
+                LazyLoadBlob::from_bytes(text),
+            );
+            format!("{failed:?}")
+        }
         Command::PushAsking {
             node,
             channel_id,
@@ -184,6 +202,16 @@ impl Driver {
         self.ask(Command::Push {
             node: node.to_owned(),
             channel_id,
+            text: text.to_owned(),
+        })
+        .await
+    }
+
+    /// `send_ws_push_many(node, channel_ids, Text, text)`, as `Debug` of the failures.
+    pub async fn push_many(&self, node: &str, channel_ids: &[u32], text: &str) -> String {
+        self.ask(Command::PushMany {
+            node: node.to_owned(),
+            channel_ids: channel_ids.to_vec(),
             text: text.to_owned(),
         })
         .await

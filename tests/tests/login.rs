@@ -3,6 +3,10 @@
 //! for one address while another still logs in.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpSocket;
+use tokio::sync::Barrier;
 
 use serde_json::json;
 use switchboard_tests::web::{self, cookie_pair, RawRequest};
@@ -173,7 +177,8 @@ async fn brute_force_is_slowed_while_another_address_still_logs_in() {
     let guess =
         |n: usize| RawRequest::post_json("/login", &json!({ "password": format!("guess {n}") }));
 
-    // The burst's failures are answered as failures; the one past it is refused unchecked.
+    // The burst's attempts are checked and answered as failures; those past it are refused
+    // unchecked.
     let mut statuses = Vec::new();
     for n in 0..6 {
         let response = web::send_from(attacker, node.addr(), &guess(n)).await;
@@ -191,7 +196,7 @@ async fn brute_force_is_slowed_while_another_address_still_logs_in() {
             assert!(message.contains("too many login attempts"), "{message}");
         }
     }
-    assert_eq!(statuses, vec![401, 401, 401, 401, 429, 429]);
+    assert_eq!(statuses, vec![401, 401, 401, 429, 429, 429]);
 
     // Even the right password waits, from that address.
     let right = RawRequest::post_json("/login", &json!({ "password": PASSWORD }));
@@ -238,4 +243,60 @@ async fn a_crowd_of_logins_does_not_stall_the_node() {
     }
     let right = RawRequest::post_json("/login", &json!({ "password": PASSWORD }));
     assert_eq!(web::send(node.addr(), &right).await.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_checked_no_more_than_the_burst() {
+    let (mut config, home) = TestNode::config();
+    config.login_burst = 5;
+    config.login_attempts_per_minute = 1;
+    let node = TestNode::start_with(config, home, vec![]).await;
+    node.set_password(PASSWORD);
+    let addr = node.addr();
+    const ATTEMPTS: usize = 200;
+
+    // Every attempt has its socket open before any of them sends: all 200 are in flight at once.
+    let ready = Arc::new(Barrier::new(ATTEMPTS + 1));
+    let attempts: Vec<_> = (0..ATTEMPTS)
+        .map(|n| {
+            let ready = ready.clone();
+            tokio::spawn(async move {
+                let socket = TcpSocket::new_v4().expect("socket");
+                socket
+                    .bind(([127, 0, 0, 2], 0).into())
+                    .expect("bind 127.0.0.2");
+                let stream = socket.connect(addr).await.expect("connect");
+                ready.wait().await;
+                let guess =
+                    RawRequest::post_json("/login", &json!({ "password": format!("guess {n}") }));
+                web::exchange(stream, &addr.to_string(), &guess).await
+            })
+        })
+        .collect();
+    ready.wait().await;
+
+    // Meanwhile, the owner logs in from another address.
+    let right = RawRequest::post_json("/login", &json!({ "password": PASSWORD }));
+    let response = web::send_from([127, 0, 0, 3].into(), addr, &right).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+
+    let mut checked = 0;
+    let mut refused = 0;
+    for attempt in attempts {
+        let response = attempt.await.expect("attempt task");
+        match response.status {
+            401 => checked += 1,
+            429 => {
+                refused += 1;
+                let retry: u64 = response
+                    .header("retry-after")
+                    .and_then(|v| v.parse().ok())
+                    .expect("Retry-After in seconds");
+                assert!((1..=60).contains(&retry), "Retry-After {retry}");
+            }
+            status => panic!("status {status}: {}", response.text()),
+        }
+    }
+    assert_eq!(checked, 5, "wrong passwords checked, with a burst of 5");
+    assert_eq!(refused, ATTEMPTS - 5);
 }

@@ -125,8 +125,10 @@ async fn a_burst_of_requests_from_a_process_on_bob_all_reach_one_on_alice() {
     let alice = alice.start(vec![blaster(None)]).await;
     bob.peer(ALICE, alice_key, Some(net_addr(&alice)), false);
     let (jobs, rx) = mpsc::unbounded_channel();
-    let _bob = bob.start(vec![blaster(Some(rx))]).await;
+    let bob = bob.start(vec![blaster(Some(rx))]).await;
+    // Each side marks the link up on its own; bob sends, so bob must see it too.
     wait_linked(&alice, BOB, true).await;
+    wait_linked(&bob, ALICE, true).await;
     let (done, finished) = oneshot::channel();
     jobs.send((None, done)).expect("blaster alive");
     tokio::time::timeout(WAIT * 6, finished)

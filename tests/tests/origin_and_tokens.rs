@@ -136,10 +136,12 @@ async fn bad_tokens_on_a_bound_path_are_refused_with_the_reason() {
     let expired = node.node.auth().mint_claims(&Claims {
         username: "local.os".into(),
         exp: 1_000_000,
+        process: None,
     });
     let other_node = node.node.auth().mint_claims(&Claims {
         username: "bob.os".into(),
         exp: u64::MAX / 2,
+        process: None,
     });
     let cases = [
         (forged, "not valid for this node"),

@@ -1,9 +1,14 @@
-//! Every failure of the register flow: the error frame's code and sentence, then the close code.
+//! Every failure of the register flow: the error frame's code and sentence, then the close code;
+//! and protocol violations, which get the close frame alone.
 
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use gateway::auth::{Auth, Claims};
 use switchboard_tests::{eventually, procs, Frame, TestNode, WsClient, WAIT};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{Frame as WireFrame, FrameHeader};
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn no_register_frame_in_time() {
@@ -45,10 +50,12 @@ async fn unauthorized_tokens() {
     let expired = node.node.auth().mint_claims(&Claims {
         username: "local.os".into(),
         exp: 1_000_000,
+        process: None,
     });
     let other_node = node.node.auth().mint_claims(&Claims {
         username: "bob.os".into(),
         exp: u64::MAX / 2,
+        process: None,
     });
     let cases = [
         ("", "no auth token was given"),
@@ -102,14 +109,13 @@ async fn message_too_big_before_and_after_register() {
     let node = TestNode::start_with(config, home, vec![]).await;
     let mut client = WsClient::connect(&node.url()).await;
     client.send_binary(&vec![b'x'; 10_000]).await;
-    let message = client.expect_refusal("message_too_big", 1009).await;
-    assert!(message.contains("limit of 4096 bytes"), "{message}");
+    client.expect_failure("message_too_big", 1009).await;
 
     let (mut client, _) = node.register("echo:echo:sys").await;
     client.send_text(&"y".repeat(4000)).await;
     assert_eq!(client.next_text().await.len(), 4000);
     client.send_text(&"y".repeat(5000)).await;
-    client.expect_refusal("message_too_big", 1009).await;
+    client.expect_failure("message_too_big", 1009).await;
 }
 
 #[tokio::test]
@@ -189,4 +195,43 @@ async fn an_empty_frame_token_falls_back_to_the_login_cookie() {
     client.send_register("", "echo:echo:sys", false).await;
     let message = client.expect_refusal("unauthorized", 4401).await;
     assert!(message.contains("no auth token"), "{message}");
+}
+
+/// A frame of `opcode` with `configure` applied to its header, sent as is.
+fn raw_frame(payload: &[u8], opcode: OpCode, configure: impl FnOnce(&mut FrameHeader)) -> Message {
+    let mut header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    configure(&mut header);
+    Message::Frame(WireFrame::from_payload(header, payload.to_vec().into()))
+}
+
+#[tokio::test]
+async fn protocol_violations_fail_the_socket_with_a_close_frame_alone() {
+    let node = TestNode::start(vec![]).await;
+    // Reserved bits, a reserved opcode, a ping over 125 bytes: each a 1002, on a channel
+    // and before a register frame alike.
+    let violations = [
+        raw_frame(b"hi", OpCode::Data(Data::Text), |h| h.rsv1 = true),
+        raw_frame(b"", OpCode::Data(Data::Reserved(3)), |_| {}),
+        raw_frame(&[b'p'; 126], OpCode::Control(Control::Ping), |_| {}),
+    ];
+    for violation in violations {
+        let (mut client, _) = node.register("echo:echo:sys").await;
+        client.send_text("before").await;
+        assert_eq!(client.next_text().await, "before");
+        client.ws.send(violation.clone()).await.expect("send");
+        client.expect_failure("protocol_error", 1002).await;
+
+        let mut client = WsClient::connect(&node.url()).await;
+        client.ws.send(violation).await.expect("send");
+        client.expect_failure("protocol_error", 1002).await;
+    }
+    // A close reason that is not UTF-8 is a 1007.
+    let (mut client, _) = node.register("echo:echo:sys").await;
+    let reason = [0x03, 0xe8, b'c', b'a', b'f', 0xe9];
+    let close = raw_frame(&reason, OpCode::Control(Control::Close), |_| {});
+    client.ws.send(close).await.expect("send");
+    client.expect_failure("invalid_frame", 1007).await;
 }

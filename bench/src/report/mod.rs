@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+mod soak;
 mod tables;
 
 use crate::compare::{Comparison, ServerRun};
@@ -90,13 +91,20 @@ pub fn ratios(
     baseline: ServerKind,
     metric: impl Fn(&ServerRun) -> Option<f64>,
 ) -> Vec<f64> {
+    ratios_of(c, ServerKind::Switchboard, baseline, metric)
+}
+
+/// `ours`/`baseline` for one metric, computed within each run.
+pub fn ratios_of(
+    c: &Comparison,
+    ours: ServerKind,
+    baseline: ServerKind,
+    metric: impl Fn(&ServerRun) -> Option<f64>,
+) -> Vec<f64> {
     c.runs
         .iter()
         .filter_map(|run| {
-            let ours = run
-                .iter()
-                .find(|r| r.kind == ServerKind::Switchboard)
-                .and_then(&metric)?;
+            let ours = run.iter().find(|r| r.kind == ours).and_then(&metric)?;
             let theirs = run.iter().find(|r| r.kind == baseline).and_then(&metric)?;
             (theirs > 0.0).then(|| ours / theirs)
         })
@@ -217,6 +225,17 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     let idle_rss = |r: &ServerRun| r.idle.map(|i| i.rss_per_conn);
     let mut targets = vec![
         Target {
+            what: "echo msgs/s, echo outside the node / echo inside (issue 16)".into(),
+            per_run: ratios_of(
+                c,
+                ServerKind::SwitchboardOutside,
+                ServerKind::Switchboard,
+                echo_rate,
+            ),
+            bound: 0.5,
+            at_least: true,
+        },
+        Target {
             what: "echo msgs/s, Switchboard / tokio-tungstenite 4 KiB".into(),
             per_run: ratios(c, ServerKind::Tt4k, echo_rate),
             bound: 0.9,
@@ -279,9 +298,21 @@ pub fn render(c: &Comparison, findings: &str) -> String {
             bound: 100_000.0,
             at_least: true,
         },
+        Target {
+            what: format!(
+                "chat: messages/s stored and shown to {} members, {} says in flight",
+                group(p.chat.members as f64, 0),
+                p.chat.window
+            ),
+            per_run: values(c, ServerKind::Switchboard, |r| {
+                r.chat.map(|n| n.messages_per_s)
+            }),
+            bound: 5_000.0,
+            at_least: true,
+        },
     ];
     if p.deep_window > 0 {
-        let at = targets.len() - 2;
+        let at = targets.len() - 3;
         let deep_targets = [
             (
                 deep("fan-out deliveries/s, Switchboard / tokio-tungstenite default"),
@@ -342,6 +373,8 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     tables::fanout_deep(&mut out, c);
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
+    tables::chat(&mut out, c);
+    soak::soak(&mut out, c);
 
     let errors: Vec<String> = c
         .runs

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{cell, group, median_cell, ratios, values, Spread};
 use crate::compare::{Comparison, ServerRun};
+use crate::scenario::chat::ChatResult;
 use crate::scenario::fanout::FanoutResult;
 use crate::servers::ServerKind;
 
@@ -287,5 +288,54 @@ pub fn net(out: &mut String, c: &Comparison) {
     );
     let _ = writeln!(out, "| server | pushes/s median [min–max] | latency p50 | p99 | frames published (median) | pushes missing (all runs) | both nodes' CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|");
     fanout_row(out, c, kind, |r| r.net);
+    out.push('\n');
+}
+
+/// Reads one chat result of a run.
+type PickChat = fn(&ServerRun) -> Option<ChatResult>;
+
+/// Chat: messages/s stored and shown to every member, at the configured depth and at one
+/// say in flight (Switchboard only).
+pub fn chat(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let kind = ServerKind::Switchboard;
+    let depths: [(u64, PickChat); 2] = [(p.chat.window, |r| r.chat), (1, |r| r.chat_one)];
+    if depths
+        .iter()
+        .all(|(_, pick)| values(c, kind, |r| pick(r).map(|x| x.published as f64)).is_empty())
+    {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Chat: {} members of `chat:chat:sys` in JSON mode, {} of them saying, {:.0} s per depth\n\n\
+         Every message is stored in SQLite (WAL, synchronous FULL) before it is shown; a say is \
+         complete when its `message` event has reached every member, the sender included. \
+         Latency is from a say's send to its delivery to one member. *Disordered* counts \
+         members whose ids skipped or whose order differed from the first member's. Each depth \
+         runs on a fresh node.\n",
+        group(p.chat.members as f64, 0),
+        p.chat.publishers,
+        p.chat.duration.as_secs_f64()
+    );
+    let _ = writeln!(out, "| says in flight | messages/s median [min–max] | deliveries/s (median) | latency p50 | p99 | says (median) | deliveries missing (all runs) | disordered (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|---|---|");
+    for (window, pick) in depths {
+        let of = move |f: fn(&ChatResult) -> f64| move |r: &ServerRun| pick(r).as_ref().map(f);
+        let missing: f64 = values(c, kind, of(|x| x.missing as f64)).iter().sum();
+        let disordered: f64 = values(c, kind, of(|x| x.disordered as f64)).iter().sum();
+        let _ = writeln!(
+            out,
+            "| {window} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(c, kind, 0, of(|x| x.messages_per_s)),
+            median_cell(c, kind, 0, of(|x| x.deliveries_per_s)),
+            median_cell(c, kind, 0, of(|x| x.latency.p50_us)),
+            median_cell(c, kind, 0, of(|x| x.latency.p99_us)),
+            median_cell(c, kind, 0, of(|x| x.published as f64)),
+            group(missing, 0),
+            group(disordered, 0),
+            median_cell(c, kind, 0, of(|x| x.cpu.server_pct)),
+            median_cell(c, kind, 0, of(|x| x.cpu.client_pct)),
+        );
+    }
     out.push('\n');
 }

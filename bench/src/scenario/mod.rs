@@ -9,12 +9,18 @@
 //! - [`net`]: the same across two linked nodes: pushes/s from a process on one node to
 //!   channels on the other.
 //! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
+//! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
+//!   everyone, and latency from say to delivery.
+//! - [`soak`]: two linked nodes under churn, chat, slow readers and a flapping link for
+//!   minutes, sampled over time (run only when asked for).
 
+pub mod chat;
 pub mod echo;
 pub mod fanout;
 pub mod idle;
 pub mod idle_max;
 pub mod net;
+pub mod soak;
 
 use hdrhistogram::Histogram;
 

@@ -17,7 +17,6 @@ use switchboard_client::{
 use tokio::sync::mpsc;
 
 use super::chat_view::ChatView;
-use crate::home;
 
 /// What `switchboard chat` was given.
 #[derive(Debug)]
@@ -173,8 +172,8 @@ fn mint_token(home: &std::path::Path) -> anyhow::Result<String> {
             home.display()
         );
     }
-    let node = super::node_name(home, None)?;
-    let secret = home::load_or_create_secret(home)?;
+    let node = super::node_name(home)?;
+    let secret = super::node_secret(home)?;
     Ok(crate::auth::Auth::new(&node, &secret).mint(Duration::from_secs(24 * 3600)))
 }
 

@@ -3,15 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::home;
 use crate::net::identity;
 
 /// `switchboard id`: prints `node`, `public_key` and `net_address` lines.
 pub fn id(home: PathBuf) -> anyhow::Result<()> {
-    let node = super::node_name(&home, None)?;
+    let config = super::settings(home.clone(), super::Layer::Flag, &Vec::new())?.config;
+    let node = config.node;
     let identity = identity::load_or_create(&home)?;
-    let config = home::read_config(&home)?;
-    let net_address = config.net_bind.map_or_else(
+    let net_address = config.net.bind.map_or_else(
         || "none (run with --net-bind ADDR)".to_owned(),
         |a| a.to_string(),
     );

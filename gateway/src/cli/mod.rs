@@ -1,8 +1,9 @@
 //! The `switchboard` command line. This file holds the argument definitions; each command's
 //! wiring lives in a file of its own, and the work is done by the library modules.
 //!
-//! - [`run`]: `switchboard run` (its browser and TLS flags: [`web`]). [`token`]: `switchboard
-//!   token`. [`passwd`]: `switchboard passwd`. [`id`]: `switchboard id`.
+//! - [`run`]: `switchboard run`, with a flag per setting ([`flags`]). [`config`]:
+//!   `switchboard config`. [`token`]: `switchboard token`. [`passwd`]: `switchboard passwd`.
+//!   [`id`]: `switchboard id`. [`logs`]: `--log-format` and the log subscriber.
 //! - [`chat`]: `switchboard chat`, with [`chat_view`] turning chat events into lines.
 //! - [`new`]: `switchboard new`, a crate for a node with the author's own process.
 //!
@@ -10,28 +11,30 @@
 
 pub mod chat;
 pub mod chat_view;
+pub mod config;
+pub mod flags;
 pub mod id;
+pub mod logs;
 pub mod new;
 pub mod passwd;
 pub mod run;
 pub mod token;
-pub mod web;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::DEFAULT_NODE;
-use crate::home;
+use crate::config::layers::{self, Layer, Layered};
 use crate::kernel::ProcessSpec;
 
 /// Switchboard: a process-message WebSocket gateway.
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about)]
 pub struct Cli {
+    /// How logs on stderr are written: `text` (default) or `json` (one object a line); also
+    /// SWITCHBOARD_LOG_FORMAT.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<logs::LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -40,48 +43,52 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a node until SIGINT or SIGTERM.
+    /// Run a node until SIGINT or SIGTERM (a drain; a second signal stops at once).
     Run {
-        /// The node's home directory (created on first run).
-        #[arg(long, default_value = "./switchboard-home")]
-        home: PathBuf,
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: SocketAddr,
-        /// The node's name (remembered in the home; default local.os).
+        /// The node's home directory, created on first run (also SWITCHBOARD_HOME; default
+        /// ./switchboard-home).
         #[arg(long)]
-        node: Option<String>,
-        /// Origins, TLS, token lifetime.
+        home: Option<PathBuf>,
+        /// Every setting of config.toml, as a flag.
         #[command(flatten)]
-        web: web::WebArgs,
-        /// Address to listen for peer nodes on (default: `net_bind` in config.toml, else off).
+        settings: flags::SettingFlags,
+    },
+    /// Print the settings a node with this home would run with, and where each came from.
+    Config {
+        /// The node's home directory (also SWITCHBOARD_HOME; default ./switchboard-home).
         #[arg(long)]
-        net_bind: Option<SocketAddr>,
-        /// A peer, added to those in config.toml:
-        /// `name=NODE,key=HEX[,address=HOST:PORT][,trust]` (repeatable).
-        #[arg(long = "peer")]
-        peers: Vec<crate::net::PeerConfig>,
+        home: Option<PathBuf>,
+        /// Only check them: print nothing but the problems, and exit 1 when there are any.
+        #[arg(long)]
+        check: bool,
+        /// Settings given as flags, as `run` takes them.
+        #[command(flatten)]
+        settings: flags::SettingFlags,
     },
     /// Print the node's name, public key and net address (creates the key pair if needed).
     Id {
-        /// The node's home directory.
-        #[arg(long, default_value = "./switchboard-home")]
-        home: PathBuf,
+        /// The node's home directory (also SWITCHBOARD_HOME; default ./switchboard-home).
+        #[arg(long)]
+        home: Option<PathBuf>,
     },
     /// Set the node password (from the terminal, or one line of stdin).
     Passwd {
-        /// The node's home directory.
-        #[arg(long, default_value = "./switchboard-home")]
-        home: PathBuf,
+        /// The node's home directory (also SWITCHBOARD_HOME; default ./switchboard-home).
+        #[arg(long)]
+        home: Option<PathBuf>,
     },
     /// Print a token for the home's node.
     Token {
-        /// The node's home directory.
-        #[arg(long, default_value = "./switchboard-home")]
-        home: PathBuf,
+        /// The node's home directory (also SWITCHBOARD_HOME; default ./switchboard-home).
+        #[arg(long)]
+        home: Option<PathBuf>,
         /// How long the token lives, in seconds.
         #[arg(long, default_value_t = 7 * 24 * 3600)]
         ttl: u64,
+        /// Mint a process token instead: it lets a program outside the node be this process
+        /// (`name:package:publisher`) on the process socket, and opens nothing else.
+        #[arg(long, value_name = "ID")]
+        process: Option<process_lib::ProcessId>,
     },
     /// Chat in a node's chat process from the terminal.
     Chat {
@@ -91,9 +98,10 @@ pub enum Command {
         /// The token to register with (default: mint one from --home).
         #[arg(long, conflicts_with = "home")]
         token: Option<String>,
-        /// The node's home, to mint a token from.
-        #[arg(long, default_value = "./switchboard-home")]
-        home: PathBuf,
+        /// The node's home, to mint a token from (also SWITCHBOARD_HOME; default
+        /// ./switchboard-home).
+        #[arg(long)]
+        home: Option<PathBuf>,
         /// The chat process to join.
         #[arg(long, default_value = "chat:chat:sys")]
         process: String,
@@ -112,45 +120,60 @@ pub enum Command {
     },
 }
 
-/// The node name for `home`: the one given, else the one it remembers, else the default.
-/// A name that is given is remembered.
-pub fn node_name(home: &Path, given: Option<String>) -> anyhow::Result<String> {
-    let mut config = home::read_config(home)?;
+/// The home used when none is given.
+pub const DEFAULT_HOME: &str = "./switchboard-home";
+
+/// The home directory: the flag's, else `SWITCHBOARD_HOME`, else the default; and which.
+pub fn home_dir(given: Option<PathBuf>) -> (PathBuf, Layer) {
     match given {
-        Some(name) => {
-            process_lib::address::validate_node_name(&name)
-                .with_context(|| format!("invalid node name {name:?}"))?;
-            if config.node.as_deref() != Some(name.as_str()) {
-                config.node = Some(name.clone());
-                home::write_config(home, &config)?;
-            }
-            Ok(name)
-        }
-        None => Ok(config.node.unwrap_or_else(|| DEFAULT_NODE.to_owned())),
+        Some(home) => (home, Layer::Flag),
+        None => match std::env::var_os(layers::HOME_ENV) {
+            Some(home) if !home.is_empty() => (home.into(), Layer::Env),
+            _ => (DEFAULT_HOME.into(), Layer::Default),
+        },
     }
+}
+
+/// The settings of the node at `home`, from its file, the environment and `flags`.
+pub fn settings(home: PathBuf, from: Layer, flags: &layers::Flags) -> anyhow::Result<Layered> {
+    Ok(layers::load(home, from, &layers::process_env(), flags)?)
+}
+
+/// The name of the node at `home`, as its settings say (file, then environment).
+pub fn node_name(home: &std::path::Path) -> anyhow::Result<String> {
+    Ok(settings(home.to_owned(), Layer::Flag, &Vec::new())?
+        .config
+        .node)
+}
+
+/// The secret the node at `home` signs tokens with: the shared file its settings name
+/// (`token_secret_file`: file, then environment), else the home's own.
+pub fn node_secret(home: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let config = settings(home.to_owned(), Layer::Flag, &Vec::new())?.config;
+    Ok(crate::home::token_secret(
+        home,
+        config.token_secret_file.as_deref(),
+    )?)
 }
 
 /// Runs a parsed command line; `run` starts `processes`.
 pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
     match cli.command {
-        Command::Token { home, ttl } => token::token(home, ttl),
-        Command::Id { home } => id::id(home),
-        Command::Run {
+        Command::Token { home, ttl, process } => token::token(home_dir(home).0, ttl, process),
+        Command::Id { home } => id::id(home_dir(home).0),
+        Command::Run { home, settings } => {
+            let (home, from) = home_dir(home);
+            block_on(run::run(home, from, settings.given, processes))
+        }
+        Command::Config {
             home,
-            bind,
-            node,
-            web,
-            net_bind,
-            peers,
-        } => block_on(run::run(
-            home,
-            bind,
-            node,
-            web,
-            run::NetArgs { net_bind, peers },
-            processes,
-        )),
-        Command::Passwd { home } => passwd::passwd(home),
+            check,
+            settings,
+        } => {
+            let (home, from) = home_dir(home);
+            config::config(home, from, &settings.given, check)
+        }
+        Command::Passwd { home } => passwd::passwd(home_dir(home).0),
         Command::Chat {
             url,
             token,
@@ -160,7 +183,7 @@ pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
         } => block_on(chat::chat(chat::ChatArgs {
             url,
             token,
-            home,
+            home: home_dir(home).0,
             process,
             ca_cert,
         })),

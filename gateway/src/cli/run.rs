@@ -1,31 +1,30 @@
-//! `switchboard run`: starts the node with the processes it was given, prints
-//! `listening on ws://…/` (`wss://` with TLS), stops on a signal.
-//! A fresh home gets a random password, printed once on stderr.
+//! `switchboard run`: resolves the settings, starts the node, prints `listening on ws://…/`
+//! (`wss://` with TLS), and on a signal drains it; a second signal stops it at once. A fresh
+//! home gets a random password, printed once on stderr.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::config::file;
+use crate::config::layers::{Flags, Layer};
 use crate::home;
 
-/// `switchboard run`: starts the node, prints `listening on ws://…/`, and stops on a signal.
+/// `switchboard run` with the home (from `home_from`), the setting flags given, and the
+/// processes to start.
 pub async fn run(
     home: PathBuf,
-    bind: SocketAddr,
-    node: Option<String>,
-    web: super::web::WebArgs,
-    net: NetArgs,
+    home_from: Layer,
+    flags: Flags,
     processes: Vec<crate::kernel::ProcessSpec>,
 ) -> anyhow::Result<()> {
     home::ensure_home(&home)?;
+    let mut config = super::settings(home.clone(), home_from, &flags)?.config;
+    config.commands = crate::config::commands::read(&home)?;
+    remember(&home, &flags)?;
     raise_open_file_limit();
-    let mut config = Config::new(home.clone());
-    config.bind = bind;
-    config.node = super::node_name(&home, node)?;
-    web.apply(&home, &mut config)?;
-    net.apply(&home::read_config(&home)?, &mut config.net);
+    // Watched from the start, so a signal sent as soon as the listening line shows is ours.
+    let mut signals = Signals::watch()?;
     let node = crate::node::start(config, processes).await?;
     // Only once the node runs, so a failed start says one thing and loses no password.
     if let Some(generated) = crate::password::ensure(&home)? {
@@ -40,11 +39,71 @@ pub async fn run(
     if let Some(addr) = node.net_addr() {
         println!("net listening on {addr}");
     }
+    if let Some(addr) = node.metrics_addr() {
+        println!("metrics listening on http://{addr}/metrics");
+    }
     use std::io::Write;
     std::io::stdout().flush().ok();
-    wait_for_signal().await?;
-    tracing::info!("signal received; shutting down");
-    node.shutdown().await;
+    signals.next().await;
+    tracing::info!("signal received; draining (a second signal stops at once)");
+    tokio::select! {
+        report = node.drain() => {
+            tracing::info!(?report, "stopped");
+            Ok(())
+        }
+        () = signals.next() => {
+            anyhow::bail!("a second signal came while draining: stopped at once")
+        }
+    }
+}
+
+/// Settings a flag gives that the home keeps for later runs and the other commands: the
+/// node's name, the token lifetime, and the allowed origins (added to those it has).
+fn remember(home: &Path, flags: &Flags) -> anyhow::Result<()> {
+    let path = file::path(home);
+    let text = file::read(&path)?.unwrap_or_default();
+    let (entries, _) = file::entries(&path, &text);
+    let in_file = |key: &str| entries.iter().find(|e| e.key == key).map(|e| &e.value);
+    for (setting, values) in flags {
+        let Some(last) = values.last() else { continue };
+        let value: toml_edit::Value = match setting.key {
+            "node" => {
+                if in_file("node").and_then(toml::Value::as_str) == Some(last.as_str()) {
+                    continue;
+                }
+                last.as_str().into()
+            }
+            "token_ttl_secs" => {
+                let secs: i64 = last.trim().parse().context("--token-ttl")?;
+                if in_file("token_ttl_secs").and_then(toml::Value::as_integer) == Some(secs) {
+                    continue;
+                }
+                secs.into()
+            }
+            "allow_origins" => {
+                let mut origins: Vec<String> = in_file("allow_origins")
+                    .and_then(toml::Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let before = origins.len();
+                for origin in values.iter().map(|o| crate::config::normalize_origin(o)) {
+                    if !origins.contains(&origin) {
+                        origins.push(origin);
+                    }
+                }
+                if origins.len() == before {
+                    continue;
+                }
+                origins.iter().collect::<toml_edit::Array>().into()
+            }
+            _ => continue,
+        };
+        file::remember(&path, setting.key, value).context("cannot remember the settings")?;
+    }
     Ok(())
 }
 
@@ -57,34 +116,26 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, either of which asks the node to stop.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
-}
 
-/// The node-to-node flags of `run`.
-#[derive(Debug, Default)]
-pub struct NetArgs {
-    /// `--net-bind`.
-    pub net_bind: Option<SocketAddr>,
-    /// `--peer`, repeated.
-    pub peers: Vec<crate::net::PeerConfig>,
-}
-
-impl NetArgs {
-    /// The home's settings with the flags on top (a flag's peer replaces one of the same name).
-    pub fn apply(self, home: &home::HomeConfig, net: &mut crate::net::NetConfig) {
-        net.bind = self.net_bind.or(home.net_bind);
-        net.peers = home.peers.clone();
-        for peer in self.peers {
-            net.peers.retain(|p| p.name != peer.name);
-            net.peers.push(peer);
+    /// Resolves at the next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }

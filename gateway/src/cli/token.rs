@@ -1,12 +1,15 @@
-//! `switchboard token`: prints a token for the home's node.
+//! `switchboard token`: prints a token for the home's node, or with `--process ID` a
+//! process token for the process socket.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::home;
-
 /// `switchboard token`: prints a token for the home's node.
-pub fn token(home: PathBuf, ttl: u64) -> anyhow::Result<()> {
+pub fn token(
+    home: PathBuf,
+    ttl: u64,
+    process: Option<process_lib::ProcessId>,
+) -> anyhow::Result<()> {
     if !home.is_dir() {
         anyhow::bail!(
             "no node home at {}: run `switchboard run --home {}` first, or pass --home",
@@ -14,9 +17,14 @@ pub fn token(home: PathBuf, ttl: u64) -> anyhow::Result<()> {
             home.display()
         );
     }
-    let node = super::node_name(&home, None)?;
-    let secret = home::load_or_create_secret(&home)?;
+    let node = super::node_name(&home)?;
+    let secret = super::node_secret(&home)?;
     let auth = crate::auth::Auth::new(&node, &secret);
-    println!("{}", auth.mint(Duration::from_secs(ttl)));
+    let ttl = Duration::from_secs(ttl);
+    let token = match process {
+        Some(process) => auth.mint_process(&process, ttl),
+        None => auth.mint(ttl),
+    };
+    println!("{token}");
     Ok(())
 }

@@ -18,7 +18,8 @@ pub struct NetConfig {
     pub keepalive: Duration,
     /// A link that receives nothing for this long is dropped.
     pub idle_timeout: Duration,
-    /// How long a connection has to complete its handshake.
+    /// How long a connection has to complete its handshake (an inbound one must also send
+    /// its first message within [`crate::net::admission::FIRST_MESSAGE_WAIT`]).
     pub handshake_timeout: Duration,
     /// Messages that may wait in one link's queue.
     pub queue_capacity: usize,
@@ -49,6 +50,7 @@ impl Default for NetConfig {
 
 /// A peer as the config lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// Its node name.
     pub name: String,

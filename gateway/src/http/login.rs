@@ -2,21 +2,24 @@
 //! `{"password":…}` or a form; answers the token as JSON and sets the
 //! `kinode-auth_<node>` cookie), and `POST /logout` (clears it).
 //!
-//! A wrong password is a 401. Failed attempts are counted per client address (crate
-//! `governor`): past the burst, the address gets 429 with `Retry-After` and its attempts are
-//! not even checked. The Argon2 check runs on a blocking thread behind a small semaphore, so
-//! logins can never occupy the async runtime.
+//! A wrong password is a 401. Attempts are counted per client address (crate `governor`) when
+//! they are let in, before their password is checked, so attempts sent all at once count as
+//! much as attempts sent one after another: past the burst, the address gets 429 with
+//! `Retry-After` and its attempts are not even checked. A right password clears its address's
+//! count. The Argon2 check runs on a blocking thread behind a small semaphore, so logins can
+//! never occupy the async runtime.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota};
-use parking_lot::Mutex;
+use governor::clock::{Clock, DefaultClock};
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
 use tokio::sync::Semaphore;
 use warp::http::{header, HeaderMap, HeaderValue};
 use warp::{Filter, Rejection, Reply};
@@ -36,11 +39,12 @@ const MAX_BODY: u64 = 4 * 1024;
 /// Addresses tracked before stale entries are swept.
 const SWEEP_AT: usize = 1024;
 
-/// Per-node login state: failure counting and the hashing gate.
+/// Per-node login state: attempt counting and the hashing gate.
 #[derive(Debug)]
 pub struct LoginGuard {
-    failures: DefaultKeyedRateLimiter<IpAddr>,
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    attempts: RateLimiter<IpAddr, Attempts, DefaultClock>,
+    /// The limiter's own state, kept to clear an address that logs in.
+    counts: Attempts,
     hashing: Arc<Semaphore>,
 }
 
@@ -50,43 +54,62 @@ impl LoginGuard {
         let per_minute =
             NonZeroU32::new(config.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.login_burst).unwrap_or(NonZeroU32::MIN);
+        let counts = Attempts::default();
         Self {
-            failures: DefaultKeyedRateLimiter::keyed(
+            attempts: RateLimiter::new(
                 Quota::per_minute(per_minute).allow_burst(burst),
+                counts.clone(),
+                DefaultClock::default(),
             ),
-            blocked: Mutex::new(HashMap::new()),
+            counts,
             hashing: Arc::new(Semaphore::new(HASHING_PERMITS)),
         }
     }
 
-    /// Refuses an address that failed too often, saying how long it must wait.
+    /// Takes one of the address's attempts, or says how long it must wait for the next.
     fn admit(&self, ip: IpAddr) -> Result<(), Problem> {
-        let mut blocked = self.blocked.lock();
-        if let Some(until) = blocked.get(&ip).copied() {
-            let now = Instant::now();
-            if until > now {
-                return Err(Problem::TooManyAttempts(until - now));
-            }
-            blocked.remove(&ip);
+        // Addresses that have regained every attempt need no state: keep the map small.
+        if self.attempts.len() >= SWEEP_AT {
+            self.attempts.retain_recent();
         }
-        Ok(())
+        self.attempts.check_key(&ip).map_err(|not_until| {
+            Problem::TooManyAttempts(not_until.wait_time_from(self.attempts.clock().now()))
+        })
     }
 
-    /// Counts a failure; past the quota, the address is blocked until it regains an attempt.
-    fn failed(&self, ip: IpAddr) {
-        // Addresses whose failures have all been forgiven need no state: keep the map small.
-        if self.failures.len() >= SWEEP_AT {
-            self.failures.retain_recent();
-        }
-        if let Err(not_until) = self.failures.check_key(&ip) {
-            let wait = not_until.wait_time_from(self.failures.clock().now());
-            let mut blocked = self.blocked.lock();
-            if blocked.len() >= SWEEP_AT {
-                let now = Instant::now();
-                blocked.retain(|_, until| *until > now);
-            }
-            blocked.insert(ip, Instant::now() + wait);
-        }
+    /// Forgets the address's attempts: whoever logged in from it knows the password.
+    fn logged_in(&self, ip: IpAddr) {
+        self.counts.0.remove(&ip);
+    }
+}
+
+/// The attempts per address, shared between the limiter and the guard: governor's own map,
+/// behind an `Arc` so that an address can be cleared (the limiter has no way to forget a key).
+#[derive(Clone, Debug, Default)]
+struct Attempts(Arc<DashMapStateStore<IpAddr>>);
+
+impl StateStore for Attempts {
+    type Key = IpAddr;
+
+    fn measure_and_replace<T, F, E>(&self, key: &IpAddr, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<IpAddr> for Attempts {
+    fn retain_recent(&self, drop_below: Nanos) {
+        ShrinkableKeyedStateStore::retain_recent(&*self.0, drop_below);
+    }
+
+    fn len(&self) -> usize {
+        ShrinkableKeyedStateStore::len(&*self.0)
+    }
+
+    fn is_empty(&self) -> bool {
+        ShrinkableKeyedStateStore::is_empty(&*self.0)
     }
 }
 
@@ -115,7 +138,7 @@ struct LoginForm {
 }
 
 /// The password from a JSON or form body.
-fn password_from(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
+pub fn password_from(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -155,8 +178,8 @@ async fn login(
     }
     let ip = conn.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip());
     let guard = &rt.login;
-    guard.admit(ip)?;
     let password = password_from(&headers, &body)?;
+    guard.admit(ip)?;
     let permit = tokio::time::timeout(HASHING_WAIT, guard.hashing.clone().acquire_owned())
         .await
         .map_err(|_| Problem::Busy)?
@@ -173,10 +196,10 @@ async fn login(
     .await
     .map_err(|_| Problem::Internal("the password check failed".into()))??;
     if !matches {
-        guard.failed(ip);
         tracing::info!(%ip, "login with a wrong password");
         return Err(Problem::WrongPassword);
     }
+    guard.logged_in(ip);
     let ttl = rt.config.token_ttl;
     let token = rt.auth.mint(ttl);
     tracing::info!(%ip, "login");
@@ -202,6 +225,20 @@ fn logout(
     Ok(with_cookie(body, &logout_cookie(&rt.node, tls)))
 }
 
+/// The label a login attempt is counted under in the metrics.
+fn outcome(result: &Result<warp::reply::Response, Problem>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(Problem::WrongPassword) => "wrong_password",
+        Err(Problem::TooManyAttempts(_)) => "too_many_attempts",
+        Err(Problem::ForeignOrigin(_)) => "foreign_origin",
+        Err(Problem::BadRequest(_)) => "bad_request",
+        Err(Problem::NoPassword) => "no_password",
+        Err(Problem::Busy) => "busy",
+        Err(_) => "error",
+    }
+}
+
 fn reply(result: Result<warp::reply::Response, Problem>) -> warp::reply::Response {
     result.unwrap_or_else(Reply::into_response)
 }
@@ -224,7 +261,11 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .then(|rt, conn, headers, body| async move { reply(login(rt, conn, headers, body).await) });
+        .then(|rt: Arc<Runtime>, conn, headers, body| async move {
+            let result = login(rt.clone(), conn, headers, body).await;
+            rt.telemetry.logins.add(outcome(&result));
+            reply(result)
+        });
     let out = warp::path!("logout")
         .and(warp::post())
         .and(with_rt)
@@ -275,23 +316,35 @@ mod tests {
     }
 
     #[test]
-    fn failures_past_the_burst_block_the_address_only() {
+    fn attempts_past_the_burst_are_refused_for_that_address_only() {
         let mut config = Config::new("/nonexistent");
         config.login_burst = 2;
         config.login_attempts_per_minute = 1;
         let guard = LoginGuard::new(&config);
         let bad: IpAddr = "127.0.0.2".parse().unwrap();
         let good: IpAddr = "127.0.0.3".parse().unwrap();
-        for _ in 0..2 {
-            guard.admit(bad).unwrap();
-            guard.failed(bad);
-        }
+        // Admitted attempts count before any of them is checked.
         guard.admit(bad).unwrap();
-        guard.failed(bad);
+        guard.admit(bad).unwrap();
         match guard.admit(bad) {
             Err(Problem::TooManyAttempts(wait)) => assert!(wait <= Duration::from_secs(60)),
             other => panic!("{other:?}"),
         }
         guard.admit(good).unwrap();
+    }
+
+    #[test]
+    fn logging_in_clears_the_address() {
+        let mut config = Config::new("/nonexistent");
+        config.login_burst = 2;
+        config.login_attempts_per_minute = 1;
+        let guard = LoginGuard::new(&config);
+        let ip: IpAddr = "127.0.0.2".parse().unwrap();
+        guard.admit(ip).unwrap();
+        guard.admit(ip).unwrap();
+        guard.logged_in(ip);
+        guard.admit(ip).unwrap();
+        guard.admit(ip).unwrap();
+        assert!(guard.admit(ip).is_err());
     }
 }

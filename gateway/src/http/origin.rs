@@ -27,7 +27,7 @@ impl Verdict {
 
 /// Lower-cases an origin and drops a trailing `/`, so allow-list entries compare as written.
 pub fn normalize(origin: &str) -> String {
-    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+    crate::config::normalize_origin(origin)
 }
 
 /// Judges the request's `Origin` against its own `Host` (with `https` when `tls`) and `allowed`.

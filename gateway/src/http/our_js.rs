@@ -91,7 +91,8 @@ mod tests {
         let rt = Runtime::new(config, crate::auth::Auth::new("local.os", &[1; 32]));
         let (mailbox, _inbox) = tokio::sync::mpsc::channel(1);
         let id: ProcessId = process.parse().expect("process id");
-        rt.processes.install(id, mailbox, true);
+        rt.processes
+            .install(id, crate::kernel::mailbox::Mailbox::new(mailbox), true);
         (rt, home)
     }
 

@@ -39,6 +39,9 @@ pub enum Problem {
     /// The bound process answered with something that is not an `HttpResponse`.
     #[error("process {0} answered with something that is not an HttpResponse")]
     BadGateway(String),
+    /// The request's headers did not all arrive within the header deadline.
+    #[error("the request's headers did not all arrive within {} s", .0.as_secs_f32())]
+    RequestTimeout(Duration),
     /// The bound process cannot take the request (gone or its mailbox is full).
     #[error("process {0} cannot take the request now")]
     Unavailable(String),
@@ -61,6 +64,7 @@ impl Problem {
             Self::NotBound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,6 +98,12 @@ mod tests {
         let response = wait.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "11");
         assert_eq!(Problem::WrongPassword.status(), StatusCode::UNAUTHORIZED);
+        let slow = Problem::RequestTimeout(Duration::from_millis(2500));
+        assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            slow.to_string(),
+            "the request's headers did not all arrive within 2.5 s"
+        );
         assert_eq!(
             Problem::ForeignOrigin("http://evil.test".into()).status(),
             StatusCode::FORBIDDEN

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::mailbox::Mailbox;
 use crate::runtime::Runtime;
 
 /// The future a process runs as.
@@ -67,8 +68,12 @@ const HEALTHY_RUN: Duration = Duration::from_secs(10);
 /// Installs the process and keeps it running until the node shuts down.
 pub fn spawn(rt: &Arc<Runtime>, spec: ProcessSpec) {
     let (mailbox, inbox) = mpsc::channel(rt.config.mailbox_capacity);
-    rt.processes
-        .install(spec.id.clone(), mailbox, spec.accepts_websockets);
+    rt.processes.install(
+        spec.id.clone(),
+        Mailbox::new(mailbox),
+        spec.accepts_websockets,
+    );
+    rt.telemetry.restarts.touch(spec.id.as_str());
     let rt2 = rt.clone();
     let span = tracing::info_span!("process", process = %spec.id);
     rt.tasks.spawn(supervise(rt2, spec, inbox).instrument(span));
@@ -119,6 +124,7 @@ async fn supervise(
             }
             Err(_) => return,
         };
+        rt.telemetry.restarts.add(spec.id.as_str());
         let closed = rt
             .channels
             .fail_bound_to(&spec.id, WsErrorCode::ProcessRestarted, why);
@@ -126,8 +132,11 @@ async fn supervise(
         // The new instance's mailbox is in place at once, so clients that register during
         // the backoff are queued for it, not refused.
         let (mailbox, next_inbox) = mpsc::channel(rt.config.mailbox_capacity);
-        rt.processes
-            .install(spec.id.clone(), mailbox, spec.accepts_websockets);
+        rt.processes.install(
+            spec.id.clone(),
+            Mailbox::new(mailbox),
+            spec.accepts_websockets,
+        );
         inbox = next_inbox;
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}

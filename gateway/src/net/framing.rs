@@ -12,6 +12,9 @@ use tokio_util::codec::{LengthDelimitedCodec, LengthDelimitedCodecError};
 /// The largest frame: one Noise message.
 pub const MAX_FRAME: usize = 65535;
 
+/// Bytes of a frame's length prefix.
+pub const HEADER: usize = 4;
+
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -8,6 +8,8 @@
 //! initiator -> responder: s, se          + initiator's node name
 //! ```
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
@@ -56,6 +58,9 @@ pub enum HandshakeError {
     /// The peer claims to be us.
     #[error("the peer claims our own name")]
     OwnName,
+    /// A dialer sent no first message within the time it had.
+    #[error("no handshake message within {0:?}")]
+    Silent(Duration),
 }
 
 /// An authenticated, encrypted session with a peer.
@@ -148,11 +153,14 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     })
 }
 
-/// Runs the handshake as the listener; `key_of` gives the configured key of a peer name.
+/// Runs the handshake as the listener; `key_of` gives the configured key of a peer name. A
+/// dialer sends its first message the moment it connects, so one that has not within
+/// `first_wait` is [`HandshakeError::Silent`].
 pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     identity: &Identity,
     our_name: &str,
+    first_wait: Duration,
     key_of: impl Fn(&str) -> Option<PublicKey>,
 ) -> Result<Session, HandshakeError> {
     let mut state = builder(identity)?.build_responder()?;
@@ -160,7 +168,9 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     let mut payload = vec![0u8; MAX_FRAME];
     let mut frames = Framed::new(stream, framing::codec());
 
-    let frame = read_frame(&mut frames).await?;
+    let frame = tokio::time::timeout(first_wait, read_frame(&mut frames))
+        .await
+        .map_err(|_| HandshakeError::Silent(first_wait))??;
     state.read_message(&frame, &mut payload)?;
 
     let len = state.write_message(our_name.as_bytes(), &mut message)?;
@@ -184,6 +194,8 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
 mod tests {
     use super::*;
 
+    const WAIT: Duration = Duration::from_secs(10);
+
     #[tokio::test]
     async fn both_sides_learn_each_other_and_wrong_keys_fail() {
         let alice = Identity::generate().unwrap();
@@ -193,7 +205,7 @@ mod tests {
         let alice_key = alice.public();
         let (dialed, answered) = tokio::join!(
             initiate(&mut a, &alice, "alice.os", "bob.os", bob_key),
-            respond(&mut b, &bob, "bob.os", |name| (name == "alice.os")
+            respond(&mut b, &bob, "bob.os", WAIT, |name| (name == "alice.os")
                 .then_some(alice_key)),
         );
         let (mut dialed, mut answered) = (dialed.unwrap(), answered.unwrap());
@@ -209,9 +221,18 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
         let (dialed, answered) = tokio::join!(
             async move { initiate(&mut a, &alice, "alice.os", "bob.os", bob_key).await },
-            respond(&mut b, &mallory, "bob.os", |_| Some(alice_key)),
+            respond(&mut b, &mallory, "bob.os", WAIT, |_| Some(alice_key)),
         );
         assert!(matches!(dialed, Err(HandshakeError::WrongKey { .. })));
         assert!(answered.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_dialer_that_sends_nothing_is_refused_as_silent() {
+        let bob = Identity::generate().unwrap();
+        let (_dialer, mut b) = tokio::io::duplex(1 << 16);
+        let wait = Duration::from_millis(50);
+        let answered = respond(&mut b, &bob, "bob.os", wait, |_| None).await;
+        assert!(matches!(answered, Err(HandshakeError::Silent(w)) if w == wait));
     }
 }

@@ -17,8 +17,8 @@ use process_lib::host::Host;
 use process_lib::{KernelMessage, SendErrorKind, WireMessage};
 use rand::Rng;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
+use super::admission::{Admission, FIRST_MESSAGE_WAIT};
 use super::handshake::{self, HandshakeError, Session};
 use super::identity::Identity;
 use super::peers::{LinkHandle, Peer};
@@ -27,15 +27,12 @@ use super::stats::NetStats;
 use super::transport::{Link, LinkReader, LinkWriter};
 use crate::runtime::Runtime;
 
-/// Handshakes that may be in progress on the listener at once.
-const MAX_PENDING_HANDSHAKES: usize = 64;
-
 /// A link up this long resets the redial backoff.
 const STABLE_LINK: Duration = Duration::from_secs(10);
 
 /// Accepts peers' dials until the node shuts down.
 pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, listener: TcpListener) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let admission = Admission::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -49,18 +46,27 @@ pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, liste
                 continue;
             }
         };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            tracing::warn!(%addr, "too many handshakes in progress; connection dropped");
-            continue;
+        let slot = match admission.admit(addr.ip(), &rt.net.peers) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(%addr, %refusal, "connection dropped before its handshake");
+                continue;
+            }
         };
         let rt2 = rt.clone();
         let identity = identity.clone();
         rt.tasks.spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             let net = &rt2.net;
             let key_of = |name: &str| net.peers.get(name).map(|p| p.key);
-            let handshake = handshake::respond(&mut stream, &identity, &rt2.node, key_of);
+            let handshake = handshake::respond(
+                &mut stream,
+                &identity,
+                &rt2.node,
+                FIRST_MESSAGE_WAIT,
+                key_of,
+            );
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(net.config.handshake_timeout, handshake) => outcome,
                 () = rt2.shutdown.cancelled() => return,
@@ -68,6 +74,10 @@ pub(super) async fn accept_loop(rt: Arc<Runtime>, identity: Arc<Identity>, liste
             match outcome {
                 Ok(Ok(session)) => {
                     start_link(&rt2, stream, session, false);
+                }
+                Ok(Err(HandshakeError::Silent(_))) => {
+                    NetStats::bump(&net.stats.handshakes_failed);
+                    tracing::debug!(%addr, "no handshake from a new connection; dropped");
                 }
                 Ok(Err(error)) => refused(&rt2, &addr.to_string(), &error),
                 Err(_) => {

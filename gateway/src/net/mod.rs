@@ -10,6 +10,8 @@
 //! - [`identity`]: the node's static X25519 key pair, kept in the home.
 //! - [`key`]: a public key as peers name it (64 hex digits).
 //! - [`peers`]: configured peers, the one live link per peer, and the tie-break.
+//! - [`admission`]: which inbound connections may handshake: per-address caps, a short wait
+//!   for the first message, slots that a flood cannot take from configured peers' addresses.
 //! - [`handshake`]: Noise XX, and the check of the peer's name against its key.
 //! - [`queue`]: each link's outgoing queue, bounded in messages and bytes.
 //! - [`requests`]: what local processes ask `net:distro:sys` (the peer list).
@@ -20,6 +22,7 @@
 //! - [`transport`]: each link's writer and reader tasks.
 //! - [`stats`]: the counters of what was sent, refused and dropped.
 
+pub mod admission;
 pub mod codec;
 pub mod framing;
 pub mod handshake;

@@ -48,6 +48,12 @@ pub struct Peer {
     /// When a full queue was last logged as a warning, in ms since `created` (+1, 0 = never).
     last_full_warning: AtomicU64,
     created: std::time::Instant,
+    /// Bytes written to and read from this peer's links, framing and encryption included.
+    pub bytes_sent: AtomicU64,
+    /// See [`Self::bytes_sent`].
+    pub bytes_received: AtomicU64,
+    /// Links that came up with this peer.
+    pub links: AtomicU64,
 }
 
 impl Peer {
@@ -62,6 +68,9 @@ impl Peer {
             offline_warned: AtomicBool::new(false),
             last_full_warning: AtomicU64::new(0),
             created: std::time::Instant::now(),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            links: AtomicU64::new(0),
         }
     }
 
@@ -102,6 +111,16 @@ impl Peer {
         self.up.subscribe()
     }
 
+    /// Whether this node dials the peer (an address is configured), and so needs its link.
+    pub fn dials(&self) -> bool {
+        self.address.borrow().is_some()
+    }
+
+    /// Links that came up again after the first.
+    pub fn reconnects(&self) -> u64 {
+        self.links.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
     /// Watches the address to dial.
     pub fn watch_address(&self) -> watch::Receiver<Option<String>> {
         self.address.subscribe()
@@ -125,6 +144,7 @@ impl Peer {
             live.cancel.cancel();
         }
         *slot = Some(link);
+        self.links.fetch_add(1, Ordering::Relaxed);
         self.offline_warned.store(false, Ordering::Relaxed);
         self.up.send_replace(true);
         true

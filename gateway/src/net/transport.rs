@@ -2,6 +2,7 @@
 //! writes it in batches, [`LinkReader`] reads frames, opens them, and hands the messages to
 //! local routing. Either one ending ends the link.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, Reassembler, Record};
-use super::framing::{self, read_frame, FrameError};
+use super::framing::{self, read_frame, FrameError, HEADER as FRAME_HEADER};
 use super::link::bounce;
 use super::peers::Peer;
 use super::queue::LinkDrain;
@@ -101,7 +102,12 @@ impl LinkWriter {
                 () = self.link.cancel.cancelled() => break "closed",
             };
             match written {
-                Ok(Ok(())) => keepalive.reset(),
+                Ok(Ok(())) => {
+                    keepalive.reset();
+                    let peer = &self.link.peer;
+                    peer.bytes_sent
+                        .fetch_add(self.out.len() as u64, Ordering::Relaxed);
+                }
                 Ok(Err(_)) => break "write failed",
                 Err(_) => break "write stalled past the idle timeout",
             }
@@ -210,7 +216,11 @@ impl LinkReader {
             got = tokio::time::timeout(idle_timeout, read_frame(&mut self.frames)) => got,
         };
         let frame = match got {
-            Ok(Ok(frame)) => frame,
+            Ok(Ok(frame)) => {
+                peer.bytes_received
+                    .fetch_add((FRAME_HEADER + frame.len()) as u64, Ordering::Relaxed);
+                frame
+            }
             Ok(Err(FrameError::Io(error))) => {
                 tracing::info!(peer = %peer.name, link = id, %error, "link closed by the peer");
                 return Ok(false);

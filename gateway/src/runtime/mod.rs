@@ -1,7 +1,7 @@
 //! `Runtime`: the one state struct of a running node, handed to every module once.
 //! It implements [`process_lib::host::Host`], which is how processes and modules send:
 //! messages go through [`route`], pushes straight to the channel table (or the net module
-//! for another node's channels).
+//! for another node's channels, the cluster for another instance's).
 //!
 //! - [`route`]: where a `KernelMessage` goes — a mailbox, a module, a peer, or back.
 
@@ -41,10 +41,21 @@ pub struct Runtime {
     pub channels: ChannelTable,
     /// One permit per open WebSocket connection.
     pub connections: Arc<Semaphore>,
+    /// The per-address connection limits, and what every limit refused.
+    pub limits: crate::ws::limits::ConnectionLimits,
+    /// Cancelled when a drain begins: the listener stops, the node is no longer ready, and
+    /// channels are being closed in batches. `shutdown` follows when the drain ends, and
+    /// implies it (a node shut down without a drain is draining too).
+    pub draining: CancellationToken,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
+    /// What the node counts about itself (`/metrics`, `/status`).
+    pub telemetry: crate::telemetry::Telemetry,
     /// Every task the node spawned, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// One token per open channel, held until its process has been sent its close: a
+    /// drain waits for them.
+    pub channel_tasks: TaskTracker,
     /// Paths processes bound.
     pub bindings: Bindings,
     /// HTTP requests on bound paths waiting for their processes' answers.
@@ -53,27 +64,61 @@ pub struct Runtime {
     pub login: LoginGuard,
     /// Links to peer nodes.
     pub net: crate::net::Net,
+    /// The other instances of this node, when it runs as several.
+    pub cluster: Option<crate::cluster::Cluster>,
+    /// What the process socket counts.
+    pub outside: crate::process_socket::Counters,
     next_message_id: AtomicU64,
 }
 
 impl Runtime {
     /// A runtime for `config`, signing tokens with `auth`.
     pub fn new(config: Config, auth: Auth) -> Arc<Self> {
+        Self::with_cluster(config, auth, None)
+    }
+
+    /// A runtime for `config` that is one instance of a clustered node.
+    pub fn with_cluster(
+        config: Config,
+        auth: Auth,
+        cluster: Option<crate::cluster::Cluster>,
+    ) -> Arc<Self> {
+        let instance = cluster.as_ref().map_or(0, |c| c.instance());
+        let shutdown = CancellationToken::new();
         Arc::new(Self {
             node: config.node.as_str().into(),
             net: crate::net::Net::new(config.net.clone()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            limits: crate::ws::limits::ConnectionLimits::new(&config),
             bindings: Bindings::default(),
             pending: PendingRequests::default(),
             login: LoginGuard::new(&config),
+            telemetry: crate::telemetry::Telemetry::new(config.metrics_bind.is_some()),
+            outside: Default::default(),
             config,
             auth,
             processes: ProcessTable::default(),
-            channels: ChannelTable::default(),
-            shutdown: CancellationToken::new(),
+            channels: ChannelTable::for_instance(instance),
+            cluster,
+            draining: shutdown.child_token(),
+            shutdown,
             tasks: TaskTracker::new(),
+            channel_tasks: TaskTracker::new(),
             next_message_id: AtomicU64::new(1),
         })
+    }
+
+    /// Whether the node has begun to drain or shut down (it answers `/ready` with 503 from
+    /// then on); `draining` is a child of `shutdown`, so a shutdown sets it too.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// WebSocket connections held now (admitted or being admitted).
+    pub fn open_connections(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
     }
 
     /// The address of one of this node's processes or modules.
@@ -82,6 +127,25 @@ impl Runtime {
             node: self.node.clone(),
             process,
         }
+    }
+}
+
+impl Runtime {
+    /// Pushes to channel `channel_id` of this node on behalf of `source`: to the channel
+    /// table when this instance holds it, through the cluster when another instance does.
+    pub fn push_to_channel(
+        &self,
+        source: &process_lib::ProcessId,
+        channel_id: u32,
+        message_type: WsMessageType,
+        blob: LazyLoadBlob,
+    ) -> Result<(), HttpServerError> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(owner) = cluster.remote_owner(channel_id) {
+                return cluster.push(owner, source, vec![channel_id], message_type, &blob);
+            }
+        }
+        self.channels.push(source, channel_id, message_type, blob)
     }
 }
 
@@ -98,13 +162,16 @@ impl Host for Runtime {
         message_type: WsMessageType,
         blob: LazyLoadBlob,
     ) -> Result<(), HttpServerError> {
-        if node != self.node {
-            return self
-                .net
-                .push(self, source, node, channel_id, message_type, blob);
+        let pushed = if node != self.node {
+            self.net
+                .push(self, source, node, channel_id, message_type, blob)
+        } else {
+            self.push_to_channel(&source.process, channel_id, message_type, blob)
+        };
+        if let Err(error) = pushed {
+            self.telemetry.push_refused(error);
         }
-        self.channels
-            .push(&source.process, channel_id, message_type, blob)
+        pushed
     }
 
     fn ws_push_many(
@@ -116,6 +183,17 @@ impl Host for Runtime {
         blob: &LazyLoadBlob,
         more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
+        if let Some(cluster) = &self.cluster {
+            if node == self.node && cluster.any_remote(channel_ids) {
+                return cluster.push_many(
+                    &self.channels,
+                    &source.process,
+                    channel_ids,
+                    message_type,
+                    blob,
+                );
+            }
+        }
         let mut failed = Vec::new();
         if node != self.node {
             for &id in channel_ids {
@@ -135,6 +213,9 @@ impl Host for Runtime {
                 !more_follows,
                 &mut failed,
             );
+        }
+        for (_, error) in &failed {
+            self.telemetry.push_refused(*error);
         }
         failed
     }

@@ -73,9 +73,9 @@ fn perform(rt: &Runtime, message: &KernelMessage, body: &[u8]) -> Result<(), Htt
             message_type,
         } => {
             let blob = message.blob.clone().ok_or(HttpServerError::NoBlob)?;
-            rt.channels.push(source, channel_id, message_type, blob)
+            rt.push_to_channel(source, channel_id, message_type, blob)
         }
-        HttpServerAction::WebSocketClose(channel_id) => rt.channels.push(
+        HttpServerAction::WebSocketClose(channel_id) => rt.push_to_channel(
             source,
             channel_id,
             WsMessageType::Close,

@@ -1,5 +1,6 @@
 //! The node's warp filters: `GET /` with an upgrade opens the register flow; a plain
-//! `GET /` says what the node is; `/login` and `/logout` log a browser in and out; `/chat`
+//! `GET /` says what the node is; `/process` with an upgrade is the process socket
+//! ([`crate::process_socket`]); `/login` and `/logout` log a browser in and out; `/chat`
 //! and its files come from [`crate::http::web`]; `/our.js` from [`crate::http::our_js`];
 //! `/<process_id><path>` reaches what processes bound; anything else is a 404 with a sentence.
 
@@ -42,6 +43,25 @@ pub fn routes(
                 admission::serve_register_flow(rt, ws, conn, cookie_token)
             })
         });
+    let process_socket = warp::path("process")
+        .and(warp::path::end())
+        .and(upgrade::websocket())
+        .and(with_runtime(rt.clone()))
+        .map(|pending: PendingUpgrade, rt: Arc<Runtime>| {
+            let tls = pending.conn.is_some_and(|c| c.tls);
+            // Only to refuse a foreign page: a program authenticates with its hello alone.
+            let allowed = &rt.config.allowed_origins;
+            if let Err(problem) =
+                http::origin::usable_cookie(&pending.headers, tls, allowed, &rt.node)
+            {
+                return problem.into_response();
+            }
+            let config = crate::process_socket::socket_config(&rt.config);
+            let tasks = rt.tasks.clone();
+            pending.accept(&tasks, config, move |ws| {
+                crate::process_socket::serve(rt, ws)
+            })
+        });
     let web = http::web::routes(rt.clone());
     let index = warp::path::end()
         .and(warp::get())
@@ -57,6 +77,7 @@ pub fn routes(
         .or(http::our_js::route(rt.clone()))
         .or(http::bound_http::route(rt));
     register
+        .or(process_socket)
         .or(index)
         .or(web)
         .or(login)

@@ -1,11 +1,10 @@
-//! Admission on `/`: the connection limit, then the register frame; a socket that passes
+//! Admission on `/`: the connection limits ([`super::limits`]), then the register frame; a socket that passes
 //! becomes a channel ([`super::channel`]), one that does not is told why and closed.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use process_lib::WsErrorCode;
 
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
@@ -33,30 +32,44 @@ async fn register_flow(
     conn: Option<ConnInfo>,
     cookie_token: Option<String>,
 ) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = Refusal::new(
-            WsErrorCode::OverCapacity,
-            "this node holds as many connections as it allows; try again later",
-        );
-        return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+    let admitted = match super::limits::admit(&rt, conn.map(|c| c.peer.ip())) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            return Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+        }
     };
     let tls = conn.is_some_and(|c| c.tls);
-    // Each phase is boxed so the connection's task is sized for none of them: an idle
-    // channel then holds only the channel phase's state.
+    // The register phase is boxed so this task is sized for the flow alone; the channel
+    // runs as a task of its own, sized for the channel alone, and this one ends.
     match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
         Ok(registration) => {
+            rt.telemetry.registers.add(REGISTERED);
             let open = OpenChannel {
                 process: registration.process,
                 path: "/".to_owned(),
                 mailbox: registration.mailbox,
                 announce: true,
+                admitted: Some(admitted),
+                client: conn.map(|c| c.peer),
             };
-            Box::pin(run_channel(rt, unbox(ws), open)).await;
+            // Spawned as it is: a future wrapped in another async block would be stored
+            // twice in the task.
+            rt.tasks.spawn(run_channel(rt.clone(), unbox(ws), open));
         }
-        Err(NotRegistered::Refused(refusal)) => Box::pin(refuse(&rt, unbox(ws), refusal)).await,
-        Err(NotRegistered::Gone) => {}
+        Err(NotRegistered::Refused(refusal)) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            Box::pin(refuse(&rt, unbox(ws), refusal)).await;
+        }
+        Err(NotRegistered::Gone) => rt.telemetry.registers.add(GONE),
     }
 }
+
+/// The outcome a channel admission is counted under when it opened a channel.
+pub const REGISTERED: &str = "ok";
+
+/// The outcome of a register flow whose client left before registering.
+const GONE: &str = "gone";
 
 /// Takes the socket out of its box and frees the box now (`*ws` would keep the allocation
 /// until the binding's scope ends, which is the connection's end).
@@ -64,11 +77,17 @@ fn unbox(ws: Box<WsStream>) -> WsStream {
     *ws
 }
 
-/// Tells the client why, closes with the matching code, and waits (bounded) for its close.
+/// Tells the client why (unless it broke the protocol, which gets the close frame alone),
+/// closes with the matching code, and waits (bounded) for its close.
 pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
     tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refusing socket");
+    rt.telemetry
+        .closes
+        .add(&refusal.code.close_code().to_string());
     let close = async {
-        ws.feed(refusal.error_frame()).await?;
+        if !refusal.code.is_protocol_failure() {
+            ws.feed(refusal.error_frame()).await?;
+        }
         ws.send(refusal.close_frame()).await?;
         while let Some(Ok(_)) = ws.next().await {}
         Ok::<_, tokio_tungstenite::tungstenite::Error>(())

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use process_lib::{ProcessId, WsErrorCode};
 use warp::{Filter, Rejection, Reply};
 
-use super::admission::refuse;
+use super::admission::{refuse, REGISTERED};
 use super::channel::{run_channel, OpenChannel};
 use super::refusal::Refusal;
 use super::upgrade::{self, socket_config, PendingUpgrade, WsStream};
@@ -61,10 +61,13 @@ fn upgrade(
         (None, Some(_)) => Credentials::CookieWithoutOrigin,
         (None, None) => Credentials::None,
     };
-    let decision = admit(&rt, process, path, credentials);
+    let client = pending.conn.map(|c| c.peer);
+    let decision =
+        admit(&rt, process, path, credentials).map(|open| OpenChannel { client, ..open });
     let config = socket_config(&rt.config);
     let tasks = rt.tasks.clone();
-    pending.accept(&tasks, config, move |ws| serve(rt, ws, decision))
+    let peer = pending.conn.map(|c| c.peer.ip());
+    pending.accept(&tasks, config, move |ws| serve(rt, ws, peer, decision))
 }
 
 /// What the upgrade request offers to authenticate with.
@@ -119,19 +122,36 @@ fn admit(
         path,
         mailbox,
         announce: false,
+        admitted: None,
+        client: None,
     })
 }
 
-async fn serve(rt: Arc<Runtime>, ws: WsStream, decision: Result<OpenChannel, Refusal>) {
-    let Ok(_permit) = rt.connections.clone().try_acquire_owned() else {
-        let refusal = Refusal::new(
-            WsErrorCode::OverCapacity,
-            "this node holds as many connections as it allows; try again later",
-        );
-        return refuse(&rt, ws, refusal).await;
+async fn serve(
+    rt: Arc<Runtime>,
+    ws: WsStream,
+    peer: Option<std::net::IpAddr>,
+    decision: Result<OpenChannel, Refusal>,
+) {
+    let admitted = match super::limits::admit(&rt, peer) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            return refuse(&rt, ws, refusal).await;
+        }
     };
     match decision {
-        Ok(open) => run_channel(rt, ws, open).await,
-        Err(refusal) => refuse(&rt, ws, refusal).await,
+        Ok(open) => {
+            let open = OpenChannel {
+                admitted: Some(admitted),
+                ..open
+            };
+            rt.telemetry.registers.add(REGISTERED);
+            run_channel(rt, ws, open).await;
+        }
+        Err(refusal) => {
+            rt.telemetry.registers.add(refusal.code.as_str());
+            refuse(&rt, ws, refusal).await;
+        }
     }
 }

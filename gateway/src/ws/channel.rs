@@ -3,24 +3,25 @@
 //! until either side ends; then the channel is removed and its process told.
 
 use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use process_lib::{
-    HttpServerRequest, KernelMessage, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType,
-    WsRegistered,
+    HttpServerRequest, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType, WsRegistered,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
 use super::courier::Courier;
 use super::lazy_read::own_payload;
 use super::outbound::outbox;
-use super::outbound::writer::{self, WriterEnd};
+use super::outbound::writer::{self, WriterEnd, NO_CLOSE_FRAME};
 use super::register::read_error;
 use super::table::Channel;
 use super::upgrade::WsStream;
@@ -34,9 +35,14 @@ pub struct OpenChannel {
     /// The path the client connected to.
     pub path: String,
     /// That process's mailbox.
-    pub mailbox: mpsc::Sender<KernelMessage>,
+    pub mailbox: crate::kernel::mailbox::Mailbox,
     /// Whether to send the client `{"channel_id":N}` first (the register flow does).
     pub announce: bool,
+    /// The connection's places under the node's and its address's connection limits, held
+    /// while it lives.
+    pub admitted: Option<super::limits::Admitted>,
+    /// The client's address, for the logs.
+    pub client: Option<SocketAddr>,
 }
 
 /// Runs an open channel until it ends: this task reads, and a writer task of its own owns
@@ -46,16 +52,22 @@ pub fn run_channel(
     mut ws: WsStream,
     open: OpenChannel,
 ) -> impl Future<Output = ()> {
-    let (outbox, drain) = outbox(rt.config.writer_queue_bytes);
+    let (outbox, drain) = outbox(
+        rt.config.writer_queue_bytes,
+        rt.telemetry.push_to_socket.clone(),
+    );
     let replies = outbox.replies();
-    let (channel_id, channel) = rt.channels.insert(Channel {
-        process: open.process.clone(),
-        path: open.path.clone(),
+    let (channel_id, channel) = rt.channels.insert(Channel::new(
+        open.process.clone(),
+        open.path.clone(),
         outbox,
-    });
+    ));
     let span = tracing::debug_span!("channel", channel_id, process = %open.process);
     let write_half = ws.get_mut().get_mut().split_writer(replies);
+    let open_token = rt.channel_tasks.token();
     async move {
+        // Held until the process has been told of the close, so a drain can wait for that.
+        let _open = open_token;
         let Some(write_half) = write_half else {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
@@ -76,16 +88,22 @@ pub fn run_channel(
                 None,
             )
             .await;
-        tracing::debug!("channel open");
+        let opened = Instant::now();
+        tracing::info!(
+            channel_id,
+            process = %open.process,
+            client = %Client(open.client),
+            path = %open.path,
+            "channel open"
+        );
 
-        // A node shutting down fails every channel (`ChannelTable::fail_all`), which the
-        // close branch sees; a channel that opened as the node began to shut down fails here.
-        if rt.shutdown.is_cancelled() {
+        // A draining node fails every channel (`ws::drain`), which the close branch sees; a
+        // channel that opened after the drain took its list of channels fails here.
+        if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
         let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
         loop {
-            let expiry = reader.expiry();
             // Frames first, and the other branches polled only when none is waiting: they
             // are rare, and a select that starts at a random branch polls some of them for
             // every frame. The socket's reads spend tokio's cooperative budget, so a client
@@ -99,7 +117,7 @@ pub fn run_channel(
                 () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
                     reader.on_close_asked()
                 }
-                () = expiry => Next::Stop,
+                () = poll_fn(|cx| poll_expiry(&mut reader.expiry, cx)) => Next::Stop,
             };
             match next {
                 // A client's frame goes to the process's mailbox.
@@ -111,7 +129,7 @@ pub fn run_channel(
 
         rt.channels.remove(channel_id);
         let writer_end = reader.finish().await;
-        tracing::debug!(?writer_end, "channel closed");
+        closed(&rt, channel_id, &open, &channel, writer_end, opened);
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
             courier
@@ -120,6 +138,51 @@ pub fn run_channel(
         }
     }
     .instrument(span)
+}
+
+/// Logs a channel's end and counts it: its close code, and what it moved.
+fn closed(
+    rt: &Runtime,
+    channel_id: u32,
+    open: &OpenChannel,
+    channel: &Channel,
+    writer_end: Option<WriterEnd>,
+    opened: Instant,
+) {
+    let close_code = writer_end.map_or(NO_CLOSE_FRAME, WriterEnd::close_code);
+    let traffic = channel.traffic();
+    tracing::info!(
+        channel_id,
+        process = %open.process,
+        client = %Client(open.client),
+        close_code,
+        duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
+        frames_in = traffic.frames_in,
+        frames_out = traffic.frames_out,
+        bytes_in = traffic.bytes_in,
+        bytes_out = traffic.bytes_out,
+        "channel closed"
+    );
+    let telemetry = &rt.telemetry;
+    telemetry.closed_traffic.add(traffic);
+    telemetry.closes.add(&close_code.to_string());
+    if channel.outbox.was_slow_consumer() {
+        telemetry
+            .slow_consumer_closes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A client's address in a log line, `-` when unknown.
+struct Client(Option<SocketAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// What the reader loop does after an event.
@@ -140,8 +203,13 @@ struct Reader<'a> {
     writer_end: Option<WriterEnd>,
     /// Set when the client's close frame arrived; with the writer done, the handshake is.
     peer_closed: bool,
+    /// Set when the client broke the protocol: the connection is failed, and what it sends
+    /// after that is read only to find its close frame, never delivered.
+    failed: bool,
     /// When a close under way gives up waiting; set once a close is asked for.
     deadline: Option<Instant>,
+    /// The timer for `deadline`, boxed: an idle channel has none, and its state stays small.
+    expiry: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
 }
 
@@ -156,39 +224,42 @@ impl<'a> Reader<'a> {
             writer_task,
             writer_end: None,
             peer_closed: false,
+            failed: false,
             deadline: None,
+            expiry: None,
             close_timeout,
-        }
-    }
-
-    /// Sleeps until the close deadline; forever while there is none.
-    fn expiry(&self) -> impl Future<Output = ()> {
-        let deadline = self.deadline;
-        async move {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
         }
     }
 
     /// Starts the close deadline, unless it runs already.
     fn start_deadline(&mut self) {
-        let close_timeout = self.close_timeout;
-        self.deadline
-            .get_or_insert_with(|| Instant::now() + close_timeout);
+        if self.deadline.is_none() {
+            self.set_deadline(Instant::now() + self.close_timeout);
+        }
+    }
+
+    /// Sets the close deadline, and its timer.
+    fn set_deadline(&mut self, at: Instant) {
+        self.deadline = Some(at);
+        match &mut self.expiry {
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.expiry = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
     }
 
     /// What the socket gave: a frame for the process, the client's close, an error, or
     /// its end.
     fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Next {
         match frame {
+            Some(Ok(Message::Text(_) | Message::Binary(_))) if self.failed => Next::Wait,
             Some(Ok(Message::Text(text))) => {
+                self.channel.received.add(1, text.len() as u64);
                 let blob = LazyLoadBlob::from_bytes(own_payload(text.into()));
                 self.channel.outbox.expect_reply();
                 Next::Deliver(WsMessageType::Text, blob)
             }
             Some(Ok(Message::Binary(bytes))) => {
+                self.channel.received.add(1, bytes.len() as u64);
                 let blob = LazyLoadBlob::from_bytes(own_payload(bytes));
                 self.channel.outbox.expect_reply();
                 Next::Deliver(WsMessageType::Binary, blob)
@@ -206,11 +277,14 @@ impl<'a> Reader<'a> {
             }
             Some(Ok(_)) => Next::Wait,
             Some(Err(error)) => match read_error(error) {
-                Some(refusal) => {
+                Some(refusal) if !self.failed => {
+                    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                    self.failed = true;
                     self.channel.outbox.fail(refusal.code, refusal.message);
                     self.start_deadline();
                     Next::Wait
                 }
+                Some(_) => Next::Wait,
                 None => Next::Stop,
             },
             None => Next::Stop,
@@ -229,7 +303,7 @@ impl<'a> Reader<'a> {
 
     /// A close was asked for (by a process, a slow consumer, the node shutting down).
     fn on_close_asked(&mut self) -> Next {
-        self.deadline = Some(Instant::now() + self.close_timeout);
+        self.set_deadline(Instant::now() + self.close_timeout);
         Next::Wait
     }
 
@@ -248,6 +322,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Ready once the close deadline passes; never while there is none.
+fn poll_expiry(expiry: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+    match expiry {
+        Some(sleep) => sleep.as_mut().poll(cx),
+        None => Poll::Pending,
+    }
+}
+
 /// Why every channel closes with 1001 when the node shuts down.
 pub const SHUTTING_DOWN: &str = "the node is shutting down";
 
@@ -257,7 +339,7 @@ mod tests {
 
     #[test]
     fn the_close_branch_wakes_once_a_close_is_asked_for() {
-        let (outbox, _drain) = outbox(1024);
+        let (outbox, _drain) = outbox(1024, metrics::Histogram::noop());
         let woken = std::sync::Arc::new(Flag::default());
         let waker = std::task::Waker::from(woken.clone());
         let mut cx = std::task::Context::from_waker(&waker);

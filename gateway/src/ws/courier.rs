@@ -11,6 +11,7 @@ use process_lib::{
 use tokio::sync::mpsc;
 
 use super::channel::OpenChannel;
+use crate::kernel::mailbox::Mailbox;
 use crate::runtime::Runtime;
 
 /// Carries a channel's events to its process's mailbox, waiting when the mailbox is full so
@@ -18,7 +19,7 @@ use crate::runtime::Runtime;
 #[derive(Debug)]
 pub struct Courier<'a> {
     rt: &'a Runtime,
-    mailbox: &'a mpsc::Sender<KernelMessage>,
+    mailbox: &'a Mailbox,
     process: &'a ProcessId,
 }
 

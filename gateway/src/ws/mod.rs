@@ -2,8 +2,8 @@
 //!
 //! Admission (a socket becomes a channel, or is told why not):
 //! - [`upgrade`]: finishing a WebSocket upgrade ourselves, so the socket gets our buffer sizes.
-//! - [`admission`]: sockets on `/` — the connection limit, then [`register`], the first frame
-//!   (parse, authenticate, find the process).
+//! - [`admission`]: sockets on `/` — the connection limits ([`limits`]: the node's, and per
+//!   client address), then [`register`], the first frame (parse, authenticate, find the process).
 //! - [`bound`]: sockets on a path a process bound — no register frame.
 //! - [`refusal`]: every error a client can be told, as an error frame and a close code.
 //!
@@ -14,13 +14,16 @@
 //! - [`conn`]: the stream under a socket, split between the reader and the writer;
 //!   [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`outbound`]: the channel's outbox, its fast path, and the writer task.
+//! - [`drain`]: the staggered close of every channel when the node is asked to stop.
 
 pub mod admission;
 pub mod bound;
 pub mod channel;
 pub mod conn;
 pub mod courier;
+pub mod drain;
 pub mod lazy_read;
+pub mod limits;
 pub mod outbound;
 pub mod refusal;
 pub mod register;

@@ -15,6 +15,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::outbound::wire::WireFrame;
 use super::outbound::Outbox;
+use crate::telemetry::traffic::TrafficSums;
+use crate::telemetry::Traffic;
 
 const SHARDS: usize = 16;
 
@@ -37,6 +39,41 @@ pub struct Channel {
     pub path: String,
     /// Where frames for the client go.
     pub outbox: Outbox,
+    /// Frames and bytes the client sent; counted by the channel's reader alone.
+    pub received: Traffic,
+}
+
+impl Channel {
+    /// A channel bound to `process` at `path`, with nothing counted yet.
+    pub fn new(process: ProcessId, path: String, outbox: Outbox) -> Self {
+        Self {
+            process,
+            path,
+            outbox,
+            received: Traffic::default(),
+        }
+    }
+
+    /// What the channel received and sent so far.
+    pub fn traffic(&self) -> TrafficSums {
+        let (frames_in, bytes_in) = self.received.get();
+        let (frames_out, bytes_out) = self.outbox.sent();
+        TrafficSums {
+            frames_in,
+            bytes_in,
+            frames_out,
+            bytes_out,
+        }
+    }
+}
+
+/// The live channels counted in one pass: how many each process has, and what they moved.
+#[derive(Debug, Default)]
+pub struct Census {
+    /// Channels by the process they are bound to.
+    pub by_process: HashMap<ProcessId, usize>,
+    /// What the live channels received and sent so far.
+    pub traffic: TrafficSums,
 }
 
 /// Every live channel on this node, sharded to keep pushes from contending.
@@ -44,18 +81,26 @@ pub struct Channel {
 pub struct ChannelTable {
     shards: Vec<RwLock<Shard>>,
     next_id: AtomicU32,
+    /// The instance number this node's ids carry (0 when it is not clustered).
+    instance: u8,
 }
 
 impl Default for ChannelTable {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
-            next_id: AtomicU32::new(1),
-        }
+        Self::for_instance(0)
     }
 }
 
 impl ChannelTable {
+    /// A table whose ids carry `instance` (see [`crate::cluster::ids`]).
+    pub fn for_instance(instance: u8) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            next_id: AtomicU32::new(1),
+            instance,
+        }
+    }
+
     fn shard(&self, id: u32) -> &RwLock<Shard> {
         &self.shards[id as usize % SHARDS]
     }
@@ -64,8 +109,9 @@ impl ChannelTable {
     pub fn insert(&self, channel: Channel) -> (u32, Arc<Channel>) {
         let channel = Arc::new(channel);
         loop {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if id == 0 {
+            let sequence = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = crate::cluster::ids::channel_id(self.instance, sequence);
+            if id == crate::cluster::ids::channel_id(self.instance, 0) {
                 continue;
             }
             let mut shard = self.shard(id).write();
@@ -91,9 +137,36 @@ impl ChannelTable {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
+    /// The ids of every live channel, in ascending order.
+    pub fn ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.read().keys().copied().collect::<Vec<_>>())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Whether no channel is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Counts the live channels by process and adds up what they moved; takes each shard's
+    /// read lock in turn, never all at once.
+    pub fn census(&self) -> Census {
+        let mut census = Census::default();
+        for shard in &self.shards {
+            for channel in shard.read().values() {
+                *census
+                    .by_process
+                    .entry(channel.process.clone())
+                    .or_default() += 1;
+                census.traffic += channel.traffic();
+            }
+        }
+        census
     }
 
     /// Pushes a frame to channel `id` on behalf of process `source`.
@@ -247,12 +320,8 @@ mod tests {
 
     fn table_with_one(limit: usize) -> (ChannelTable, u32, OutboxDrain) {
         let table = ChannelTable::default();
-        let (outbox, drain) = outbox(limit);
-        let (id, _) = table.insert(Channel {
-            process: pid("echo:echo:sys"),
-            path: "/".into(),
-            outbox,
-        });
+        let (outbox, drain) = outbox(limit, metrics::Histogram::noop());
+        let (id, _) = table.insert(Channel::new(pid("echo:echo:sys"), "/".into(), outbox));
         (table, id, drain)
     }
 
@@ -262,28 +331,20 @@ mod tests {
         table.next_id.store(u32::MAX - 1, Ordering::Relaxed);
         let mut ids = Vec::new();
         for _ in 0..4 {
-            let (outbox, _drain) = outbox(10);
+            let (outbox, _drain) = outbox(10, metrics::Histogram::noop());
             ids.push(
                 table
-                    .insert(Channel {
-                        process: pid("a:b:c"),
-                        path: "/".into(),
-                        outbox,
-                    })
+                    .insert(Channel::new(pid("a:b:c"), "/".into(), outbox))
                     .0,
             );
         }
         assert_eq!(ids, vec![u32::MAX - 1, u32::MAX, 1, 2]);
         // Wrapping past a live id skips it.
         table.next_id.store(1, Ordering::Relaxed);
-        let (outbox, _drain) = outbox(10);
+        let (outbox, _drain) = outbox(10, metrics::Histogram::noop());
         assert_eq!(
             table
-                .insert(Channel {
-                    process: pid("a:b:c"),
-                    path: "/".into(),
-                    outbox
-                })
+                .insert(Channel::new(pid("a:b:c"), "/".into(), outbox))
                 .0,
             3
         );
@@ -369,12 +430,8 @@ mod tests {
         let table = ChannelTable::default();
         let mut drains = Vec::new();
         for owner in ["echo:echo:sys", "chat:chat:sys"] {
-            let (outbox, drain) = outbox(1024);
-            table.insert(Channel {
-                process: pid(owner),
-                path: "/".into(),
-                outbox,
-            });
+            let (outbox, drain) = outbox(1024, metrics::Histogram::noop());
+            table.insert(Channel::new(pid(owner), "/".into(), outbox));
             drains.push(drain);
         }
         assert_eq!(table.fail_all(WsErrorCode::GoingAway, "bye"), 2);
@@ -393,12 +450,8 @@ mod tests {
         let mut drains = Vec::new();
         let mut ids = Vec::new();
         for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
-            let (outbox, drain) = outbox(1024);
-            let (id, _) = table.insert(Channel {
-                process: pid(owner),
-                path: "/".into(),
-                outbox,
-            });
+            let (outbox, drain) = outbox(1024, metrics::Histogram::noop());
+            let (id, _) = table.insert(Channel::new(pid(owner), "/".into(), outbox));
             ids.push(id);
             drains.push(drain);
         }

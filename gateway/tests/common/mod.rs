@@ -3,6 +3,8 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod chat;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -44,15 +46,23 @@ pub fn run_node(home: &Path, extra: &[&str], stderr: Stdio) -> Running {
 
 /// [`run_node`] with another binary built on the same command line.
 pub fn run_binary(bin: &Path, home: &Path, extra: &[&str], stderr: Stdio) -> Running {
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .args(["run", "--bind", "127.0.0.1:0", "--home"])
         .arg(home)
         .args(extra)
+        .stderr(stderr);
+    spawn_node(command)
+}
+
+/// Starts `command` (a `switchboard … run …` with its port 0) with stdout piped and
+/// `RUST_LOG=info`, and checks its listening line.
+pub fn spawn_node(mut command: Command) -> Running {
+    let mut child = command
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(stderr)
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()));
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("the listening line");

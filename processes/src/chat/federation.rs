@@ -143,8 +143,9 @@ impl Federation {
         &self.our.process
     }
 
-    /// Asks the net module for the configured peers, unless the list is fresh.
-    async fn refresh_peers(&mut self) {
+    /// Asks the net module for the configured peers, unless the list is fresh. This waits
+    /// for the net module's answer, which becomes the message being handled.
+    pub async fn refresh_peers(&mut self) {
         if self.fetched.is_some_and(|at| at.elapsed() < PEERS_MAX_AGE) {
             return;
         }
@@ -155,10 +156,10 @@ impl Federation {
         self.fetched = Some(Instant::now());
     }
 
-    /// Sends a local member's message to the chat on every configured peer, without waiting.
-    /// A peer that is not linked now misses it (the net module logs that).
-    pub async fn relay(&mut self, from: &str, text: &str, ts: u64) {
-        self.refresh_peers().await;
+    /// Sends a local member's message to the chat on every peer known from the last
+    /// [`Federation::refresh_peers`], without waiting. A peer that is not linked now misses
+    /// it (the net module logs that).
+    pub fn relay(&self, from: &str, text: &str, ts: u64) {
         let body = FedRequest::Relay {
             from: from.to_owned(),
             text: text.to_owned(),

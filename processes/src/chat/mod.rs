@@ -5,8 +5,9 @@
 //! message to everyone (`[name]: text`, the sender included); `/name`, `/whisper`, `/who`,
 //! `/history [N]` and `/help` are commands. A frame that is a JSON object is a command in JSON
 //! form, and switches that client to JSON events (see [`events`]). Every message is written to
-//! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it.
-//! A bad frame gets an error for its sender only.
+//! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it;
+//! messages that arrive together share one transaction ([`commit`]). A bad frame gets an
+//! error for its sender only, and so does a message that could not be stored.
 //!
 //! The chats on linked nodes are one room ([`federation`]): a message said here is relayed to
 //! the chat on every configured peer, which archives it and shows it as `[name@node]: text`;
@@ -14,28 +15,35 @@
 //!
 //! - [`commands`]: parsing frames into commands. [`events`]: what clients are told.
 //! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
+//! - `commit` (private): group commit, and the order in which things are shown.
+//!   [`store`]: the archive's own thread, which does the blocking SQLite calls.
 //! - [`federation`]: the wire between the chats on two nodes, and the whispers in flight;
 //!   `peers` (private): what the chat does with what a peer's chat sends or answers;
 //!   `whisper` (private): a member's `/whisper`, here or to a linked node.
 
 pub mod archive;
 pub mod commands;
+mod commit;
 pub mod events;
 pub mod federation;
 pub mod names;
 mod peers;
+pub mod store;
 mod whisper;
 
 use process_lib::{
     await_message, get_blob, http_server_id, send_ws_push, send_ws_push_many, state_dir, Address,
     HttpServerRequest, LazyLoadBlob, Message, NodeName, WsMessageType,
 };
+use tokio::time::Instant;
 
 use archive::Archive;
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
+use commit::Commits;
 use events::Event;
 use federation::Federation;
 use names::{Mode, Roster};
+use store::Store;
 
 /// The process id the chat is installed under.
 pub const ID: &str = "chat:chat:sys";
@@ -58,35 +66,46 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
 
 /// Runs a chat with `options`.
 pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
-    let archive = Archive::open(state_dir().as_deref())?;
+    let store = Store::start(Archive::open(state_dir().as_deref())?)?;
     let mut chat = Chat {
         node: our.node.clone(),
         roster: Roster::default(),
-        archive,
+        store,
+        commits: Commits::default(),
         options,
         federation: Federation::new(our),
     };
     loop {
-        // A whisper to another node that waits for its answer bounds the wait.
-        let next = match chat.federation.next_deadline() {
-            Some(deadline) => tokio::select! {
-                message = await_message() => Some(message),
-                () = tokio::time::sleep_until(deadline) => None,
-            },
-            None => Some(await_message().await),
-        };
-        match next {
-            Some(Ok(message)) => chat.message(message).await,
-            Some(Err(error)) => chat.bounced(error.into()),
-            None => chat.whispers_expired(),
+        if chat.commits.can_start() {
+            chat.start_commit().await;
         }
+        // A whisper to another node that waits for its answer bounds the wait.
+        let deadline = chat.federation.next_deadline();
+        tokio::select! {
+            biased;
+            (accepted, results) = chat.commits.done() => chat.committed(accepted, results),
+            next = await_message() => chat.handle(next).await,
+            () = until(deadline) => {
+                chat.settle().await;
+                chat.whispers_expired();
+            }
+        }
+    }
+}
+
+/// Returns at `deadline`; never, without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
 struct Chat {
     node: NodeName,
     roster: Roster,
-    archive: Archive,
+    store: Store,
+    commits: Commits,
     options: Options,
     federation: Federation,
 }
@@ -100,8 +119,9 @@ impl Chat {
             self.client_event(message.body()).await;
         } else if &source.process == self.federation.process() && source.node != self.node {
             match message {
-                Message::Request { body, .. } => self.peer_request(&source.node, &body),
+                Message::Request { body, .. } => self.peer_request(&source.node, &body).await,
                 Message::Response { body, .. } => {
+                    self.settle().await;
                     if let Some((pending, outcome)) = self.federation.answered(&source.node, &body)
                     {
                         self.whisper_ended(pending, outcome);
@@ -116,7 +136,10 @@ impl Chat {
             return;
         };
         match request {
-            HttpServerRequest::WebSocketOpen { channel_id, .. } => self.open(channel_id),
+            HttpServerRequest::WebSocketOpen { channel_id, .. } => {
+                self.settle().await;
+                self.open(channel_id).await;
+            }
             HttpServerRequest::WebSocketPush {
                 channel_id,
                 message_type: WsMessageType::Text | WsMessageType::Binary,
@@ -125,15 +148,19 @@ impl Chat {
                 self.frame(channel_id, &bytes).await;
             }
             HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
-            HttpServerRequest::WebSocketClose(channel_id) => self.close(channel_id),
+            HttpServerRequest::WebSocketClose(channel_id) => {
+                self.settle().await;
+                self.close(channel_id);
+            }
         }
     }
 
-    fn open(&mut self, channel_id: u32) {
+    async fn open(&mut self, channel_id: u32) {
         let name = self.roster.join(channel_id);
         let online = self.roster.len();
         self.push_text(channel_id, events::greeting(&name, online));
-        match self.archive.last(DEFAULT_HISTORY) {
+        // A bounded read (the last 20 rows by the primary key), between two commits.
+        match self.store.last(DEFAULT_HISTORY).await {
             Ok(messages) if !messages.is_empty() => {
                 self.tell(channel_id, &Event::History { messages });
             }
@@ -163,6 +190,13 @@ impl Chat {
             }
         }
         let (mode, command) = commands::parse(bytes);
+        let mode_changes = self.roster.get(channel_id).is_some_and(|m| m.mode != mode);
+        if let (false, Ok(Command::Say(text))) = (mode_changes && mode == Mode::Json, &command) {
+            // Stored with the messages that came with it, then shown.
+            return self.say(channel_id, text).await;
+        }
+        // Anything else comes after the messages before it have been shown.
+        self.settle().await;
         if mode == Mode::Json && self.roster.set_mode(channel_id, Mode::Json) {
             let name = self.name_of(channel_id);
             let online = self.roster.names();
@@ -179,15 +213,7 @@ impl Chat {
 
     async fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
         match command {
-            Command::Say(text) => {
-                let from = self.name_of(channel_id);
-                let stored = self.archive.append(&from, &text).map_err(|error| {
-                    tracing::error!(%error, "a message could not be archived");
-                    CommandError::Archive
-                })?;
-                self.tell_all(&Event::Message(stored.clone()));
-                self.federation.relay(&from, &text, stored.ts).await;
-            }
+            Command::Say(text) => self.say(channel_id, &text).await,
             Command::Whisper { to, text } => self.whisper(channel_id, to, text)?,
             Command::Name(new) => {
                 let old = self.roster.rename(channel_id, &new)?;
@@ -199,7 +225,7 @@ impl Chat {
                 let names = self.roster.names();
                 self.tell(channel_id, &Event::Who { names });
             }
-            Command::History(query) => self.history(channel_id, query),
+            Command::History(query) => self.history(channel_id, query).await,
             Command::Help(unknown) => {
                 let text = events::HELP.to_owned();
                 self.tell(channel_id, &Event::Help { text, unknown });
@@ -208,10 +234,10 @@ impl Chat {
         Ok(())
     }
 
-    fn history(&self, channel_id: u32, query: HistoryQuery) {
+    async fn history(&self, channel_id: u32, query: HistoryQuery) {
         let messages = match query {
-            HistoryQuery::Last(n) => self.archive.last(n),
-            HistoryQuery::Since(id) => self.archive.since(id),
+            HistoryQuery::Last(n) => self.store.last(n).await,
+            HistoryQuery::Since(id) => self.store.since(id).await,
         };
         let messages = match messages {
             Ok(messages) => messages,

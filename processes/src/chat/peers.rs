@@ -5,7 +5,9 @@
 
 use process_lib::{RequestError, Response};
 
+use super::archive::NewMessage;
 use super::commands::{CommandError, MAX_TEXT_BYTES};
+use super::commit::Author;
 use super::events::Event;
 use super::federation::{FedRequest, FedResponse, Outcome, Pending};
 use super::{names, Chat};
@@ -13,7 +15,7 @@ use super::{names, Chat};
 impl Chat {
     /// A request from the chat on `node`: a message to archive and show, or a whisper for one
     /// member. Malformed input is logged and dropped.
-    pub(super) fn peer_request(&mut self, node: &str, body: &[u8]) {
+    pub(super) async fn peer_request(&mut self, node: &str, body: &[u8]) {
         let request = match serde_json::from_slice::<FedRequest>(body) {
             Ok(request) => request,
             Err(error) => {
@@ -26,12 +28,9 @@ impl Chat {
                 if !peer_input_ok(node, &from, &text) {
                     return;
                 }
-                match self.archive.append_remote(ts, &from, node, &text) {
-                    Ok(stored) => self.tell_all(&Event::Message(stored)),
-                    Err(error) => {
-                        tracing::error!(peer = %node, %error, "a relayed message could not be archived; not shown");
-                    }
-                }
+                // Stored with the messages that came with it, then shown.
+                let message = NewMessage::remote(ts, &from, node, &text);
+                self.accept(Author::Peer, message).await;
             }
             FedRequest::Whisper {
                 id,
@@ -43,6 +42,9 @@ impl Chat {
                 if !peer_input_ok(node, &from, &text) {
                     return;
                 }
+                // After the messages before it have been shown. Settling awaits no message,
+                // so the whisper is still the request a `Response` answers.
+                self.settle().await;
                 let answer = match self.roster.find(&to) {
                     Some(target) => {
                         let to = self.name_of(target);

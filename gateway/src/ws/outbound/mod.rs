@@ -14,6 +14,9 @@
 //! that pushes one frame to many channels, many times, gets fewer system calls that way.
 //! Either way a push never waits on the socket. The queue is bounded in bytes, not
 //! frames: a push that would overflow it marks the channel as a slow consumer and closes it.
+//! What counts is what waits: bytes leave the count as the writer hands them to the socket,
+//! not when it next takes from the queue, so a client that reads all the time is never cut
+//! for frames already on the wire.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +25,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use metrics::Histogram;
 use parking_lot::{Mutex, MutexGuard};
 use process_lib::{HttpServerError, WsErrorCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -33,6 +37,8 @@ pub mod socket_writer;
 pub mod wire;
 pub mod writer;
 
+use crate::telemetry::latency::{self, Stamp};
+use crate::telemetry::Traffic;
 use queue::{ByteQueue, Refused};
 use socket_writer::{FastWrite, SocketWriter};
 use wire::WireFrame;
@@ -44,7 +50,8 @@ pub enum Outgoing {
     Frame(WireFrame),
     /// Finish a frame a pushing task wrote but could not flush.
     Flush,
-    /// Send the error frame, then the close frame that goes with the code, then stop.
+    /// Send the error frame (none for a protocol failure), then the close frame that goes
+    /// with the code, then stop.
     Fail(WsErrorCode, String),
     /// Send this close frame, then stop.
     Close(Option<CloseFrame>),
@@ -62,8 +69,16 @@ struct Shared {
     limit: usize,
     /// A close was asked for: the channel takes no more frames.
     closing: AtomicBool,
+    /// The close was for a slow consumer.
+    slow_consumer: AtomicBool,
     /// The channel's reader, to be woken when a close is asked for.
     closing_waker: AtomicWaker,
+    /// Frames and bytes put on the socket; changed only under the `socket` lock.
+    sent: Traffic,
+    /// When a sampled push still waiting in `frames` was made.
+    stamp: Stamp,
+    /// Where sampled push-to-socket times go.
+    push_to_socket: Histogram,
 }
 
 /// The sending side of one channel's outbound path: pushes write or queue here.
@@ -80,14 +95,19 @@ pub struct OutboxDrain {
     shared: Arc<Shared>,
 }
 
-/// An outbox holding at most `limit` bytes of frames, and its writer's side.
-pub fn outbox(limit: usize) -> (Outbox, OutboxDrain) {
+/// An outbox holding at most `limit` bytes of frames, and its writer's side; sampled
+/// push-to-socket times go to `push_to_socket`.
+pub fn outbox(limit: usize, push_to_socket: Histogram) -> (Outbox, OutboxDrain) {
     let shared = Arc::new(Shared {
         frames: ByteQueue::default(),
         socket: Mutex::new(None),
         limit,
         closing: AtomicBool::new(false),
+        slow_consumer: AtomicBool::new(false),
         closing_waker: AtomicWaker::new(),
+        sent: Traffic::default(),
+        stamp: Stamp::default(),
+        push_to_socket,
     });
     (
         Outbox {
@@ -121,6 +141,12 @@ impl OutboxDrain {
             .poll_take_all(batch, written, keep_room, cx)
     }
 
+    /// Marks `written` payload bytes as gone to the socket while the writer still holds
+    /// frames it took (the next [`OutboxDrain::poll_take`] releases the rest).
+    pub fn release(&self, written: usize) {
+        self.shared.frames.release(written);
+    }
+
     /// Hands the socket's write half over; from now on idle pushes may write to it.
     pub fn attach(&self, socket: SocketWriter) {
         *self.shared.socket.lock() = Some(socket);
@@ -135,6 +161,22 @@ impl OutboxDrain {
     /// reader is gone too). Idle pushes queue from now on.
     pub fn take_back(&self) -> Option<SocketWriter> {
         self.shared.socket.lock().take()
+    }
+
+    /// Counts frames gathered for the socket; only under the [`Self::socket`] lock.
+    pub fn count_sent(&self, frames: u64, bytes: u64) {
+        self.shared.sent.add(frames, bytes);
+    }
+
+    /// Takes the time of a sampled push that waits in the queue, before the queue is
+    /// taken: that push's frame is then in what is taken.
+    pub fn take_stamp(&self) -> Option<u64> {
+        self.shared.stamp.take()
+    }
+
+    /// Records the time since a sampled push, once its frame is written.
+    pub fn record_push_to_socket(&self, since: u64) {
+        latency::record_since(&self.shared.push_to_socket, since);
     }
 }
 
@@ -173,6 +215,7 @@ impl Outbox {
         // not hold up the pushes around it the way a swap does.
         let reply = self.awaiting_reply.load(Ordering::Relaxed)
             && self.awaiting_reply.swap(false, Ordering::AcqRel);
+        let pushed_at = latency::sampled().then(latency::now);
         let written = if reply {
             self.write_now(frame, true)
         } else if at_once {
@@ -185,6 +228,11 @@ impl Outbox {
                 if written == FastWrite::Unflushed {
                     // Its bytes wait in the socket's buffer: the writer task finishes them.
                     self.shared.control(Outgoing::Flush);
+                    if let Some(at) = pushed_at {
+                        self.shared.stamp.set(at);
+                    }
+                } else if let Some(at) = pushed_at {
+                    latency::record_since(&self.shared.push_to_socket, at);
                 }
                 return Ok(());
             }
@@ -196,7 +244,14 @@ impl Outbox {
             .frames
             .push(Outgoing::Frame(frame), len, self.shared.limit)
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // After the frame is queued, so the writer that takes the stamp takes the
+                // frame in the same batch.
+                if let Some(at) = pushed_at {
+                    self.shared.stamp.set(at);
+                }
+                Ok(())
+            }
             Err(Refused::Closed(_)) => Err(HttpServerError::WsChannelNotFound),
             Err(Refused::Full(_)) => {
                 self.shared.fail(
@@ -217,14 +272,24 @@ impl Outbox {
         };
         match guard.as_mut() {
             Some(socket) if self.shared.frames.is_empty() => {
-                if reply {
+                let len = frame.len() as u64;
+                let written = if reply {
                     socket.write_now(frame)
                 } else {
                     socket.write_now_unless_gathering(frame)
+                };
+                if written.is_ok() {
+                    self.shared.sent.add(1, len);
                 }
+                written
             }
             _ => Err(frame),
         }
+    }
+
+    /// Frames and bytes put on the socket so far.
+    pub fn sent(&self) -> (u64, u64) {
+        self.shared.sent.get()
     }
 
     /// Notes that the client sent a frame: the next push to the channel is taken as its
@@ -277,6 +342,12 @@ impl Outbox {
         self.shared.closing.load(Ordering::Acquire)
     }
 
+    /// Whether the channel was closed as a slow consumer (whether or not its error frame
+    /// reached the client).
+    pub fn was_slow_consumer(&self) -> bool {
+        self.shared.slow_consumer.load(Ordering::Relaxed)
+    }
+
     /// What the reader's tungstenite socket writes through (see [`super::conn`]).
     pub fn replies(&self) -> Replies {
         Replies(self.shared.clone())
@@ -287,6 +358,9 @@ impl Shared {
     /// Closes the channel with an error frame. Only the first close counts.
     fn fail(&self, code: WsErrorCode, message: impl Into<String>) {
         if !self.closing.swap(true, Ordering::AcqRel) {
+            if code == WsErrorCode::SlowConsumer {
+                self.slow_consumer.store(true, Ordering::Relaxed);
+            }
             self.control(Outgoing::Fail(code, message.into()));
             self.closing_waker.wake();
         }

@@ -31,7 +31,8 @@ pub struct ByteQueue<T> {
 #[derive(Debug)]
 struct Inner<T> {
     items: VecDeque<T>,
-    /// Bytes pushed and not yet released by the consumer (taken items count until then).
+    /// Bytes pushed and not yet released by the consumer: what waits, whether still here or
+    /// taken and not yet written (the consumer releases bytes as it writes them).
     bytes: usize,
     closed: bool,
 }
@@ -138,6 +139,13 @@ impl<T> ByteQueue<T> {
         Poll::Pending
     }
 
+    /// Releases `len` bytes the consumer has written while it still holds taken items (the
+    /// next take releases the rest). One lock.
+    pub fn release(&self, len: usize) {
+        let mut inner = self.inner.lock();
+        inner.bytes = inner.bytes.saturating_sub(len);
+    }
+
     /// Takes the oldest item, if any, for tests that look at what was queued.
     #[cfg(test)]
     pub fn try_pop(&self) -> Option<T> {
@@ -212,6 +220,24 @@ mod tests {
         assert_eq!(queue.bytes(), 0);
         // An item larger than the limit still goes into an empty queue.
         queue.push(4, 500, 100).expect("empty queue takes anything");
+    }
+
+    #[test]
+    fn bytes_released_while_a_batch_is_held_make_room_at_once() {
+        let queue = ByteQueue::default();
+        for item in 0..3u32 {
+            queue.push(item, 30, 100).expect("room");
+        }
+        let mut batch = VecDeque::new();
+        assert!(queue.take_all(&mut batch, 0));
+        assert_eq!(queue.push(3, 30, 100), Err(Refused::Full(3)));
+        // The first item of the batch is written: its bytes wait no more.
+        queue.release(30);
+        assert_eq!(queue.bytes(), 60);
+        queue.push(3, 30, 100).expect("room made by the release");
+        batch.clear();
+        assert!(queue.take_all(&mut batch, 60));
+        assert_eq!(queue.bytes(), 30);
     }
 
     #[test]

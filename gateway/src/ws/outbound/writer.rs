@@ -25,11 +25,30 @@ const BATCH_BYTES: usize = 64 * 1024;
 pub enum WriterEnd {
     /// It sent the error frame and close for this code.
     Failed(WsErrorCode),
-    /// It sent a normal close, or the queue closed.
-    Closed,
+    /// It sent a close frame with this close code (1005: one with no code), or the queue
+    /// closed with no close frame sent (1006).
+    Closed(u16),
     /// The socket broke.
     Broken,
 }
+
+impl WriterEnd {
+    /// The close code the channel ended with, as RFC 6455 names them: 1006 when no close
+    /// frame went out.
+    pub fn close_code(self) -> u16 {
+        match self {
+            Self::Failed(code) => code.close_code(),
+            Self::Closed(code) => code,
+            Self::Broken => NO_CLOSE_FRAME,
+        }
+    }
+}
+
+/// The close code of a connection that ended with no close frame (RFC 6455, 7.1.5).
+pub const NO_CLOSE_FRAME: u16 = 1006;
+
+/// The close code of a close frame that carried none (RFC 6455, 7.1.5).
+const NO_STATUS: u16 = 1005;
 
 /// Where the writer task is between polls.
 #[derive(Debug, Default)]
@@ -38,14 +57,18 @@ struct Progress {
     /// goes back to the queue at the next take; when the writer goes to sleep it is kept
     /// as the queue's room after a burst, and freed otherwise.
     batch: VecDeque<Outgoing>,
-    /// Bytes gathered since the last take, to be released from the queue's count once they
-    /// are written (the next take comes only then).
+    /// Bytes gathered since the last release from the queue's count, released once they are
+    /// written: with the next take when the batch is done, or on their own when the batch
+    /// still holds frames (a batch can be far larger than one write, and its written bytes
+    /// must not count against the limit while the rest go out).
     gathered: usize,
     /// How the writer ends once what is gathered is written (an error or close frame is
     /// among it).
     ending: Option<WriterEnd>,
     /// The last take brought more than one item.
     burst: bool,
+    /// When a sampled push in the batch was made: timed once the batch is written.
+    stamp: Option<u64>,
 }
 
 /// Runs until the channel closes. Never holds more than one batch out of the queue.
@@ -62,7 +85,7 @@ pub async fn run(write: WriteHalf, drain: OutboxDrain) -> WriterEnd {
 fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> Poll<WriterEnd> {
     let mut guard = drain.socket();
     let Some(socket) = guard.as_mut() else {
-        return Poll::Ready(WriterEnd::Closed);
+        return Poll::Ready(WriterEnd::Closed(NO_CLOSE_FRAME));
     };
     socket.idle = false;
     loop {
@@ -77,13 +100,24 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
         if let Some(end) = at.ending {
             return Poll::Ready(end);
         }
+        if !at.batch.is_empty() && at.gathered > 0 {
+            drain.release(std::mem::take(&mut at.gathered));
+        }
         if at.batch.is_empty() {
+            if let Some(since) = at.stamp.take() {
+                drain.record_push_to_socket(since);
+            }
             let written = std::mem::take(&mut at.gathered);
+            // Before the take: the sampled push's frame is then in this batch.
+            let stamp = drain.take_stamp();
             // A writer that took several frames at once is likely to again: its queue
             // keeps the emptied buffer when it sleeps, so the next burst allocates nothing.
             match drain.poll_take(&mut at.batch, written, at.burst, cx) {
-                Poll::Ready(true) => at.burst = at.batch.len() > 1,
-                Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed),
+                Poll::Ready(true) => {
+                    at.burst = at.batch.len() > 1;
+                    at.stamp = stamp;
+                }
+                Poll::Ready(false) => return Poll::Ready(WriterEnd::Closed(NO_CLOSE_FRAME)),
                 Poll::Pending => {
                     // Everything is written and nothing is queued: pushes may write
                     // directly.
@@ -92,39 +126,49 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                 }
             }
         }
-        gather(at, &mut socket.out);
+        let (frames, bytes) = gather(at, &mut socket.out);
+        drain.count_sent(frames, bytes);
     }
 }
 
 /// Moves frames from the batch into `out`, up to [`BATCH_BYTES`] or a closing frame.
-fn gather(at: &mut Progress, out: &mut Vec<u8>) {
+/// Returns the frames and their bytes it moved (the closing frames not counted).
+fn gather(at: &mut Progress, out: &mut Vec<u8>) -> (u64, u64) {
+    let (mut frames, mut bytes) = (0, 0);
     while out.len() < BATCH_BYTES {
         let Some(next) = at.batch.pop_front() else {
-            return;
+            break;
         };
         match next {
             Outgoing::Frame(frame) => {
                 at.gathered += frame.len();
+                frames += 1;
+                bytes += frame.len() as u64;
                 frame.append_to(out);
             }
             // The bytes it stands for are in the socket writer's buffer already.
             Outgoing::Flush => {}
             Outgoing::Fail(code, text) => {
-                WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                // A protocol failure is a close frame alone, as RFC 6455 asks.
+                if !code.is_protocol_failure() {
+                    WireFrame::from_message(error_frame(code, &text)).append_to(out);
+                }
                 WireFrame::from_message(close_frame(code)).append_to(out);
                 at.ending = Some(WriterEnd::Failed(code));
             }
             Outgoing::Close(frame) => {
+                let code = frame.as_ref().map_or(NO_STATUS, |f| u16::from(f.code));
                 WireFrame::close(frame).append_to(out);
-                at.ending = Some(WriterEnd::Closed);
+                at.ending = Some(WriterEnd::Closed(code));
             }
         }
         if at.ending.is_some() {
             // Nothing goes out after a close frame.
             at.batch.clear();
-            return;
+            break;
         }
     }
+    (frames, bytes)
 }
 
 #[cfg(test)]
@@ -134,7 +178,7 @@ mod tests {
     use process_lib::HttpServerError;
     use tokio::io::AsyncReadExt;
     use tokio::net::tcp::OwnedReadHalf;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::{TcpSocket, TcpStream};
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::Message;
@@ -156,13 +200,30 @@ mod tests {
     }
 
     async fn wire(limit: usize) -> Wire {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+        wire_buffered(limit, None).await
+    }
+
+    /// A [`wire`] whose socket buffers are set to `buffers` bytes on both ends when given,
+    /// so the kernel holds only a little of what the writer writes.
+    async fn wire_buffered(limit: usize, buffers: Option<u32>) -> Wire {
+        let listener = TcpSocket::new_v4().expect("socket");
+        let client = TcpSocket::new_v4().expect("socket");
+        if let Some(size) = buffers {
+            // An accepted socket takes its buffer sizes from its listener.
+            listener.set_send_buffer_size(size).expect("send buffer");
+            client.set_recv_buffer_size(size).expect("receive buffer");
+        }
+        listener
+            .bind("127.0.0.1:0".parse().expect("address"))
+            .expect("bind");
+        let listener = listener.listen(1).expect("listen");
+        let client = client
+            .connect(listener.local_addr().expect("addr"))
             .await
             .expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
         let (server_read, write) = server.into_split();
-        let (outbox, drain) = outbox(limit);
+        let (outbox, drain) = outbox(limit, metrics::Histogram::noop());
         let writer = tokio::spawn(run(Either::Left(write), drain));
         Wire {
             outbox,
@@ -244,7 +305,7 @@ mod tests {
         push(&wire.outbox, "e").expect("e");
         wire.outbox.close(1000, "");
         let (end, rest) = wire.finish().await;
-        assert_eq!(end, WriterEnd::Closed);
+        assert_eq!(end, WriterEnd::Closed(1000));
         assert_eq!(
             rest,
             bytes_of(&[
@@ -341,7 +402,7 @@ mod tests {
             .replies()
             .write(&bytes_of(&[Message::Pong(Vec::new().into())]));
         let (end, rest) = wire.finish().await;
-        assert_eq!(end, WriterEnd::Closed);
+        assert_eq!(end, WriterEnd::Closed(4000));
         assert_eq!(
             rest,
             bytes_of(&[Message::text("before"), close_frame_of(4000, "done")])
@@ -390,5 +451,44 @@ mod tests {
                 close_frame(WsErrorCode::SlowConsumer),
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn bytes_leave_the_count_as_they_are_written_not_when_the_batch_is_done() {
+        const FRAMES: usize = 15;
+        let mut wire = wire_buffered(1 << 20, Some(16 * 1024)).await;
+        let frame = Message::binary(vec![1u8; 64 * 1024]);
+        let frame_len = WireFrame::from_message(frame.clone()).len();
+        // The writer task has not run yet: all 15 queue (983,190 bytes, under the 1 MiB
+        // limit), and it takes them as one batch.
+        for _ in 0..FRAMES {
+            let pushed = wire
+                .outbox
+                .push_frame(WireFrame::from_message(frame.clone()));
+            pushed.expect("fits");
+        }
+        assert_eq!(wire.outbox.shared.frames.bytes(), FRAMES * frame_len);
+        // The client reads 8 of them; the socket's small buffers hold little of the rest.
+        wire.expect(&vec![frame.clone(); 8]).await;
+        // What waits is at most the 7 unread frames and the one being written: the count
+        // drops while the batch is still being written.
+        let waiting = || wire.outbox.shared.frames.bytes();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while waiting() > 8 * frame_len {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still counted: {} bytes",
+                waiting()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // So 7 more frames fit under the limit, though the first batch is not all written.
+        for _ in 0..7 {
+            let pushed = wire
+                .outbox
+                .push_frame(WireFrame::from_message(frame.clone()));
+            pushed.expect("a client that reads is not a slow consumer");
+        }
+        wire.expect(&vec![frame.clone(); FRAMES - 8 + 7]).await;
     }
 }

@@ -1,0 +1,112 @@
+//! The cluster's background work, each a task the node's shutdown ends: the inbox applies
+//! pushes from other instances to this instance's channels; the publisher hands pushes to
+//! NATS; the heartbeat renews the instance number and gives it back at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Client, Subject, Subscriber};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::lease::{Beat, Lease};
+use super::wire::Push;
+use crate::runtime::Runtime;
+
+/// What `join` prepared for the tasks.
+#[derive(Debug)]
+pub(super) struct Background {
+    pub inbox: Subscriber,
+    pub outgoing: mpsc::Receiver<(Subject, Bytes)>,
+    pub lease: Lease,
+    pub heartbeat: Duration,
+}
+
+pub(super) fn spawn(rt: &Arc<Runtime>, client: Client, background: Background) {
+    let Background {
+        inbox,
+        outgoing,
+        lease,
+        heartbeat,
+    } = background;
+    rt.tasks.spawn(receive(rt.clone(), inbox));
+    rt.tasks.spawn(publish(rt.clone(), client, outgoing));
+    rt.tasks.spawn(beat(rt.clone(), lease, heartbeat));
+}
+
+/// Applies each push from another instance to the channels it names.
+async fn receive(rt: Arc<Runtime>, mut inbox: Subscriber) {
+    let Some(cluster) = &rt.cluster else { return };
+    loop {
+        let message = tokio::select! {
+            _ = rt.shutdown.cancelled() => break,
+            message = inbox.next() => message,
+        };
+        let Some(message) = message else { break };
+        let push = match Push::decode(&message.payload) {
+            Ok(push) => push,
+            Err(error) => {
+                cluster.stats.count_malformed();
+                tracing::warn!(%error, subject = %message.subject, "dropped a cluster message");
+                continue;
+            }
+        };
+        cluster.stats.count_received();
+        let mut failed = Vec::new();
+        rt.channels.push_many(
+            &push.source,
+            &push.channel_ids,
+            push.message_type,
+            &push.blob(),
+            &mut failed,
+        );
+        if !failed.is_empty() {
+            cluster.stats.count_undelivered(failed.len());
+            tracing::debug!(process = %push.source, ?failed, "cross-instance push not delivered");
+        }
+    }
+}
+
+/// Hands queued pushes to NATS, in order.
+async fn publish(rt: Arc<Runtime>, client: Client, mut outgoing: mpsc::Receiver<(Subject, Bytes)>) {
+    loop {
+        let next = tokio::select! {
+            _ = rt.shutdown.cancelled() => break,
+            next = outgoing.recv() => next,
+        };
+        let Some((subject, payload)) = next else {
+            break;
+        };
+        if let Err(error) = client.publish(subject, payload).await {
+            tracing::warn!(%error, "cross-instance push not published");
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+/// Renews the instance number every `every`; gives it back when the node shuts down.
+async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration) {
+    let Some(cluster) = &rt.cluster else { return };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = rt.shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        if !cluster.is_up() {
+            continue;
+        }
+        if lease.beat().await == Beat::Lost {
+            cluster.stats.count_lease_lost();
+            tracing::error!(
+                instance = lease.instance,
+                "another instance took this instance's number while NATS was away; \
+                 restart this instance so channel ids stay unique"
+            );
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), lease.release()).await;
+}
