@@ -191,6 +191,7 @@ impl Host for Runtime {
                     channel_ids,
                     message_type,
                     blob,
+                    !more_follows,
                 );
             }
         }
