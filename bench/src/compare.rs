@@ -66,6 +66,10 @@ pub struct CompareParams {
     /// enough that the servers, not the publisher's window, set the rate.
     #[serde(default)]
     pub deep_window: u64,
+    /// Fan-out runs once more for each of these windows (shallow ones: each published frame
+    /// waits for the deliveries of the few before it), before the usual window.
+    #[serde(default)]
+    pub shallow_windows: Vec<u64>,
 }
 
 fn one_slice() -> u32 {
@@ -101,6 +105,10 @@ pub struct ServerRun {
     /// Fan-out with `deep_window` frames in flight.
     #[serde(default)]
     pub fanout_deep: Option<FanoutResult>,
+    /// Fan-out with each of `shallow_windows` frames in flight, in that order (`None` where
+    /// it failed).
+    #[serde(default)]
+    pub fanout_shallow: Vec<Option<FanoutResult>>,
     /// The chat scenario's result (Switchboard only).
     #[serde(default)]
     pub chat: Option<ChatResult>,
@@ -207,6 +215,7 @@ impl ServerRun {
             idle_max: None,
             net: None,
             fanout_deep: None,
+            fanout_shallow: Vec::new(),
             chat: None,
             chat_one: None,
             soak: None,
@@ -281,6 +290,20 @@ async fn run_interleaved(programs: &Programs, params: &CompareParams, results: &
         settle().await;
     }
     if params.runs_scenario("fanout") {
+        for (at, &window) in params.shallow_windows.iter().enumerate() {
+            let shallow = FanoutParams {
+                window,
+                ..params.fanout
+            };
+            interleave_fanout(params, &running, results, shallow, |r, f| {
+                r.fanout_shallow.push(Some(f))
+            })
+            .await;
+            for r in results.iter_mut() {
+                r.fanout_shallow.resize(at + 1, None);
+            }
+            settle().await;
+        }
         interleave_fanout(params, &running, results, params.fanout, |r, f| {
             r.fanout = Some(f)
         })

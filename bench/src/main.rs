@@ -205,6 +205,9 @@ struct CompareArgs {
     /// publisher's window set the rate (0 skips it).
     #[arg(long, default_value_t = 64)]
     deep_window: u64,
+    /// Fan-out also runs with each of these windows first, comma-separated (empty: none).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    shallow_windows: Vec<u64>,
     /// Where RESULTS.md, results.png and out/ go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
     out: PathBuf,
@@ -338,6 +341,7 @@ fn main() -> anyhow::Result<()> {
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
         deep_window: args.deep_window,
+        shallow_windows: args.shallow_windows.clone(),
     };
     // bench/run.sh says how it was called; otherwise this binary's own arguments.
     let command = std::env::var("BENCH_COMMAND").unwrap_or_else(|_| {

@@ -88,6 +88,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             .to_vec(),
         slices: 2,
         deep_window: 8,
+        shallow_windows: vec![1],
     };
     let comparison = compare::run(params, &programs, Machine::default(), "smoke".into()).await;
     assert_eq!(comparison.runs.len(), 1);
@@ -108,6 +109,8 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         assert!(echo.rtt.p50_us <= echo.rtt.p99_us, "{kind:?}: {echo:?}");
         complete(&format!("{kind:?} fan-out"), run.fanout);
         complete(&format!("{kind:?} deep fan-out"), run.fanout_deep);
+        assert_eq!(run.fanout_shallow.len(), 1, "{kind:?}");
+        complete(&format!("{kind:?} shallow fan-out"), run.fanout_shallow[0]);
         if kind != ServerKind::Switchboard {
             assert!(
                 run.idle_max.is_none() && run.net.is_none() && run.chat.is_none(),

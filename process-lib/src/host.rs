@@ -32,6 +32,9 @@ pub trait Host: Send + Sync + 'static {
 
     /// Pushes one frame to several channels on `node`, on behalf of `source`; returns the
     /// channels it could not push to, with why. A runtime can check the frame once for all.
+    /// `more_follows` says the pushing process has more messages waiting, so more pushes
+    /// are likely to come at once: a runtime may then hold frames back to write them
+    /// together, and otherwise write to idle sockets at once.
     fn ws_push_many(
         &self,
         source: &Address,
@@ -39,7 +42,9 @@ pub trait Host: Send + Sync + 'static {
         channel_ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
+        more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
+        let _ = more_follows;
         channel_ids
             .iter()
             .filter_map(|&id| {
@@ -94,6 +99,15 @@ impl std::fmt::Debug for ProcessContext {
 }
 
 impl ProcessContext {
+    /// Whether messages wait in the process's mailbox (true when that cannot be told at
+    /// once, because the mailbox is being awaited).
+    pub(crate) fn has_waiting(&self) -> bool {
+        match self.inbox.try_lock() {
+            Ok(inbox) => !inbox.backlog.is_empty() || !inbox.rx.is_empty(),
+            Err(_) => true,
+        }
+    }
+
     /// A context for the process at `our`, reading `mailbox`, hosted by `host`.
     pub fn new(our: Address, mailbox: mpsc::Receiver<KernelMessage>, host: Arc<dyn Host>) -> Self {
         Self {

@@ -352,6 +352,25 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         });
         targets.splice(at..at, deep_targets);
     }
+    for (at, &window) in p.shallow_windows.iter().enumerate() {
+        let pick = move |r: &ServerRun| r.fanout_shallow.get(at).copied().flatten();
+        let rate = move |r: &ServerRun| pick(r).map(|f| f.deliveries_per_s);
+        let p99 = move |r: &ServerRun| pick(r).map(|f| f.latency.p99_us);
+        for (metric, is_rate) in [("deliveries/s", true), ("p99", false)] {
+            targets.push(Target {
+                what: format!(
+                    "fan-out {metric}, Switchboard / tokio-tungstenite 4 KiB ({window} in flight)"
+                ),
+                per_run: if is_rate {
+                    ratios(c, ServerKind::Tt4k, rate)
+                } else {
+                    ratios(c, ServerKind::Tt4k, p99)
+                },
+                bound: 1.0,
+                at_least: is_rate,
+            });
+        }
+    }
     // A run of other scenarios (the curves, the soak) has none of these targets to show.
     if targets.iter().any(|t| !t.per_run.is_empty()) {
         let _ = writeln!(out, "## Targets (issue 6)\n");
@@ -368,6 +387,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         tables::idle(&mut out, c);
     }
     if p.runs_scenario("fanout") {
+        tables::fanout_depths(&mut out, c);
         tables::fanout(&mut out, c);
         tables::fanout_deep(&mut out, c);
     }

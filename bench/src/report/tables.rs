@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{cell, group, median_cell, values, Spread};
+use super::{cell, group, median_cell, ratios, values, Spread};
 use crate::compare::{Comparison, ServerRun};
 use crate::scenario::chat::ChatResult;
 use crate::scenario::fanout::FanoutResult;
@@ -105,6 +105,72 @@ pub fn fanout_deep(out: &mut String, c: &Comparison) {
         Some(note),
         |r| r.fanout_deep,
     );
+}
+
+/// Picks one fan-out result out of a server's run.
+type Pick = Box<dyn Fn(&ServerRun) -> Option<FanoutResult>>;
+
+/// Every fan-out depth that ran, side by side: Switchboard's deliveries/s and its ratios to
+/// each bare server, rate and p99, computed within each run.
+pub fn fanout_depths(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let mut depths: Vec<(u64, Pick)> = Vec::new();
+    for (at, &window) in p.shallow_windows.iter().enumerate() {
+        depths.push((
+            window,
+            Box::new(move |r: &ServerRun| r.fanout_shallow.get(at).copied().flatten()),
+        ));
+    }
+    depths.push((p.fanout.window, Box::new(|r: &ServerRun| r.fanout)));
+    if p.deep_window > 0 {
+        depths.push((p.deep_window, Box::new(|r: &ServerRun| r.fanout_deep)));
+    }
+    if depths.len() < 2 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Fan-out at every depth: {} subscribers × {} B\n",
+        group(p.fanout.subscribers as f64, 0),
+        p.fanout.size
+    );
+    let _ = writeln!(
+        out,
+        "Ratios are Switchboard / the bare server, computed within each run: median [min–max].\n"
+    );
+    let baselines: Vec<ServerKind> = p
+        .servers
+        .iter()
+        .copied()
+        .filter(|&k| k != ServerKind::Switchboard)
+        .collect();
+    let mut head = "| frames in flight | Switchboard deliveries/s |".to_owned();
+    let mut rule = "|---|---|".to_owned();
+    for kind in &baselines {
+        let _ = write!(head, " / {0} rate | / {0} p99 |", kind.short());
+        rule.push_str("---|---|");
+    }
+    let _ = writeln!(out, "{head}\n{rule}");
+    for (window, pick) in &depths {
+        let rate = |r: &ServerRun| pick(r).map(|f| f.deliveries_per_s);
+        let p99 = |r: &ServerRun| pick(r).map(|f| f.latency.p99_us);
+        let _ = write!(
+            out,
+            "| {window} | {} |",
+            median_cell(c, ServerKind::Switchboard, 0, rate)
+        );
+        for &kind in &baselines {
+            let show = |v: Vec<f64>| Spread::of(&v).map_or_else(|| "—".to_owned(), |s| s.show(2));
+            let _ = write!(
+                out,
+                " {} | {} |",
+                show(ratios(c, kind, rate)),
+                show(ratios(c, kind, p99))
+            );
+        }
+        out.push('\n');
+    }
+    out.push('\n');
 }
 
 /// A fan-out table: `window` frames in flight, `note` under the heading, rows from `pick`.

@@ -181,6 +181,7 @@ impl Host for Runtime {
         channel_ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
+        more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
         if let Some(cluster) = &self.cluster {
             if node == self.node && cluster.any_remote(channel_ids) {
@@ -190,6 +191,7 @@ impl Host for Runtime {
                     channel_ids,
                     message_type,
                     blob,
+                    !more_follows,
                 );
             }
         }
@@ -209,6 +211,7 @@ impl Host for Runtime {
                 channel_ids,
                 message_type,
                 blob,
+                !more_follows,
                 &mut failed,
             );
         }

@@ -20,6 +20,11 @@ use crate::telemetry::Traffic;
 
 const SHARDS: usize = 16;
 
+/// Channels one push to many may write to at once, in the pushing task (see
+/// [`ChannelTable::push_many`]): about as many writes as the runtime does between two looks
+/// at its sockets, so a push does not hold a worker longer than a round of writers would.
+const WRITES_AT_ONCE: usize = 1024;
+
 /// Channel ids are ours (sequential, never chosen by a client), so the table hashes them
 /// with a fast hasher rather than the default's DoS-resistant one: every push looks one up.
 type Shard = HashMap<u32, Arc<Channel>, foldhash::fast::RandomState>;
@@ -189,12 +194,19 @@ impl ChannelTable {
 
     /// Pushes one frame to each of `ids` on behalf of `source`, checking and building the
     /// frame once; the channels it failed for are added to `failed`, with why.
+    ///
+    /// With `at_once` (nothing else is about to be pushed), the frame is written in this
+    /// call to the first [`WRITES_AT_ONCE`] channels whose writer sleeps with nothing
+    /// queued, the way a reply is: a round then costs a write per subscriber and no writer
+    /// wake-ups. Without it, or past that many, it queues and the writers gather it with
+    /// whatever follows into one write each.
     pub fn push_many(
         &self,
         source: &ProcessId,
         ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
+        at_once: bool,
         failed: &mut Vec<(u32, HttpServerError)>,
     ) {
         let frame = match frame_for(message_type, blob.bytes.clone()) {
@@ -221,9 +233,14 @@ impl ChannelTable {
                 Some(channel) => owned.push((id, channel)),
             }
         }
+        let mut writes_left = if at_once { WRITES_AT_ONCE } else { 0 };
         for (id, channel) in owned {
             let outcome = match &frame {
                 // Cloning a frame copies its header and shares its payload.
+                Some(frame) if writes_left > 0 => {
+                    writes_left -= 1;
+                    channel.outbox.push_frame_at_once(frame.clone())
+                }
                 Some(frame) => channel.outbox.push_frame(frame.clone()),
                 None => {
                     channel.outbox.close(1000, "");
@@ -444,7 +461,14 @@ mod tests {
 
         let mut failed = Vec::new();
         let hi = LazyLoadBlob::from_bytes("hi");
-        table.push_many(&echo, &targets, WsMessageType::Text, &hi, &mut failed);
+        table.push_many(
+            &echo,
+            &targets,
+            WsMessageType::Text,
+            &hi,
+            false,
+            &mut failed,
+        );
         assert_eq!(
             failed,
             vec![
@@ -465,7 +489,14 @@ mod tests {
         // A frame that is not valid text fails for every channel, and none gets it.
         failed.clear();
         let bad = LazyLoadBlob::from_bytes(vec![0xff]);
-        table.push_many(&echo, &ids[..2], WsMessageType::Text, &bad, &mut failed);
+        table.push_many(
+            &echo,
+            &ids[..2],
+            WsMessageType::Text,
+            &bad,
+            false,
+            &mut failed,
+        );
         assert_eq!(
             failed,
             vec![

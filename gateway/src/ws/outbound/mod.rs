@@ -194,8 +194,20 @@ impl Drop for Outbox {
 
 impl Outbox {
     /// Writes or queues a frame, or reports a slow consumer (and closes the channel). The
-    /// frame's bytes on the wire count against the queue's limit.
+    /// frame's bytes on the wire count against the queue's limit. Only a reply is written
+    /// at once; any other push queues for the writer task.
     pub fn push_frame(&self, frame: WireFrame) -> Result<(), HttpServerError> {
+        self.push(frame, false)
+    }
+
+    /// [`Outbox::push_frame`], but written at once whenever the socket is idle, reply or
+    /// not, unless its writer's last take held several frames (it then goes on gathering
+    /// them): for a push that nothing is about to follow.
+    pub fn push_frame_at_once(&self, frame: WireFrame) -> Result<(), HttpServerError> {
+        self.push(frame, true)
+    }
+
+    fn push(&self, frame: WireFrame, at_once: bool) -> Result<(), HttpServerError> {
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
@@ -205,7 +217,9 @@ impl Outbox {
             && self.awaiting_reply.swap(false, Ordering::AcqRel);
         let pushed_at = latency::sampled().then(latency::now);
         let written = if reply {
-            self.write_now(frame)
+            self.write_now(frame, true)
+        } else if at_once {
+            self.write_now(frame, false)
         } else {
             Err(frame)
         };
@@ -251,7 +265,7 @@ impl Outbox {
 
     /// The fast path: when the writer task is idle and nothing is queued, writes `frame`
     /// without waiting. Hands it back when it must be queued instead.
-    fn write_now(&self, frame: WireFrame) -> Result<FastWrite, WireFrame> {
+    fn write_now(&self, frame: WireFrame, reply: bool) -> Result<FastWrite, WireFrame> {
         // Someone else is writing (the writer task, or another pusher): queue behind them.
         let Some(mut guard) = self.shared.socket.try_lock() else {
             return Err(frame);
@@ -259,7 +273,11 @@ impl Outbox {
         match guard.as_mut() {
             Some(socket) if self.shared.frames.is_empty() => {
                 let len = frame.len() as u64;
-                let written = socket.write_now(frame);
+                let written = if reply {
+                    socket.write_now(frame)
+                } else {
+                    socket.write_now_unless_gathering(frame)
+                };
                 if written.is_ok() {
                     self.shared.sent.add(1, len);
                 }

@@ -121,7 +121,7 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                 Poll::Pending => {
                     // Everything is written and nothing is queued: pushes may write
                     // directly.
-                    socket.sleep();
+                    socket.sleep(at.burst);
                     return Poll::Pending;
                 }
             }
@@ -330,6 +330,60 @@ mod tests {
         wire.expect(&[Message::text("reply")]).await;
         push(&wire.outbox, "after").expect("after");
         wire.expect(&[Message::text("after")]).await;
+    }
+
+    #[tokio::test]
+    async fn a_push_at_once_writes_an_idle_socket_and_queues_behind_waiting_frames() {
+        let mut wire = wire(1 << 20).await;
+        push(&wire.outbox, "first").expect("first");
+        wire.expect(&[Message::text("first")]).await;
+        // The writer sleeps with everything flushed: the pushing task writes it itself.
+        let at_once = |text: &str| {
+            wire.outbox
+                .push_frame_at_once(WireFrame::from_message(Message::text(text)))
+        };
+        at_once("second").expect("second");
+        assert!(
+            wire.outbox.shared.frames.is_empty(),
+            "second went out at once"
+        );
+        // Once a frame waits for the writer task, a push at once queues behind it.
+        push(&wire.outbox, "third").expect("third");
+        at_once("fourth").expect("fourth");
+        wire.outbox.close(1000, "");
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Closed(1000));
+        assert_eq!(
+            rest,
+            bytes_of(&[
+                Message::text("second"),
+                Message::text("third"),
+                Message::text("fourth"),
+                close_frame_of(1000, ""),
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_push_at_once_queues_while_the_writer_gathers_bursts() {
+        let mut wire = wire(1 << 20).await;
+        let at_once = |outbox: &Outbox, text: &str| {
+            outbox.push_frame_at_once(WireFrame::from_message(Message::text(text)))
+        };
+        // The writer task has not run yet: it takes all three in one take.
+        for text in ["a", "b", "c"] {
+            push(&wire.outbox, text).expect(text);
+        }
+        wire.expect(&[Message::text("a"), Message::text("b"), Message::text("c")])
+            .await;
+        // It sleeps idle, but frames come in bursts here: this one waits for it too.
+        at_once(&wire.outbox, "d").expect("d");
+        assert!(!wire.outbox.shared.frames.is_empty(), "d was queued");
+        wire.expect(&[Message::text("d")]).await;
+        // It took that one alone: the next goes out at once.
+        at_once(&wire.outbox, "e").expect("e");
+        assert!(wire.outbox.shared.frames.is_empty(), "e went out at once");
+        wire.expect(&[Message::text("e")]).await;
     }
 
     #[tokio::test]
