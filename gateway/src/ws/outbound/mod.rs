@@ -258,10 +258,10 @@ impl Outbox {
         };
         match guard.as_mut() {
             Some(socket) if self.shared.frames.is_empty() => {
-                let len = frame.len() as u64;
+                let (frames, len) = (frame.frames(), frame.len() as u64);
                 let written = socket.write_now(frame);
                 if written.is_ok() {
-                    self.shared.sent.add(1, len);
+                    self.shared.sent.add(frames, len);
                 }
                 written
             }
