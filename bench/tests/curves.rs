@@ -58,6 +58,7 @@ fn params() -> CompareParams {
         scenarios: vec!["curves".to_owned()],
         slices: 1,
         deep_window: 0,
+        shallow_windows: Vec::new(),
     }
 }
 

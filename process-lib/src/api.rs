@@ -403,6 +403,32 @@ pub fn send_ws_push_many(
     })
 }
 
+/// Pushes the frames `blobs`, in order, to every channel in `channel_ids` on `node`: each
+/// client gets each blob as a frame of its own, as if [`send_ws_push_many`] had been called
+/// once per blob, but the node encodes the frames once for all the channels and hands each
+/// channel the whole run at once (one queue entry and one wake-up of its writer, however
+/// many frames). A process that shows a burst of events to many clients, as a chat room
+/// that commits messages in batches does, pays per burst rather than per frame.
+///
+/// Every frame has the type `message_type` (`Close` closes each channel once). Never
+/// blocks. Returns each channel the frames could not all be pushed to, once, with the error
+/// [`send_ws_push`] would have given; a channel refused partway gets none of the frames
+/// after the one refused, so its client never sees a gap. A frame the node cannot send (a
+/// `Text` blob that is not UTF-8, a ping over 125 bytes) is refused for every channel and
+/// nothing is pushed on this node. Empty when every push went out.
+#[track_caller]
+pub fn send_ws_push_frames(
+    node: impl AsRef<str>,
+    channel_ids: &[u32],
+    message_type: WsMessageType,
+    blobs: &[LazyLoadBlob],
+) -> Vec<(u32, HttpServerError)> {
+    with_context(|ctx| {
+        ctx.host
+            .ws_push_frames(&ctx.our, node.as_ref(), channel_ids, message_type, blobs)
+    })
+}
+
 /// Closes a channel this process owns on this node.
 #[track_caller]
 pub fn close_ws_channel(channel_id: u32) -> Result<(), HttpServerError> {

@@ -55,6 +55,21 @@ pub trait Host: Send + Sync + 'static {
             .collect()
     }
 
+    /// Pushes several frames, in order, to each of several channels on `node`, on behalf of
+    /// `source`; returns each channel it could not push every frame to, once, with the first
+    /// error. A runtime can encode the frames once for all the channels and queue them as
+    /// one; this default pushes them one at a time.
+    fn ws_push_frames(
+        &self,
+        source: &Address,
+        node: &str,
+        channel_ids: &[u32],
+        message_type: WsMessageType,
+        blobs: &[LazyLoadBlob],
+    ) -> Vec<(u32, HttpServerError)> {
+        push_frames_one_by_one(self, source, node, channel_ids, message_type, blobs)
+    }
+
     /// A fresh message id.
     fn next_id(&self) -> u64;
 
@@ -65,6 +80,33 @@ pub trait Host: Send + Sync + 'static {
         let _ = process;
         None
     }
+}
+
+/// [`Host::ws_push_frames`] done with one [`Host::ws_push_many`] per frame: each channel
+/// gets the frames in order, and a channel refused one frame gets none of the later ones
+/// (its client would otherwise see a gap). Each refused channel is named once.
+pub fn push_frames_one_by_one<H: Host + ?Sized>(
+    host: &H,
+    source: &Address,
+    node: &str,
+    channel_ids: &[u32],
+    message_type: WsMessageType,
+    blobs: &[LazyLoadBlob],
+) -> Vec<(u32, HttpServerError)> {
+    let mut failed: Vec<(u32, HttpServerError)> = Vec::new();
+    let mut going: Vec<u32> = channel_ids.to_vec();
+    for blob in blobs {
+        if going.is_empty() {
+            break;
+        }
+        // More frames follow, or the caller's next push may: the writers gather them.
+        let refused = host.ws_push_many(source, node, &going, message_type, blob, true);
+        if !refused.is_empty() {
+            going.retain(|id| !refused.iter().any(|(r, _)| r == id));
+            failed.extend(refused);
+        }
+    }
+    failed
 }
 
 /// The message being handled, kept for `get_blob()` and `Response::send()`.
@@ -197,6 +239,61 @@ mod tests {
         fn next_id(&self) -> u64 {
             0
         }
+    }
+
+    /// A host that records pushes and refuses channel 2 everything after its first frame.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(u32, String)>>);
+
+    impl Host for Recording {
+        fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
+            Err((SendErrorKind::Offline, message))
+        }
+
+        fn ws_push(
+            &self,
+            _: &Address,
+            _: &str,
+            channel_id: u32,
+            _: WsMessageType,
+            blob: LazyLoadBlob,
+        ) -> Result<(), HttpServerError> {
+            let mut pushed = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if channel_id == 2 && pushed.iter().any(|(id, _)| *id == 2) {
+                return Err(HttpServerError::SlowConsumer);
+            }
+            let text = String::from_utf8_lossy(&blob.bytes).into_owned();
+            pushed.push((channel_id, text));
+            Ok(())
+        }
+
+        fn next_id(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn frames_pushed_one_by_one_keep_their_order_and_leave_no_gaps() {
+        let host = Recording::default();
+        let our: Address = "our.os@test:test:sys".parse().expect("address");
+        let blobs: Vec<LazyLoadBlob> = ["a", "b", "c"]
+            .into_iter()
+            .map(LazyLoadBlob::from_bytes)
+            .collect();
+        let failed = host.ws_push_frames(&our, "our.os", &[1, 2, 3], WsMessageType::Text, &blobs);
+        assert_eq!(failed, vec![(2, HttpServerError::SlowConsumer)]);
+        let pushed = host.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        let to = |channel: u32| -> Vec<&str> {
+            pushed
+                .iter()
+                .filter(|(id, _)| *id == channel)
+                .map(|(_, text)| text.as_str())
+                .collect()
+        };
+        assert_eq!(to(1), ["a", "b", "c"]);
+        // Refused "b", so never given "c" either.
+        assert_eq!(to(2), ["a"]);
+        assert_eq!(to(3), ["a", "b", "c"]);
     }
 
     fn context_at(our: &str) -> Arc<ProcessContext> {

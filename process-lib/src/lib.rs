@@ -54,7 +54,8 @@ pub mod typed;
 pub use address::{Address, AddressParseError};
 pub use api::{
     await_message, close_ws_channel, get_blob, http_server_action, our, our_process, send_ws_push,
-    send_ws_push_many, state_dir, IntoAddress, Request, RequestError, Response,
+    send_ws_push_frames, send_ws_push_many, state_dir, IntoAddress, Request, RequestError,
+    Response,
 };
 pub use bind::{bind_http_path, bind_ws_path, unbind_http_path, unbind_ws_path, BindError};
 pub use blob::LazyLoadBlob;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use gateway::ProcessSpec;
 use process_lib::{
-    await_message, get_blob, http_server_id, send_ws_push, Address, HttpServerAction,
-    HttpServerRequest, LazyLoadBlob, Request, WsMessageType,
+    await_message, get_blob, http_server_id, send_ws_push, send_ws_push_frames, Address,
+    HttpServerAction, HttpServerRequest, LazyLoadBlob, Request, WsMessageType,
 };
 use tokio::sync::mpsc;
 
@@ -150,6 +150,57 @@ pub fn sequencer() -> ProcessSpec {
                     tokio::task::yield_now().await;
                 }
             }
+        }
+    })
+}
+
+/// The frames `burst:test:sys` pushes for a burst of `count`: `"I of COUNT "` padded with
+/// `x` to a length that varies with I (from a few bytes to past the 125 and 65,535 where
+/// a frame's header grows).
+pub fn burst_frame(i: usize, count: usize) -> String {
+    let len = match (i, i % 3) {
+        (2, _) => 70_000,
+        (_, 0) => 3,
+        (_, 1) => 200,
+        _ => 1000 + i,
+    };
+    format!("{i} of {count} {}", "x".repeat(len))
+}
+
+/// `burst:test:sys`: a text push `N ID ID …` pushes the N frames [`burst_frame`] gives, in
+/// one `send_ws_push_frames` call, to the channels listed; `bad ID ID …` pushes a burst
+/// whose second blob is not UTF-8. Either way the sender is then told the `Debug` form of
+/// the failures.
+pub fn burster() -> ProcessSpec {
+    ProcessSpec::new(id("burst:test:sys"), |our: Address| async move {
+        loop {
+            let message = await_message().await?;
+            let Ok(HttpServerRequest::WebSocketPush { channel_id, .. }) =
+                serde_json::from_slice(message.body())
+            else {
+                continue;
+            };
+            let text = get_blob()
+                .and_then(|b| String::from_utf8(b.bytes.to_vec()).ok())
+                .unwrap_or_default();
+            let mut words = text.split_whitespace();
+            let blobs: Vec<LazyLoadBlob> = match words.next() {
+                Some("bad") => vec![
+                    LazyLoadBlob::from_bytes("fine"),
+                    LazyLoadBlob::from_bytes(vec![0xff, 0xfe]),
+                ],
+                Some(n) => {
+                    let count: usize = n.parse().unwrap_or(0);
+                    (0..count)
+                        .map(|i| LazyLoadBlob::from_bytes(burst_frame(i, count)))
+                        .collect()
+                }
+                None => continue,
+            };
+            let to: Vec<u32> = words.filter_map(|w| w.parse().ok()).collect();
+            let failed = send_ws_push_frames(&our.node, &to, WsMessageType::Text, &blobs);
+            let report = LazyLoadBlob::from_bytes(format!("failed: {failed:?}"));
+            let _ = send_ws_push(&our.node, channel_id, WsMessageType::Text, report);
         }
     })
 }

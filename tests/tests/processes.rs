@@ -1,5 +1,6 @@
-//! What processes see and can do: event order, `send_ws_push` errors, the seed's handler,
-//! restarts after a panic, and slow consumers.
+//! What processes see and can do: event order, `send_ws_push` errors, several frames to
+//! several channels in one `send_ws_push_frames`, the seed's handler, restarts after a
+//! panic, and slow consumers.
 
 use std::time::Duration;
 
@@ -91,6 +92,63 @@ async fn send_ws_push_refuses_unknown_and_foreign_channels() {
     // The echo client saw none of it.
     echo_client.send_text("only mine").await;
     assert_eq!(echo_client.next_text().await, "only mine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_pushed_together_reach_every_client_each_as_its_own_frame_in_order() {
+    let node = TestNode::start(vec![procs::burster()]).await;
+    let mut clients = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (client, id) = node.register("burst:test:sys").await;
+        clients.push(client);
+        ids.push(id);
+    }
+    let (mut foreign, foreign_id) = node.register("echo:echo:sys").await;
+    let list = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+
+    // Two bursts back to back, the second while the first may still be on the wire.
+    let (first, second) = (9, 40);
+    let mut targets = ids.clone();
+    targets.push(foreign_id);
+    clients[0]
+        .send_text(&format!("{first} {}", list(&targets)))
+        .await;
+    clients[0]
+        .send_text(&format!("{second} {}", list(&ids)))
+        .await;
+    let refused = format!("failed: [({foreign_id}, InvalidSourceProcess)]");
+    for (at, client) in clients.iter_mut().enumerate() {
+        for count in [first, second] {
+            if at == 0 && count == second {
+                assert_eq!(client.next_text().await, refused);
+            }
+            for i in 0..count {
+                assert_eq!(client.next_text().await, procs::burst_frame(i, count));
+            }
+        }
+        if at == 0 {
+            assert_eq!(client.next_text().await, "failed: []");
+        }
+    }
+    // The echo client, bound to another process, got none of it.
+    foreign.send_text("only mine").await;
+    assert_eq!(foreign.next_text().await, "only mine");
+
+    // A burst with a blob that cannot be a text frame goes to nobody.
+    clients[1].send_text(&format!("bad {}", list(&ids))).await;
+    let malformed: Vec<String> = ids
+        .iter()
+        .map(|id| format!("({id}, MalformedRequest)"))
+        .collect();
+    assert_eq!(
+        clients[1].next_text().await,
+        format!("failed: [{}]", malformed.join(", "))
+    );
+    clients[2].send_text(&format!("2 {}", ids[2])).await;
+    assert_eq!(clients[2].next_text().await, procs::burst_frame(0, 2));
+    assert_eq!(clients[2].next_text().await, procs::burst_frame(1, 2));
+    assert_eq!(clients[2].next_text().await, "failed: []");
 }
 
 #[tokio::test]

@@ -221,6 +221,43 @@ impl Host for Runtime {
         failed
     }
 
+    fn ws_push_frames(
+        &self,
+        source: &Address,
+        node: &str,
+        channel_ids: &[u32],
+        message_type: WsMessageType,
+        blobs: &[LazyLoadBlob],
+    ) -> Vec<(u32, HttpServerError)> {
+        let clustered = self
+            .cluster
+            .as_ref()
+            .is_some_and(|cluster| cluster.any_remote(channel_ids));
+        if node != self.node || clustered {
+            // Frames that leave this node go one push at a time.
+            return process_lib::host::push_frames_one_by_one(
+                self,
+                source,
+                node,
+                channel_ids,
+                message_type,
+                blobs,
+            );
+        }
+        let mut failed = Vec::new();
+        self.channels.push_frames(
+            &source.process,
+            channel_ids,
+            message_type,
+            blobs,
+            &mut failed,
+        );
+        for (_, error) in &failed {
+            self.telemetry.push_refused(*error);
+        }
+        failed
+    }
+
     fn next_id(&self) -> u64 {
         self.next_message_id.fetch_add(1, Ordering::Relaxed)
     }

@@ -210,12 +210,45 @@ impl ChannelTable {
         failed: &mut Vec<(u32, HttpServerError)>,
     ) {
         let frame = match frame_for(message_type, blob.bytes.clone()) {
-            Ok(frame) => frame,
+            Ok(Some(frame)) => frame,
+            Ok(None) => return self.close_each(source, ids, failed),
             Err(error) => {
                 failed.extend(ids.iter().map(|&id| (id, error)));
                 return;
             }
         };
+        self.push_frame_to_each(source, ids, &frame, at_once, failed);
+    }
+
+    /// Closes each of `ids` that `source` owns, normally.
+    fn close_each(
+        &self,
+        source: &ProcessId,
+        ids: &[u32],
+        failed: &mut Vec<(u32, HttpServerError)>,
+    ) {
+        for &id in ids {
+            let shard = self.shard(id).read();
+            match shard.get(&id) {
+                None => failed.push((id, HttpServerError::WsChannelNotFound)),
+                Some(channel) if channel.process != *source => {
+                    failed.push((id, HttpServerError::InvalidSourceProcess));
+                }
+                Some(channel) => channel.outbox.close(1000, ""),
+            }
+        }
+    }
+
+    /// Hands `frame` to the outbox of each of `ids` that `source` owns; with `at_once`, as
+    /// [`ChannelTable::push_many`] says.
+    fn push_frame_to_each(
+        &self,
+        source: &ProcessId,
+        ids: &[u32],
+        frame: &WireFrame,
+        at_once: bool,
+        failed: &mut Vec<(u32, HttpServerError)>,
+    ) {
         // Every shard's read lock once for the whole call, not twice an atomic per channel:
         // a push to a thousand channels is then a thousand plain lookups. Inserts and
         // removals wait for the call, which never waits on anything itself.
@@ -235,22 +268,51 @@ impl ChannelTable {
         }
         let mut writes_left = if at_once { WRITES_AT_ONCE } else { 0 };
         for (id, channel) in owned {
-            let outcome = match &frame {
-                // Cloning a frame copies its header and shares its payload.
-                Some(frame) if writes_left > 0 => {
-                    writes_left -= 1;
-                    channel.outbox.push_frame_at_once(frame.clone())
-                }
-                Some(frame) => channel.outbox.push_frame(frame.clone()),
-                None => {
-                    channel.outbox.close(1000, "");
-                    Ok(())
-                }
+            // Cloning a frame copies its header and shares its payload.
+            let outcome = if writes_left > 0 {
+                writes_left -= 1;
+                channel.outbox.push_frame_at_once(frame.clone())
+            } else {
+                channel.outbox.push_frame(frame.clone())
             };
             if let Err(error) = outcome {
                 failed.push((id, error));
             }
         }
+    }
+
+    /// Pushes the frames of `blobs`, in order, to each of `ids` on behalf of `source`: the
+    /// frames are checked and encoded once, into one buffer every channel's queue shares, so
+    /// a channel takes the whole run as one entry and its writer wakes once for it. A blob
+    /// that cannot be a frame is refused for every channel and nothing is pushed. The
+    /// channels it failed for are added to `failed`, once each, with why.
+    pub fn push_frames(
+        &self,
+        source: &ProcessId,
+        ids: &[u32],
+        message_type: WsMessageType,
+        blobs: &[LazyLoadBlob],
+        failed: &mut Vec<(u32, HttpServerError)>,
+    ) {
+        let mut frames = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            match frame_for(message_type, blob.bytes.clone()) {
+                Ok(Some(frame)) => frames.push(frame),
+                // A close: each channel is closed once, whatever the number of blobs.
+                Ok(None) => return self.push_many(source, ids, message_type, blob, false, failed),
+                Err(error) => {
+                    failed.extend(ids.iter().map(|&id| (id, error)));
+                    return;
+                }
+            }
+        }
+        let run = match frames.len() {
+            0 => return,
+            1 => frames.swap_remove(0),
+            _ => WireFrame::run(&frames),
+        };
+        // A burst is pushed as one run: its writers gather it, and whatever follows.
+        self.push_frame_to_each(source, ids, &run, false, failed);
     }
 
     /// Fails every channel with `code` (the node is shutting down).
@@ -504,6 +566,64 @@ mod tests {
                 (ids[1], HttpServerError::MalformedRequest)
             ]
         );
+        assert!(drains[0].try_next().is_none());
+    }
+
+    #[test]
+    fn a_push_of_several_frames_queues_them_as_one_run_per_channel() {
+        let table = ChannelTable::default();
+        let echo = pid("echo:echo:sys");
+        let mut drains = Vec::new();
+        let mut ids = Vec::new();
+        for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
+            let (outbox, drain) = outbox(1024, metrics::Histogram::noop());
+            let (id, _) = table.insert(Channel::new(pid(owner), "/".into(), outbox));
+            ids.push(id);
+            drains.push(drain);
+        }
+        let texts = ["one", "two", "three"];
+        let blobs: Vec<LazyLoadBlob> = texts.iter().map(|t| LazyLoadBlob::from_bytes(*t)).collect();
+        let mut failed = Vec::new();
+        table.push_frames(&echo, &ids, WsMessageType::Text, &blobs, &mut failed);
+        assert_eq!(
+            failed,
+            vec![(ids[2], HttpServerError::InvalidSourceProcess)]
+        );
+        let frames: Vec<WireFrame> = texts
+            .iter()
+            .map(|t| WireFrame::from_message(Message::text(*t)))
+            .collect();
+        for drain in &drains[..2] {
+            match drain.try_next() {
+                Some(Outgoing::Frame(run)) => assert_eq!(run, WireFrame::run(&frames)),
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(drain.try_next().is_none(), "one queue entry for the run");
+        }
+        assert!(drains[2].try_next().is_none());
+
+        // One blob that cannot be a frame: no channel gets any of them.
+        failed.clear();
+        let mixed = [
+            LazyLoadBlob::from_bytes("fine"),
+            LazyLoadBlob::from_bytes(vec![0xff]),
+        ];
+        table.push_frames(&echo, &ids[..2], WsMessageType::Text, &mixed, &mut failed);
+        assert_eq!(
+            failed,
+            vec![
+                (ids[0], HttpServerError::MalformedRequest),
+                (ids[1], HttpServerError::MalformedRequest)
+            ]
+        );
+        assert!(drains[0].try_next().is_none());
+
+        // Closes close each channel once.
+        failed.clear();
+        let closes = [LazyLoadBlob::default(), LazyLoadBlob::default()];
+        table.push_frames(&echo, &ids[..1], WsMessageType::Close, &closes, &mut failed);
+        assert!(failed.is_empty());
+        assert!(matches!(drains[0].try_next(), Some(Outgoing::Close(_))));
         assert!(drains[0].try_next().is_none());
     }
 }

@@ -17,7 +17,6 @@ use tokio::sync::oneshot;
 
 use super::archive::NewMessage;
 use super::commands::CommandError;
-use super::events::Event;
 use super::store::Committed;
 use super::Chat;
 
@@ -130,16 +129,23 @@ impl Chat {
 
     /// Shows each stored message of a finished transaction, in order, and relays the local
     /// ones to the peers' chats; tells the author of each message that was not stored.
+    ///
+    /// The stored messages go to every member as one push of several frames ([`Chat::show`]),
+    /// so a burst costs each member one wake-up of its socket's writer, not one per message.
+    /// A message that was not stored ends the run shown so far, so its author's error comes
+    /// between the messages before it and those after it, as it would one commit at a time.
     pub(super) fn committed(&mut self, accepted: Vec<Accepted>, results: Committed) {
+        let mut run = Vec::with_capacity(accepted.len());
         for (accepted, result) in accepted.into_iter().zip(results) {
             match (result, accepted.author) {
                 (Ok(stored), author) => {
-                    self.tell_all(&Event::Message(stored.clone()));
                     if author != Author::Peer {
                         self.federation.relay(&stored.from, &stored.text, stored.ts);
                     }
+                    run.push(stored);
                 }
                 (Err(error), Author::Member(channel_id)) => {
+                    self.show(&std::mem::take(&mut run));
                     tracing::error!(%error, channel_id, "a message could not be archived; not shown");
                     self.tell_error(channel_id, &CommandError::Archive);
                 }
@@ -149,6 +155,7 @@ impl Chat {
                 }
             }
         }
+        self.show(&run);
     }
 
     /// Waits until every accepted message has been committed and shown (or refused), so

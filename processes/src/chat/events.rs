@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::archive::Stored;
+use super::names::Mode;
 
 /// The help text, for `/help` and unknown commands.
 pub const HELP: &str = "Commands:
@@ -112,6 +113,22 @@ fn line(message: &Stored) -> String {
     }
 }
 
+/// [`Event::Message`] borrowing its message, so a burst is serialized without copies.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Shown<'a> {
+    Message(&'a Stored),
+}
+
+/// A stored message as the frame a member in `mode` is shown (the same for every member):
+/// what [`Event::Message`] gives in that mode.
+pub fn message_frame(message: &Stored, mode: Mode) -> String {
+    match mode {
+        Mode::Json => serde_json::to_string(&Shown::Message(message)).unwrap_or_default(),
+        Mode::Text => line(message),
+    }
+}
+
 impl Event {
     /// The event as text, for the member called `viewer`.
     pub fn to_text(&self, viewer: &str) -> String {
@@ -183,6 +200,22 @@ mod tests {
             remote.to_json(),
             r#"{"type":"message","id":4,"ts":1001,"from":"ann","node":"bob.os","text":"hi"}"#
         );
+    }
+
+    #[test]
+    fn a_message_frame_is_the_message_event_in_either_form() {
+        for node in [None, Some("bob.os".to_owned())] {
+            let stored = Stored {
+                id: 5,
+                ts: 1002,
+                from: "ann".into(),
+                node,
+                text: "a \"quoted\" line".into(),
+            };
+            let event = Event::Message(stored.clone());
+            assert_eq!(message_frame(&stored, Mode::Json), event.to_json());
+            assert_eq!(message_frame(&stored, Mode::Text), event.to_text("viewer"));
+        }
     }
 
     #[test]

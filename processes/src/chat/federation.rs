@@ -160,6 +160,9 @@ impl Federation {
     /// [`Federation::refresh_peers`], without waiting. A peer that is not linked now misses
     /// it (the net module logs that).
     pub fn relay(&self, from: &str, text: &str, ts: u64) {
+        if self.peers.is_empty() {
+            return;
+        }
         let body = FedRequest::Relay {
             from: from.to_owned(),
             text: text.to_owned(),

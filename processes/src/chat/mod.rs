@@ -32,12 +32,12 @@ pub mod store;
 mod whisper;
 
 use process_lib::{
-    await_message, get_blob, http_server_id, send_ws_push, send_ws_push_many, state_dir, Address,
-    HttpServerRequest, LazyLoadBlob, Message, NodeName, WsMessageType,
+    await_message, get_blob, http_server_id, send_ws_push, send_ws_push_frames, send_ws_push_many,
+    state_dir, Address, HttpServerRequest, LazyLoadBlob, Message, NodeName, WsMessageType,
 };
 use tokio::time::Instant;
 
-use archive::Archive;
+use archive::{Archive, Stored};
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
 use commit::Commits;
 use events::Event;
@@ -316,6 +316,37 @@ impl Chat {
         {
             // The channel is going; its close event will take the member out.
             tracing::debug!(channel_id, %error, "chat push refused");
+        }
+    }
+
+    /// Shows stored messages to every member, in order: each member gets them as one push
+    /// of several frames, JSON events or text lines as they chose, each encoded once for
+    /// everyone.
+    fn show(&self, messages: &[Stored]) {
+        if messages.is_empty() {
+            return;
+        }
+        let (mut json_members, mut text_members) = (Vec::new(), Vec::new());
+        for (channel_id, member) in self.roster.iter() {
+            match member.mode {
+                Mode::Json => json_members.push(channel_id),
+                Mode::Text => text_members.push(channel_id),
+            }
+        }
+        for (members, mode) in [(json_members, Mode::Json), (text_members, Mode::Text)] {
+            if members.is_empty() {
+                continue;
+            }
+            let frames: Vec<LazyLoadBlob> = messages
+                .iter()
+                .map(|stored| LazyLoadBlob::from_bytes(events::message_frame(stored, mode)))
+                .collect();
+            for (channel_id, error) in
+                send_ws_push_frames(&self.node, &members, WsMessageType::Text, &frames)
+            {
+                // The channel is going; its close event will take the member out.
+                tracing::debug!(channel_id, %error, "chat push refused");
+            }
         }
     }
 

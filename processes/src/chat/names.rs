@@ -1,7 +1,10 @@
 //! Who is in the chat: each open channel's member, their unique name, and the rules a name
 //! must follow.
+//!
+//! Names are unique ignoring case, and looked up by their lowercase form in a map, so a
+//! join or a rename costs the same in a room of a thousand as in a room of two.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The longest name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -73,7 +76,14 @@ pub struct Member {
 #[derive(Debug, Default)]
 pub struct Roster {
     members: BTreeMap<u32, Member>,
+    /// Each member's channel by the lowercase form of their name.
+    by_name: HashMap<String, u32>,
     last_number: u64,
+}
+
+/// The form of a name two names that differ only in case share.
+fn folded(name: &str) -> String {
+    name.to_lowercase()
 }
 
 impl Roster {
@@ -86,19 +96,23 @@ impl Roster {
                 break candidate;
             }
         };
-        self.members.insert(
-            channel_id,
-            Member {
-                name: name.clone(),
-                mode: Mode::Text,
-            },
-        );
+        let member = Member {
+            name: name.clone(),
+            mode: Mode::Text,
+        };
+        if let Some(old) = self.members.insert(channel_id, member) {
+            // The channel was already here (never, from the http-server): its old name goes.
+            self.by_name.remove(&folded(&old.name));
+        }
+        self.by_name.insert(folded(&name), channel_id);
         name
     }
 
     /// Removes the member on `channel_id`.
     pub fn leave(&mut self, channel_id: u32) -> Option<Member> {
-        self.members.remove(&channel_id)
+        let member = self.members.remove(&channel_id)?;
+        self.by_name.remove(&folded(&member.name));
+        Some(member)
     }
 
     /// The member on `channel_id`.
@@ -126,21 +140,21 @@ impl Roster {
             }
         }
         let member = self.members.get_mut(&channel_id).ok_or(NameError::Empty)?;
-        Ok(std::mem::replace(&mut member.name, new.to_owned()))
+        let old = std::mem::replace(&mut member.name, new.to_owned());
+        self.by_name.remove(&folded(&old));
+        self.by_name.insert(folded(new), channel_id);
+        Ok(old)
     }
 
     /// The channel of the member called `name` (ignoring case).
     pub fn find(&self, name: &str) -> Option<u32> {
-        self.members
-            .iter()
-            .find(|(_, m)| m.name.to_lowercase() == name.to_lowercase())
-            .map(|(id, _)| *id)
+        self.by_name.get(&folded(name)).copied()
     }
 
     /// Every name, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.members.values().map(|m| m.name.clone()).collect();
-        names.sort_by_key(|n| n.to_lowercase());
+        names.sort_by_cached_key(|n| n.to_lowercase());
         names
     }
 
@@ -175,6 +189,25 @@ mod tests {
             Err(NameError::Taken("USER2".into()))
         );
         assert_eq!(roster.names(), ["user2", "user3"]);
+    }
+
+    #[test]
+    fn names_are_found_ignoring_case_after_renames_and_leaves() {
+        let mut roster = Roster::default();
+        assert_eq!(roster.join(1), "user1");
+        assert_eq!(roster.join(2), "user2");
+        assert_eq!(roster.rename(1, "Ann"), Ok("user1".to_owned()));
+        assert_eq!(roster.find("ANN"), Some(1));
+        assert_eq!(roster.find("user1"), None);
+        // Only the case changes: the name stays its holder's.
+        assert_eq!(roster.rename(1, "ann"), Ok("Ann".to_owned()));
+        assert_eq!(roster.find("Ann"), Some(1));
+        assert_eq!(roster.leave(1).map(|m| m.name), Some("ann".to_owned()));
+        assert_eq!(roster.find("ann"), None);
+        // A name that was freed can be taken again.
+        assert_eq!(roster.rename(2, "ANN"), Ok("user2".to_owned()));
+        assert_eq!(roster.find("ann"), Some(2));
+        assert_eq!(roster.find("user2"), None);
     }
 
     #[test]

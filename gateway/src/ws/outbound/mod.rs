@@ -272,14 +272,14 @@ impl Outbox {
         };
         match guard.as_mut() {
             Some(socket) if self.shared.frames.is_empty() => {
-                let len = frame.len() as u64;
+                let (frames, len) = (frame.frames(), frame.len() as u64);
                 let written = if reply {
                     socket.write_now(frame)
                 } else {
                     socket.write_now_unless_gathering(frame)
                 };
                 if written.is_ok() {
-                    self.shared.sent.add(1, len);
+                    self.shared.sent.add(frames, len);
                 }
                 written
             }

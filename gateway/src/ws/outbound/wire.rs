@@ -14,11 +14,15 @@ use tokio_tungstenite::tungstenite::Message;
 /// The longest header a server writes: two bytes and a 64-bit length (a server never masks).
 const HEAD_MAX: usize = 10;
 
-/// One unmasked frame, ready to write.
+/// One unmasked frame, ready to write; or a run of whole frames in one buffer, which goes
+/// into a channel's queue, and out to its socket, as one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireFrame {
     head: [u8; HEAD_MAX],
     head_len: u8,
+    /// How many frames the bytes hold, for the channel's traffic count (it fits in the
+    /// padding after the header: the struct is no larger for it).
+    frames: u32,
     payload: Bytes,
 }
 
@@ -37,6 +41,7 @@ impl WireFrame {
         Self {
             head,
             head_len,
+            frames: 1,
             payload: frame.into_payload(),
         }
     }
@@ -59,8 +64,29 @@ impl WireFrame {
         Self {
             head: [0; HEAD_MAX],
             head_len: 0,
+            frames: 1,
             payload: bytes,
         }
+    }
+
+    /// `frames`, one after another, in one buffer: what a push of several frames to many
+    /// channels builds once and hands to each of them.
+    pub fn run(frames: &[WireFrame]) -> Self {
+        let mut bytes = Vec::with_capacity(frames.iter().map(WireFrame::len).sum());
+        for frame in frames {
+            frame.append_to(&mut bytes);
+        }
+        Self {
+            head: [0; HEAD_MAX],
+            head_len: 0,
+            frames: frames.iter().map(|f| f.frames).sum(),
+            payload: Bytes::from(bytes),
+        }
+    }
+
+    /// How many frames these bytes hold.
+    pub fn frames(&self) -> u64 {
+        u64::from(self.frames)
     }
 
     /// A close frame.
@@ -150,5 +176,26 @@ mod tests {
             assert_eq!(frame.len(), got.len());
             assert_eq!(got, expected, "{} bytes", expected.len());
         }
+    }
+
+    #[test]
+    fn a_run_holds_its_frames_back_to_back_and_counts_them() {
+        let texts = ["one", "two", &"x".repeat(300)];
+        let frames: Vec<WireFrame> = texts
+            .iter()
+            .map(|t| WireFrame::from_message(Message::text(*t)))
+            .collect();
+        let run = WireFrame::run(&frames);
+        let mut expected = Vec::new();
+        for text in texts {
+            expected.extend(tungstenite_bytes(Message::text(text)));
+        }
+        let mut got = Vec::new();
+        run.append_to(&mut got);
+        assert_eq!(got, expected);
+        assert_eq!(run.len(), expected.len());
+        assert_eq!(run.frames(), 3);
+        // The count rides in the header's padding: a queued frame is no larger for it.
+        assert_eq!(std::mem::size_of::<WireFrame>(), 48);
     }
 }

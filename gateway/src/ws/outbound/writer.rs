@@ -142,7 +142,7 @@ fn gather(at: &mut Progress, out: &mut Vec<u8>) -> (u64, u64) {
         match next {
             Outgoing::Frame(frame) => {
                 at.gathered += frame.len();
-                frames += 1;
+                frames += frame.frames();
                 bytes += frame.len() as u64;
                 frame.append_to(out);
             }
