@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use switchboard_client::{
     connect_with, Backoff, ClientError, Connection, ConnectionState, Options, Received,
 };
-use switchboard_tests::{procs, TestNode, WsClient, WAIT};
+use switchboard_tests::client::say_in_chat;
+use switchboard_tests::{procs, TestNode, WAIT};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn moving_between(other_urls: Vec<String>, max_attempts: Option<u32>) -> Options {
@@ -75,20 +76,6 @@ impl ChatMember {
     }
 }
 
-/// Says `text` in the chat of the node at `url` from a plain WebSocket, and waits until the
-/// chat has broadcast it (it is archived by then).
-async fn say_from_elsewhere(url: &str, token: &str, text: &str) {
-    let mut ws = WsClient::connect(url).await;
-    ws.register(token, "chat:chat:sys").await;
-    ws.send_text(&json!({"type": "say", "text": text}).to_string())
-        .await;
-    while !ws
-        .next_text()
-        .await
-        .contains(&format!("\"text\":\"{text}\""))
-    {}
-}
-
 #[tokio::test]
 async fn a_client_moves_to_the_other_url_and_resumes_from_its_last_id() {
     let a = TestNode::start(vec![]).await;
@@ -122,7 +109,7 @@ async fn a_client_moves_to_the_other_url_and_resumes_from_its_last_id() {
     // The node goes away; while neither URL answers, the home serves elsewhere for a moment
     // and a message is archived there: the client cannot have seen it live.
     let elsewhere = a.restart_at(([127, 0, 0, 1], 0).into(), vec![]).await;
-    say_from_elsewhere(&elsewhere.url(), &token, "while you were away").await;
+    say_in_chat(&elsewhere.url(), &token, "while you were away").await;
     let b = elsewhere.restart_at(b_addr, vec![]).await;
 
     match next_state(&mut states).await {
