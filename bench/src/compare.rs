@@ -7,12 +7,13 @@
 //! (`--deep-window`), where each server rather than the window sets the rate. Switchboard
 //! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
 //! linked nodes) and chat (on a fresh node for each depth: the configured window, then one
-//! say in flight).
+//! say in flight), and cluster (a fresh node and a fresh cluster of instances on NATS).
 
 use std::time::{Duration, Instant};
 
-use crate::client::Target;
+use crate::client::{Endpoint, Target};
 use crate::scenario::chat::{self, ChatParams, ChatResult};
+use crate::scenario::cluster::{self, ClusterParams, ClusterResult};
 use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
 use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
@@ -51,6 +52,9 @@ pub struct CompareParams {
     /// The soak (Switchboard only, when `soak` is among the scenarios).
     #[serde(default)]
     pub soak: SoakParams,
+    /// The cluster scenario (Switchboard only).
+    #[serde(default)]
+    pub cluster: ClusterParams,
     /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`,
     /// `soak`.
     pub scenarios: Vec<String>,
@@ -103,6 +107,9 @@ pub struct ServerRun {
     /// The soak's result (Switchboard only).
     #[serde(default)]
     pub soak: Option<SoakResult>,
+    /// The cluster scenario's result (Switchboard only).
+    #[serde(default)]
+    pub cluster: Option<ClusterResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -183,6 +190,7 @@ impl ServerRun {
             chat: None,
             chat_one: None,
             soak: None,
+            cluster: None,
             errors: Vec::new(),
         }
     }
@@ -291,7 +299,11 @@ async fn interleave_fanout(
     let mut sessions = Vec::new();
     for (at, server) in running {
         let target = Target::of(server);
-        match FanoutSession::open(&target, &target, &[server.pid], fanout).await {
+        let subscribers_at = std::slice::from_ref(&target);
+        let pids = [server.pid];
+        let opened =
+            FanoutSession::open(subscribers_at, &target, &pids, Endpoint::Broadcast, fanout);
+        match opened.await {
             Ok(session) => sessions.push((*at, session)),
             Err(e) => results[*at].errors.push(format!("fanout: {e:#}")),
         }
@@ -372,6 +384,18 @@ async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &
                 }
                 Err(e) => result.errors.push(format!("chat start: {e:#}")),
             }
+        }
+    }
+    if params.runs_scenario("cluster") {
+        eprintln!(
+            "  switchboard: cluster of {} instances against one node, {} subscribers",
+            params.cluster.instances, params.cluster.fanout.subscribers
+        );
+        settle().await;
+        let run = cluster::run(programs, params.server_core, params.cluster, params.slices);
+        match run.await {
+            Ok(r) => result.cluster = Some(r),
+            Err(e) => result.errors.push(format!("cluster: {e:#}")),
         }
     }
     if params.runs_scenario("soak") {

@@ -12,6 +12,7 @@
 //! - [`procfs`]: a process's RSS and CPU time from `/proc`.
 //! - [`scenario`]: `echo`, `idle` and `fanout`, each bounded in time and count.
 //! - [`compare`]: every server × every scenario × N runs.
+//! - [`audience`]: the cluster scenario's publishing process, run outside the nodes.
 //! - [`report`], [`chart`]: `RESULTS.md` (medians, min–max, run-by-run ratios) and the PNG.
 //! - [`soak_chart`]: `soak.png`, the soak's samples over time.
 //!
@@ -19,6 +20,7 @@
 //! result struct; adding one (e.g. pushes between two nodes) means a file in `scenario/`, a
 //! field in [`compare::ServerRun`], and a table in [`report`].
 
+pub mod audience;
 pub mod chart;
 pub mod client;
 pub mod compare;

@@ -343,6 +343,18 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         });
         targets.splice(at..at, deep_targets);
     }
+    targets.push(Target {
+        what: format!(
+            "cluster: deliveries/s of {} instances on NATS / one node, subscribers spread",
+            p.cluster.instances
+        ),
+        per_run: values(c, ServerKind::Switchboard, |r| {
+            r.cluster
+                .map(|k| k.spread.deliveries_per_s / k.single.deliveries_per_s.max(1e-9))
+        }),
+        bound: 0.5,
+        at_least: true,
+    });
     for target in &targets {
         out.push_str(&target.row());
     }
@@ -354,6 +366,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
     tables::chat(&mut out, c);
+    tables::cluster(&mut out, c);
     soak::soak(&mut out, c);
 
     let errors: Vec<String> = c

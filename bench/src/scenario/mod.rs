@@ -11,10 +11,13 @@
 //! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
 //! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
 //!   everyone, and latency from say to delivery.
+//! - [`cluster`]: one node as three instances on NATS against the same node as one process:
+//!   deliveries/s, latency, and CPU per delivery across instances and within one.
 //! - [`soak`]: two linked nodes under churn, chat, slow readers and a flapping link for
 //!   minutes, sampled over time (run only when asked for).
 
 pub mod chat;
+pub mod cluster;
 pub mod echo;
 pub mod fanout;
 pub mod idle;
