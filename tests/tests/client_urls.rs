@@ -1,7 +1,7 @@
 //! The Rust client given several URLs of one node: it opens to the first that answers, moves
 //! to another when its node goes away (the chat resumed from the last id it saw, nothing
-//! missed and nothing twice), passes over a URL that refuses for good, and ends only when
-//! every URL has refused.
+//! missed and nothing twice) or when its instance of a cluster goes away, passes over a URL
+//! that refuses for good, and ends only when every URL has refused.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use switchboard_client::{
     connect_with, Backoff, ClientError, Connection, ConnectionState, Options, Received,
 };
 use switchboard_tests::client::say_in_chat;
+use switchboard_tests::nats::NatsServer;
 use switchboard_tests::{procs, TestNode, WAIT};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -234,4 +235,59 @@ async fn a_url_that_refuses_for_good_is_passed_over_until_every_url_has_refused(
         "the stranger is asked once: {tried:?}"
     );
     assert_eq!(tried.last(), Some(&node.url()));
+}
+
+#[tokio::test]
+async fn a_client_of_a_cluster_moves_to_another_instance_when_its_own_goes() {
+    let nats = NatsServer::start().await;
+    let secret = tempfile::tempdir().expect("a directory for the secret");
+    let secret_file = secret.path().join("token-secret");
+    std::fs::write(&secret_file, format!("{}\n", "3c".repeat(32))).expect("write the secret");
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let (mut config, home) = TestNode::config();
+        config.node = "moving.os".to_owned();
+        config.cluster = Some(gateway::config::ClusterConfig::new(nats.url()));
+        config.token_secret_file = Some(secret_file.clone());
+        instances.push(TestNode::start_with(config, home, vec![]).await);
+    }
+    let second = instances.pop().expect("two instances");
+    let first = instances.pop().expect("two instances");
+    let mut conn = connect_with(
+        &first.url(),
+        &first.token(),
+        "echo:echo:sys",
+        moving_between(vec![second.url()], None),
+    )
+    .await
+    .expect("connect");
+    let mut states = conn.take_states().expect("states");
+    assert_eq!(conn.channel_id() >> 24, 1, "a channel of instance 1");
+    assert!(matches!(
+        next_state(&mut states).await,
+        ConnectionState::Connected { .. }
+    ));
+
+    first.node.shutdown().await;
+    let channel_id = loop {
+        match next_state(&mut states).await {
+            ConnectionState::Disconnected(_) | ConnectionState::Reconnecting { .. } => {}
+            ConnectionState::Connected { channel_id, url } => {
+                assert_eq!(url, second.url());
+                break channel_id;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(
+        channel_id >> 24,
+        2,
+        "a channel of instance 2: {channel_id:#x}"
+    );
+    conn.send_text("on instance 2").await.expect("send");
+    match conn.receive_timeout(WAIT).await.expect("echo") {
+        Received::Text(text) => assert_eq!(text, "on instance 2"),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    conn.close().await;
 }
