@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs every server through every scenario N times and writes the report.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// Rewrites RESULTS.md and results.png from the last run's out/results.json (after
     /// editing findings.md, say); measures nothing.
     Report {
@@ -187,7 +187,7 @@ struct CompareArgs {
 
 fn main() -> anyhow::Result<()> {
     let args = match Cli::parse().command {
-        Command::Compare(args) => args,
+        Command::Compare(args) => *args,
         Command::Report { out } => {
             let json = std::fs::read(out.join("out/results.json"))
                 .context("no out/results.json: run compare first")?;
