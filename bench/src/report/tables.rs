@@ -251,7 +251,7 @@ pub fn cluster(out: &mut String, c: &Comparison) {
         f.duration.as_secs_f64(),
         in_slices(p.slices),
     );
-    let _ = writeln!(out, "| setting | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | servers' CPU % | CPU µs per delivery (median) |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "| setting | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | servers' CPU % | generator CPU % | CPU µs per delivery (median) |\n|---|---|---|---|---|---|---|---|---|");
     type Pick = fn(&ClusterResult) -> FanoutResult;
     let rows: [(&str, Pick); 4] = [
         ("one node", |k| k.single),
@@ -273,13 +273,14 @@ pub fn cluster(out: &mut String, c: &Comparison) {
         let missing: f64 = values(c, kind, of(|f| f.missing as f64)).iter().sum();
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(c, kind, 0, of(|f| f.deliveries_per_s)),
             median_cell(c, kind, 0, of(|f| f.latency.p50_us)),
             median_cell(c, kind, 0, of(|f| f.latency.p99_us)),
             median_cell(c, kind, 0, of(|f| f.published as f64)),
             group(missing, 0),
             median_cell(c, kind, 0, of(|f| f.cpu.server_pct)),
+            median_cell(c, kind, 0, of(|f| f.cpu.client_pct)),
             median_cell(c, kind, 2, of(cpu_us_per_delivery)),
         );
     }
