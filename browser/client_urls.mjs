@@ -1,6 +1,6 @@
 // switchboard.js given two URLs of one node, in headless Chromium: it registers at the first,
 // and when that node goes away it moves to the second, asks for what it missed since the
-// last id it saw, and shows every message once. Steps are JSON lines on stdout; at the step
+// last id it saw, and shows every message once; a token every URL refuses closes a client. Steps are JSON lines on stdout; at the step
 // "said" it waits for a line on stdin while the test stops the first node and starts the
 // second. Usage: node client_urls.mjs PAGE_URL TOKEN FIRST_WS_URL SECOND_WS_URL
 import { createInterface } from 'node:readline';
@@ -67,11 +67,34 @@ try {
   await seenText('while you were away');
   await say('after');
   await seenText('after');
+  // A token every URL refuses (the second node, given twice): each is asked once, then the
+  // client closes with the refusal. Before any registration each socket opening is
+  // announced as 'connecting'.
+  const refused = await page.evaluate(
+    async ({ urls }) => {
+      const { Client } = await import('/switchboard.js');
+      return await new Promise((resolve) => {
+        const opened = [];
+        new Client({
+          process: 'chat:chat:sys',
+          token: 'forged',
+          urls,
+          backoff: { initial: 50, max: 200 },
+          onState(state, detail) {
+            if (state === 'connecting') opened.push(detail.url);
+            if (state === 'closed') resolve({ opened, error: detail.error });
+          },
+        }).start();
+      });
+    },
+    { urls: [second, second] },
+  );
   const result = await page.evaluate(() => ({
     seen: window.seen,
     states: window.states,
     registrations: window.mover.registrations,
   }));
+  result.refused = refused;
   console.log(JSON.stringify({ step: 'done', ...result }));
 } finally {
   input.close();

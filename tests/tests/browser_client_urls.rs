@@ -1,6 +1,7 @@
 //! `web/switchboard.js` given two URLs of one node, in headless Chromium against real nodes:
 //! when the node at the first URL goes away, the page's client moves to the second, asks for
-//! what it missed since the last id it saw, and receives every message exactly once.
+//! what it missed since the last id it saw, and receives every message exactly once; a token
+//! refused by every URL closes the client.
 
 use std::time::Duration;
 
@@ -93,5 +94,11 @@ async fn the_browser_client_moves_to_the_second_url_and_misses_nothing() {
         let expected = if n % 2 == 0 { &second_url } else { &first_url };
         assert_eq!(url, expected, "attempt {}: {states:?}", n + 1);
     }
+    // A token refused by every URL closes the client with the refusal, each URL asked once.
+    assert_eq!(
+        done["refused"]["opened"],
+        serde_json::json!([second_url, second_url])
+    );
+    assert_eq!(done["refused"]["error"]["code"], "unauthorized");
     second.node.shutdown().await;
 }
