@@ -11,6 +11,12 @@
 // and sends `resume(lastSeenId)` so the process can send what was missed. Frames sent while
 // disconnected wait and go out on the new socket. Refusals that will not change (a bad
 // token, an unknown process) end the client instead.
+//
+// A node that runs as several instances is given as several URLs (`urls`): the client opens
+// to the first and, each time a socket is lost or cannot open, tries the next one round the
+// list after the backoff's wait, so a dead instance is asked once per round. A URL that
+// refuses for good is left out until the client registers again; a refusal by every URL
+// ends the client.
 
 /** Error codes after which trying again cannot help. */
 const FATAL = new Set(['unauthorized', 'no_such_process', 'encryption_required', 'malformed_register']);
@@ -36,11 +42,21 @@ export function backoffDelay(n, { initial = 250, max = 10000 } = {}) {
   return Math.random() * ceiling;
 }
 
+/** The URL after `at` round a list of `count`, leaving out the indexes in `refused`. */
+export function nextUrl(at, count, refused = new Set()) {
+  for (let step = 1; step <= count; step += 1) {
+    const next = (at + step) % count;
+    if (!refused.has(next)) return next;
+  }
+  return at;
+}
+
 export class Client {
   /**
    * @param {object} o
    * @param {string} o.process          target process, `name:package:publisher`
    * @param {string} [o.url]            node URL (default: this page's node)
+   * @param {string[]} [o.urls]         several URLs of one node (its instances), instead of `url`
    * @param {string} [o.token]          token; empty uses the login cookie
    * @param {{initial:number,max:number}} [o.backoff]  reconnection backoff, in ms
    * @param {(data: string|ArrayBuffer) => void} [o.onMessage]
@@ -51,7 +67,12 @@ export class Client {
    */
   constructor(o) {
     this.process = o.process;
-    this.url = o.url || nodeUrl();
+    this.urls = o.urls && o.urls.length ? [...o.urls] : [o.url || nodeUrl()];
+    // The URL in use (or tried last), and those that refused for good since the last
+    // registration.
+    this.at = 0;
+    this.url = this.urls[0];
+    this.refused = new Set();
     this.token = o.token || '';
     this.backoff = { initial: 250, max: 10000, ...(o.backoff || {}) };
     this.onMessage = o.onMessage || (() => {});
@@ -82,8 +103,10 @@ export class Client {
   }
 
   open() {
-    this.setState(this.registrations ? 'reconnecting' : 'connecting', { attempt: this.attempt });
-    const ws = new WebSocket(this.url);
+    const url = this.urls[this.at];
+    this.url = url;
+    this.setState(this.registrations ? 'reconnecting' : 'connecting', { attempt: this.attempt, url });
+    const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     let registered = false;
@@ -116,9 +139,15 @@ export class Client {
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      const detail = { code: event.code, reason: event.reason, error: explained };
+      const detail = { code: event.code, reason: event.reason, error: explained, url };
       if (this.closedByUs) return this.setState('closed', detail);
-      if (explained && FATAL.has(explained.code)) return this.setState('closed', detail);
+      if (explained && FATAL.has(explained.code)) {
+        // A refusal for good ends the client once every URL has said so; a socket closed
+        // for good after registering ends it at once.
+        if (registered) return this.setState('closed', detail);
+        this.refused.add(this.at);
+        if (this.refused.size >= this.urls.length) return this.setState('closed', detail);
+      }
       this.setState('disconnected', detail);
       this.scheduleReconnect();
     };
@@ -129,7 +158,8 @@ export class Client {
     const reconnected = this.registrations > 0;
     this.registrations += 1;
     this.attempt = 0;
-    this.setState('connected', { channelId, reconnected });
+    this.refused.clear();
+    this.setState('connected', { channelId, reconnected, url: this.url });
     if (this.resume) {
       const frames = [].concat(this.resume(this.lastSeenId, reconnected) ?? []);
       for (const frame of frames) this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -142,8 +172,9 @@ export class Client {
   scheduleReconnect() {
     if (this.held || this.closedByUs) return;
     this.attempt += 1;
+    this.at = nextUrl(this.at, this.urls.length, this.refused);
     const delay = backoffDelay(this.attempt, this.backoff);
-    this.setState('reconnecting', { attempt: this.attempt, delay });
+    this.setState('reconnecting', { attempt: this.attempt, delay, url: this.urls[this.at] });
     this.timer = setTimeout(() => {
       this.timer = null;
       this.open();

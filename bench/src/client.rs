@@ -31,6 +31,8 @@ pub enum Endpoint {
     Broadcast,
     /// `chat:chat:sys` (Switchboard only).
     Chat,
+    /// The cluster scenario's publishing process, [`crate::audience::ID`] (Switchboard only).
+    Audience,
 }
 
 /// Where and how to connect to one server.
@@ -60,6 +62,11 @@ impl Target {
 
     /// Opens a socket for `endpoint`; for Switchboard, registers and waits for the channel.
     pub async fn connect(&self, endpoint: Endpoint) -> anyhow::Result<Ws> {
+        Ok(self.connect_channel(endpoint).await?.0)
+    }
+
+    /// [`Target::connect`], with the channel id the node gave (Switchboard only).
+    pub async fn connect_channel(&self, endpoint: Endpoint) -> anyhow::Result<(Ws, Option<u32>)> {
         let n = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % SOURCE_ADDRESSES;
         let source = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + n as u8), 0));
         let socket = TcpSocket::new_v4()?;
@@ -71,7 +78,7 @@ impl Target {
         let path = match (&self.token, endpoint) {
             (Some(_), _) => "/",
             (None, Endpoint::Echo) => "/echo",
-            (None, Endpoint::Broadcast | Endpoint::Chat) => "/broadcast",
+            (None, Endpoint::Broadcast | Endpoint::Chat | Endpoint::Audience) => "/broadcast",
         };
         let url = format!("ws://{}{}", self.addr, path);
         // A small read buffer: ten thousand clients must fit beside the server.
@@ -79,11 +86,13 @@ impl Target {
         let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
             .await
             .context("websocket handshake")?;
+        let mut channel_id = None;
         if let Some(token) = &self.token {
             let process = match endpoint {
                 Endpoint::Echo => self.echo_process,
                 Endpoint::Broadcast => "broadcast:broadcast:sys",
                 Endpoint::Chat => "chat:chat:sys",
+                Endpoint::Audience => crate::audience::ID,
             };
             let register = serde_json::json!({
                 "auth_token": token,
@@ -93,9 +102,11 @@ impl Target {
             ws.send(Message::text(register.to_string())).await?;
             let reply = next_data(&mut ws).await?;
             let reply: serde_json::Value = serde_json::from_slice(&reply)?;
-            anyhow::ensure!(reply["channel_id"].is_u64(), "register refused: {reply}");
+            let id = reply["channel_id"].as_u64();
+            anyhow::ensure!(id.is_some(), "register refused: {reply}");
+            channel_id = id.and_then(|id| u32::try_from(id).ok());
         }
-        Ok(ws)
+        Ok((ws, channel_id))
     }
 }
 

@@ -7,13 +7,15 @@
 //! (`--deep-window`), where each server rather than the window sets the rate. Switchboard
 //! then also runs idle at its file limit (on another fresh process) and net (on two fresh,
 //! linked nodes) and chat (on a fresh node for each depth: the configured window, then one
-//! say in flight). Last come the cost curves ([`crate::curves`]), one server at a time.
+//! say in flight), and cluster (a fresh node and a fresh cluster of instances on NATS). Last
+//! come the cost curves ([`crate::curves`]), one server at a time.
 
 use std::time::{Duration, Instant};
 
-use crate::client::Target;
+use crate::client::{Endpoint, Target};
 use crate::curves::{self, CurveParams, Curves};
 use crate::scenario::chat::{self, ChatParams, ChatResult};
+use crate::scenario::cluster::{self, ClusterParams, ClusterResult};
 use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
 use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
@@ -55,6 +57,9 @@ pub struct CompareParams {
     /// The cost curves (when any of their scenarios is among the scenarios).
     #[serde(default)]
     pub curves: CurveParams,
+    /// The cluster scenario (Switchboard only).
+    #[serde(default)]
+    pub cluster: ClusterParams,
     /// Which scenarios run: any of `idle`, `echo`, `fanout`, `idle-max`, `net`, `chat`,
     /// `soak`, and the curves' (`curves` for all of them).
     pub scenarios: Vec<String>,
@@ -121,6 +126,9 @@ pub struct ServerRun {
     /// The cost curves' points.
     #[serde(default)]
     pub curves: Curves,
+    /// The cluster scenario's result (Switchboard only).
+    #[serde(default)]
+    pub cluster: Option<ClusterResult>,
     /// What went wrong, if anything.
     pub errors: Vec<String>,
 }
@@ -220,6 +228,7 @@ impl ServerRun {
             chat_one: None,
             soak: None,
             curves: Curves::default(),
+            cluster: None,
             errors: Vec::new(),
         }
     }
@@ -342,7 +351,11 @@ async fn interleave_fanout(
     let mut sessions = Vec::new();
     for (at, server) in running {
         let target = Target::of(server);
-        match FanoutSession::open(&target, &target, &[server.pid], fanout).await {
+        let subscribers_at = std::slice::from_ref(&target);
+        let pids = [server.pid];
+        let opened =
+            FanoutSession::open(subscribers_at, &target, &pids, Endpoint::Broadcast, fanout);
+        match opened.await {
             Ok(session) => sessions.push((*at, session)),
             Err(e) => results[*at].errors.push(format!("fanout: {e:#}")),
         }
@@ -423,6 +436,18 @@ async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &
                 }
                 Err(e) => result.errors.push(format!("chat start: {e:#}")),
             }
+        }
+    }
+    if params.runs_scenario("cluster") {
+        eprintln!(
+            "  switchboard: cluster of {} instances against one node, {} subscribers",
+            params.cluster.instances, params.cluster.fanout.subscribers
+        );
+        settle().await;
+        let run = cluster::run(programs, params.server_core, params.cluster, params.slices);
+        match run.await {
+            Ok(r) => result.cluster = Some(r),
+            Err(e) => result.errors.push(format!("cluster: {e:#}")),
         }
     }
     if params.runs_scenario("soak") {

@@ -13,6 +13,7 @@
 //! - [`scenario`]: `echo`, `idle` and `fanout`, each bounded in time and count.
 //! - [`compare`]: every server × every scenario × N runs.
 //! - [`curves`]: the cost curves, point by point on fresh servers, one server at a time.
+//! - [`audience`]: the cluster scenario's publishing process, run outside the nodes.
 //! - [`report`], [`chart`]: `RESULTS.md` (medians, min–max, run-by-run ratios) and the PNG.
 //! - [`soak_chart`]: `soak.png`, the soak's samples over time.
 //! - [`curves_chart`]: `curves.png`, the cost curves.
@@ -21,6 +22,7 @@
 //! result struct; adding one (e.g. pushes between two nodes) means a file in `scenario/`, a
 //! field in [`compare::ServerRun`], and a table in [`report`].
 
+pub mod audience;
 pub mod chart;
 pub mod client;
 pub mod compare;

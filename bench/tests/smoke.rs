@@ -2,8 +2,9 @@
 //! baseline, through the whole comparison with every scenario for about a second and a few
 //! clients (echo and fan-out in slices taken in turn, as in the real comparison; idle at
 //! the limit capped at a few connections; net on two real linked nodes; chat with a few members
-//! and publishers, at two depths). It checks that each
-//! produced sane, non-zero results and that every fan-out and net frame arrived; it asserts
+//! and publishers, at two depths; cluster on three instances and a real NATS server beside
+//! one node). It checks that each
+//! produced sane, non-zero results and that every fan-out, net and cluster frame arrived; it asserts
 //! no time or rate.
 
 mod common;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use switchboard_bench::compare::{self, CompareParams, Machine};
 use switchboard_bench::scenario::chat::{ChatParams, ChatResult};
+use switchboard_bench::scenario::cluster::ClusterParams;
 use switchboard_bench::scenario::echo::EchoParams;
 use switchboard_bench::scenario::fanout::{FanoutParams, FanoutResult};
 use switchboard_bench::scenario::idle::IdleParams;
@@ -82,10 +84,21 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         },
         soak: Default::default(),
         curves: Default::default(),
+        cluster: ClusterParams {
+            instances: 3,
+            fanout: FanoutParams {
+                subscribers: 9,
+                size: 32,
+                window: 4,
+                duration: Duration::from_secs(1),
+            },
+        },
         server_core: None,
-        scenarios: ["idle", "echo", "fanout", "idle-max", "net", "chat"]
-            .map(String::from)
-            .to_vec(),
+        scenarios: [
+            "idle", "echo", "fanout", "idle-max", "net", "chat", "cluster",
+        ]
+        .map(String::from)
+        .to_vec(),
         slices: 2,
         deep_window: 8,
         shallow_windows: vec![1],
@@ -129,5 +142,16 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         complete("net, subscribers on the other node", run.net);
         chat_complete("chat", run.chat);
         chat_complete("chat, one say in flight", run.chat_one);
+        let cluster = run.cluster.expect("cluster result");
+        complete("cluster: one node", Some(cluster.single));
+        complete("cluster: subscribers spread", Some(cluster.spread));
+        complete(
+            "cluster: subscribers on the publisher's instance",
+            Some(cluster.local),
+        );
+        complete(
+            "cluster: subscribers on another instance",
+            Some(cluster.remote),
+        );
     }
 }

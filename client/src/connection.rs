@@ -13,7 +13,8 @@ use crate::driver::Driver;
 use crate::error::ClientError;
 use crate::events::{ConnectionState, Received};
 use crate::options::Options;
-use crate::register::{self, Target};
+use crate::register::{self, Endpoint, Socket, Target};
+use crate::rotation::Rotation;
 use crate::tls;
 
 /// Frames that may wait to be written (for instance while reconnecting).
@@ -65,7 +66,7 @@ pub struct Connection {
 
 /// Connects to `url` (`ws://host:port/` or `wss://host:port/`), registers to
 /// `target_process` with `token`, and returns the connection, with the default [`Options`]
-/// (reconnection on).
+/// (reconnection on, to `url` alone).
 pub async fn connect(
     url: &str,
     token: &str,
@@ -74,7 +75,8 @@ pub async fn connect(
     connect_with(url, token, target_process, Options::default()).await
 }
 
-/// [`connect`] with the given options.
+/// [`connect`] with the given options: with [`Options::other_urls`], to the first of `url`
+/// and those that registers, moving between them when a socket is lost.
 pub async fn connect_with(
     url: &str,
     token: &str,
@@ -87,27 +89,48 @@ pub async fn connect_with(
             given: target_process.to_owned(),
             reason,
         })?;
-    let tls = tls::is_tls_url(url)
-        .then(|| tls::client_config(options.ca_pem.as_deref()))
-        .transpose()
-        .map_err(|source| ClientError::Tls {
+    let urls: Vec<&str> = std::iter::once(url)
+        .chain(options.other_urls.iter().map(String::as_str))
+        .collect();
+    let mut tls_config = None;
+    let mut endpoints = Vec::with_capacity(urls.len());
+    for url in urls {
+        let tls = if tls::is_tls_url(url) {
+            if tls_config.is_none() {
+                let config = tls::client_config(options.ca_pem.as_deref()).map_err(|source| {
+                    ClientError::Tls {
+                        url: url.to_owned(),
+                        source,
+                    }
+                })?;
+                tls_config = Some(config);
+            }
+            tls_config.clone()
+        } else {
+            None
+        };
+        endpoints.push(Endpoint {
             url: url.to_owned(),
-            source,
-        })?;
+            tls,
+        });
+    }
     let target = Target {
-        url: url.to_owned(),
-        tls,
+        endpoints,
         token: token.to_owned(),
         process,
     };
-    let (ws, channel_id) = register::open(&target, &options).await?;
+    let (ws, channel_id, current) = open_first(&target, &options).await?;
     let (out_tx, outgoing) = mpsc::channel(OUTGOING_QUEUE);
     let (incoming_tx, incoming) = mpsc::channel(INCOMING_QUEUE);
     let (states_tx, states) = mpsc::unbounded_channel();
-    let _ = states_tx.send(ConnectionState::Connected { channel_id });
+    let _ = states_tx.send(ConnectionState::Connected {
+        channel_id,
+        url: target.url(current).to_owned(),
+    });
     let closing = CancellationToken::new();
     let driver = Driver {
         target,
+        current,
         options,
         outgoing,
         incoming: incoming_tx,
@@ -123,6 +146,32 @@ pub async fn connect_with(
         closing,
         driver: Some(driver),
     })
+}
+
+/// Tries every URL once, in order, until one registers. When none does, the error is the
+/// last refusal that will not change, if any URL refused so, else the last URL's error.
+async fn open_first(
+    target: &Target,
+    options: &Options,
+) -> Result<(Socket, u32, usize), ClientError> {
+    let mut rotation = Rotation::from_start(target.endpoints.len());
+    let mut permanent = None;
+    let mut last = None;
+    for _ in 0..target.endpoints.len() {
+        let Some(at) = rotation.next() else { break };
+        match register::open(target, at, options).await {
+            Ok((ws, channel_id)) => return Ok((ws, channel_id, at)),
+            Err(error) => {
+                tracing::debug!(url = target.url(at), %error, "cannot open");
+                if error.is_retryable() {
+                    last = Some(error);
+                } else {
+                    permanent = Some(error);
+                }
+            }
+        }
+    }
+    Err(permanent.or(last).unwrap_or(ClientError::Closed))
 }
 
 impl Connection {

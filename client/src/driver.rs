@@ -1,6 +1,6 @@
 //! The task behind a connection: it owns the socket, writes what the caller sends, hands
-//! on what arrives, pings, and — when the socket is lost — reconnects with backoff,
-//! re-registers, and reports every change of state.
+//! on what arrives, pings, and — when the socket is lost — reconnects with backoff, moving
+//! round its URLs, re-registers, and reports every change of state.
 
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -16,10 +16,13 @@ use crate::error::ClientError;
 use crate::events::{CloseInfo, ConnectionState, Received};
 use crate::options::Options;
 use crate::register::{self, Socket, Target};
+use crate::rotation::Rotation;
 
 /// Everything the driver task needs.
 pub(crate) struct Driver {
     pub target: Target,
+    /// The endpoint of the socket in use (or lost last).
+    pub current: usize,
     pub options: Options,
     pub outgoing: mpsc::Receiver<Message>,
     pub incoming: mpsc::Sender<Received>,
@@ -100,39 +103,56 @@ impl Driver {
         }
     }
 
-    /// Tries again until a socket registers, the caller closes (`Err(None)`), or it is
-    /// hopeless (`Err(Some(why))`).
+    /// Tries again, round the URLs from the one after the lost one, until a socket
+    /// registers, the caller closes (`Err(None)`), or it is hopeless (`Err(Some(why))`):
+    /// attempts used up, or every URL refused for good.
     async fn reconnect(&mut self) -> Result<Socket, Option<ClientError>> {
         let Some(backoff) = self.options.reconnect.clone() else {
             return Err(Some(ClientError::Closed));
         };
+        let mut rotation = Rotation::after(self.current, self.target.endpoints.len());
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             if backoff.max_attempts.is_some_and(|max| attempt > max) {
                 return Err(Some(ClientError::GaveUp(attempt - 1)));
             }
+            let Some(at) = rotation.next() else {
+                return Err(Some(ClientError::Closed));
+            };
+            let url = self.target.url(at).to_owned();
             let delay = backoff.delay(attempt, &mut rand::thread_rng());
-            let _ = self
-                .states
-                .send(ConnectionState::Reconnecting { attempt, delay });
+            let _ = self.states.send(ConnectionState::Reconnecting {
+                attempt,
+                delay,
+                url: url.clone(),
+            });
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = self.closing.cancelled() => return Err(None),
             }
             let opened = tokio::select! {
-                opened = register::open(&self.target, &self.options) => opened,
+                opened = register::open(&self.target, at, &self.options) => opened,
                 () = self.closing.cancelled() => return Err(None),
             };
             match opened {
                 Ok((ws, channel_id)) => {
-                    let _ = self.states.send(ConnectionState::Connected { channel_id });
+                    self.current = at;
+                    let _ = self
+                        .states
+                        .send(ConnectionState::Connected { channel_id, url });
                     return Ok(ws);
                 }
                 Err(error) if error.is_retryable() => {
-                    tracing::debug!(attempt, %error, "reconnection attempt failed");
+                    tracing::debug!(attempt, %url, %error, "reconnection attempt failed");
                 }
-                Err(error) => return Err(Some(error)),
+                Err(error) => {
+                    rotation.refuse(at);
+                    if !rotation.any_left() {
+                        return Err(Some(error));
+                    }
+                    tracing::debug!(attempt, %url, %error, "refused for good; trying the others");
+                }
             }
         }
     }

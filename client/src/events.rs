@@ -56,15 +56,20 @@ pub enum ConnectionState {
     Connected {
         /// The channel.
         channel_id: u32,
+        /// The URL it registered at: the first that answered, or another of
+        /// [`Options::other_urls`](crate::Options::other_urls) after a move.
+        url: String,
     },
     /// The socket was lost; reconnection follows.
     Disconnected(CloseInfo),
-    /// About to try again, after `delay`.
+    /// About to try again, after `delay`, at `url`.
     Reconnecting {
         /// Which attempt, from 1.
         attempt: u32,
         /// The wait before it.
         delay: Duration,
+        /// The URL this attempt goes to.
+        url: String,
     },
     /// The connection is over for good.
     Closed,

@@ -24,6 +24,11 @@
 //! [`Connection::take_states`]; frames sent meanwhile wait for the new socket. Refusals
 //! that will not change (a bad token, an unknown process) end the connection instead, and
 //! every error says what the server said: its error frame and close code.
+//! A node that runs as several instances (or on several addresses) is given as several URLs
+//! ([`Options::other_urls`]): the connection opens to the first that registers and, when its
+//! socket is lost, moves round the others with the same backoff; only a refusal by every URL
+//! ends it. Each [`ConnectionState::Connected`] says which URL it registered at: the moment to
+//! ask the process for what was missed (a chat's `{"type":"history","since":ID}`).
 //! A program may hold any number of connections.
 //!
 //! `wss://` URLs speak TLS through rustls (ring): the node's certificate must chain to one of
@@ -39,6 +44,7 @@
 //! - [`error`]: the one error type, [`ClientError`], and its TLS part, [`TlsError`].
 //! - `register` (private): opening a socket and the register handshake.
 //! - `driver` (private): the task that owns the socket, pings, and reconnects.
+//! - `rotation` (private): which URL a reconnection tries next.
 //! - `tls` (private): the rustls configuration for `wss://`, and reading its errors.
 
 pub mod connection;
@@ -47,6 +53,7 @@ pub mod error;
 pub mod events;
 pub mod options;
 mod register;
+mod rotation;
 mod tls;
 
 pub use connection::{connect, connect_with, Connection, Sender};

@@ -1,5 +1,6 @@
 //! How a connection behaves: timeouts, keepalive pings, reconnection with exponential
-//! backoff and full jitter, and which certificates `wss://` trusts.
+//! backoff and full jitter, the other URLs it may move to, and which certificates `wss://`
+//! trusts.
 
 use std::time::Duration;
 
@@ -57,6 +58,13 @@ pub struct Options {
     pub ping_interval: Duration,
     /// Reconnect after a lost connection; `None` ends the connection instead.
     pub reconnect: Option<Backoff>,
+    /// More URLs of the same node (its other instances, say), after the one given to
+    /// `connect`. The connection opens to the first of them all that registers, trying each
+    /// once in order; when its socket is lost, every reconnection attempt moves on to the
+    /// next URL round the list (with the backoff's wait before each), so a dead instance is
+    /// tried only once per round. A URL that refuses for good is left out until the
+    /// connection registers again; when every URL has refused, the connection ends.
+    pub other_urls: Vec<String>,
     /// Ask for an encrypted channel (the server refuses on plain `ws://`).
     pub encrypted: bool,
     /// PEM text of CA certificates to trust for `wss://`, besides Mozilla's roots: for a
@@ -71,6 +79,7 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             reconnect: Some(Backoff::default()),
+            other_urls: Vec::new(),
             encrypted: false,
             ca_pem: None,
         }

@@ -17,37 +17,65 @@ use crate::tls;
 /// A client socket.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Where and as what to register.
+/// One URL a connection may use.
 #[derive(Clone, Debug)]
-pub struct Target {
+pub struct Endpoint {
     /// `ws://host:port/` or `wss://host:port/`.
     pub url: String,
     /// For `wss://`, the TLS configuration (made once, used by every reconnection).
     pub tls: Option<Arc<ClientConfig>>,
+}
+
+/// Where and as what to register.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The URLs, in the order given (at least one).
+    pub endpoints: Vec<Endpoint>,
     /// The node's token; empty to rely on a login cookie (browsers only).
     pub token: String,
     /// `name:package:publisher`.
     pub process: process_lib::ProcessId,
 }
 
-/// Opens a socket to `target` and registers it, within the connect timeout.
-pub async fn open(target: &Target, options: &Options) -> Result<(Socket, u32), ClientError> {
-    tokio::time::timeout(options.connect_timeout, open_unbounded(target, options))
-        .await
-        .map_err(|_| ClientError::Timeout(options.connect_timeout))?
+impl Target {
+    /// The URL of endpoint `at`.
+    pub fn url(&self, at: usize) -> &str {
+        self.endpoints.get(at).map_or("", |e| e.url.as_str())
+    }
 }
 
-async fn open_unbounded(target: &Target, options: &Options) -> Result<(Socket, u32), ClientError> {
+/// Opens a socket to `target`'s endpoint `at` and registers it, within the connect timeout.
+pub async fn open(
+    target: &Target,
+    at: usize,
+    options: &Options,
+) -> Result<(Socket, u32), ClientError> {
+    let Some(endpoint) = target.endpoints.get(at) else {
+        return Err(ClientError::Closed);
+    };
+    tokio::time::timeout(
+        options.connect_timeout,
+        open_unbounded(target, endpoint, options),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout(options.connect_timeout))?
+}
+
+async fn open_unbounded(
+    target: &Target,
+    endpoint: &Endpoint,
+    options: &Options,
+) -> Result<(Socket, u32), ClientError> {
     let connect_error = |source| ClientError::Connect {
-        url: target.url.clone(),
+        url: endpoint.url.clone(),
         source,
     };
-    let opened = match &target.tls {
-        None => tokio_tungstenite::connect_async(target.url.as_str()).await,
+    let opened = match &endpoint.tls {
+        None => tokio_tungstenite::connect_async(endpoint.url.as_str()).await,
         Some(config) => {
             let connector = Connector::Rustls(config.clone());
             tokio_tungstenite::connect_async_tls_with_config(
-                target.url.as_str(),
+                endpoint.url.as_str(),
                 None,
                 false,
                 Some(connector),
@@ -55,9 +83,9 @@ async fn open_unbounded(target: &Target, options: &Options) -> Result<(Socket, u
             .await
         }
     };
-    let (mut ws, _) = opened.map_err(|source| match tls::tls_problem(&source, &target.url) {
+    let (mut ws, _) = opened.map_err(|source| match tls::tls_problem(&source, &endpoint.url) {
         Some(problem) => ClientError::Tls {
-            url: target.url.clone(),
+            url: endpoint.url.clone(),
             source: problem,
         },
         None => connect_error(source),

@@ -1,6 +1,8 @@
 //! `switchboard chat` driven through its stdin and stdout against a real node: two people
 //! chat and whisper, `exit` and end-of-input leave with a goodbye, a refusal is explained on
-//! stderr with a non-zero exit, and a restarted node is reconnected to with what was missed.
+//! stderr with a non-zero exit, a restarted node is reconnected to with what was missed, and
+//! a client given two URLs moves to the other when its node goes away (shut down or killed
+//! with SIGKILL), missing nothing and showing nothing twice.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -120,6 +122,25 @@ async fn a_refused_connection_prints_the_servers_reason_and_exits_non_zero() {
     );
     assert!(out.stdout.is_empty());
 
+    // Given two URLs (as two arguments), a refusal by both is the same refusal.
+    let out = run(vec![
+        "chat".into(),
+        url.clone(),
+        url.clone(),
+        "--token".into(),
+        "forged".into(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot join chat:chat:sys at {url}, {url}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(unauthorized, close code 4401)"),
+        "{stderr}"
+    );
+
     let out = run(vec![
         "chat".into(),
         url.clone(),
@@ -215,6 +236,101 @@ async fn a_lost_connection_reconnects_and_shows_what_was_missed() {
     assert_eq!(ann.line().await, "[user1]: while you were away");
     ann.type_line("after");
     assert_eq!(ann.line().await, "[ann]: after");
+    ann.type_line("exit");
+    assert_eq!(ann.line().await, "Goodbye!");
+    assert_eq!(ann.exit_code().await, 0);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_two_urls_the_chat_moves_to_the_other_and_shows_what_was_missed() {
+    let home = tempfile::tempdir().expect("home");
+    let node = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
+    let token = node.mint_token(Duration::from_secs(600));
+    let other = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let other_url = format!("ws://{other}/");
+    // Two URLs as one comma-separated argument.
+    let urls = format!("{},{other_url}", node.ws_url());
+    let mut ann = ChatCli::start(&[&urls, "--token", &token]);
+    ann.line().await;
+    ann.type_line("/name ann");
+    assert_eq!(ann.line().await, "* you are now ann");
+    ann.type_line("before");
+    assert_eq!(ann.line().await, "[ann]: before");
+
+    node.shutdown().await;
+    assert_eq!(
+        ann.line().await,
+        "* connection lost: the node is shutting down (close code 1001)"
+    );
+    // Neither URL answers while the home serves elsewhere for a moment and a message is
+    // archived there; then the node comes back at the second URL.
+    let elsewhere = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
+    say_from_elsewhere(&elsewhere.ws_url(), &token, "while you were away").await;
+    elsewhere.shutdown().await;
+    let node = start_node(home.path(), other).await;
+
+    let before = ann
+        .until(&format!(
+            "* reconnected to {other_url}; fetching what you missed"
+        ))
+        .await;
+    assert!(!before.is_empty());
+    assert!(
+        before
+            .iter()
+            .all(|l| l.starts_with("* reconnecting in ") && l.contains(" s to ws://127.0.0.1:")),
+        "{before:?}"
+    );
+    assert_eq!(ann.line().await, "* back as user1; 1 person here");
+    assert_eq!(ann.line().await, "* you are now ann");
+    assert_eq!(ann.line().await, "[user1]: while you were away");
+    ann.type_line("after");
+    assert_eq!(ann.line().await, "[ann]: after");
+    ann.type_line("exit");
+    assert_eq!(ann.line().await, "Goodbye!");
+    assert_eq!(ann.exit_code().await, 0);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_two_urls_the_chat_outlives_its_node_killed_with_sigkill() {
+    let home = tempfile::tempdir().expect("home");
+    let mut first = common::run_node(home.path(), &[], Stdio::null());
+    let other = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let other_url = format!("ws://{other}/");
+    // Two URLs as two arguments; the token is minted from the home.
+    let home_arg = home.path().display().to_string();
+    let mut ann = ChatCli::start(&[&first.url, &other_url, "--home", &home_arg]);
+    ann.line().await;
+    ann.type_line("before");
+    assert_eq!(ann.line().await, "[user1]: before");
+
+    first.child.kill().expect("SIGKILL the node");
+    first.child.wait().expect("the node ends");
+    assert_eq!(
+        ann.line().await,
+        "* connection lost: the connection was lost"
+    );
+    let elsewhere = start_node(home.path(), ([127, 0, 0, 1], 0).into()).await;
+    let token = elsewhere.mint_token(Duration::from_secs(600));
+    say_from_elsewhere(&elsewhere.ws_url(), &token, "while you were away").await;
+    elsewhere.shutdown().await;
+    let node = start_node(home.path(), other).await;
+
+    ann.until(&format!(
+        "* reconnected to {other_url}; fetching what you missed"
+    ))
+    .await;
+    assert_eq!(ann.line().await, "* back as user1; 1 person here");
+    assert_eq!(ann.line().await, "[user1]: while you were away");
+    ann.type_line("after");
+    // Nothing shown twice: "before" does not come again.
+    assert_eq!(ann.line().await, "[user1]: after");
     ann.type_line("exit");
     assert_eq!(ann.line().await, "Goodbye!");
     assert_eq!(ann.exit_code().await, 0);

@@ -162,3 +162,14 @@ impl WsClient {
         message
     }
 }
+
+/// Says `text` in `chat:chat:sys` of the node at `url` from a plain WebSocket, and waits
+/// until the chat has broadcast it (it is archived by then).
+pub async fn say_in_chat(url: &str, token: &str, text: &str) {
+    let mut ws = WsClient::connect(url).await;
+    ws.register(token, "chat:chat:sys").await;
+    let say = serde_json::json!({"type": "say", "text": text});
+    ws.send_text(&say.to_string()).await;
+    let said = format!("\"text\":{}", serde_json::Value::from(text));
+    while !ws.next_text().await.contains(&said) {}
+}

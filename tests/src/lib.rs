@@ -7,7 +7,7 @@
 //!
 //! ## Layout
 //! - [`node`]: the `TestNode` type.
-//! - [`browser`]: running a headless-Chromium driver from `browser/`.
+//! - [`browser`]: running a headless-Chromium driver from `browser/`, whole or step by step.
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
 //! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.

@@ -50,12 +50,27 @@ impl TestNode {
     /// Shuts the node down (every client gets 1001) and starts a new one on the same home
     /// and the same address, with the bundled processes and `extra`: a node restart.
     pub async fn restart(self, extra: Vec<ProcessSpec>) -> Self {
+        let addr = self.node.local_addr();
+        self.restart_at(addr, extra).await
+    }
+
+    /// Shuts the node down and starts it again on the same home at `addr` (port 0 for any):
+    /// the node moved to another address, as when one of its instances goes away and another
+    /// serves the same home.
+    pub async fn restart_at(self, addr: std::net::SocketAddr, extra: Vec<ProcessSpec>) -> Self {
         let Self { node, home } = self;
-        let addr = node.local_addr();
         node.shutdown().await;
         let mut config = Config::new(home.path());
         config.bind = addr;
         Self::start_with(config, home, extra).await
+    }
+
+    /// A loopback address with a port nothing listens on now (bound and let go), for a node
+    /// a client must be told about before it starts.
+    pub fn unused_addr() -> std::net::SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
     }
 
     /// `ws://127.0.0.1:PORT/`.

@@ -166,7 +166,10 @@ async fn a_stopped_and_restarted_node_is_reconnected_to() {
     let first = conn.channel_id();
     assert_eq!(
         next_state(&mut states).await,
-        ConnectionState::Connected { channel_id: first }
+        ConnectionState::Connected {
+            channel_id: first,
+            url: node.url()
+        }
     );
 
     let node = node.restart(vec![]).await;
@@ -183,12 +186,17 @@ async fn a_stopped_and_restarted_node_is_reconnected_to() {
     let mut attempts = 0;
     let channel_id = loop {
         match next_state(&mut states).await {
-            ConnectionState::Reconnecting { attempt, delay } => {
+            ConnectionState::Reconnecting {
+                attempt,
+                delay,
+                url,
+            } => {
                 attempts += 1;
                 assert_eq!(attempt, attempts);
                 assert!(delay <= Duration::from_millis(200), "{delay:?}");
+                assert_eq!(url, node.url(), "one URL: always the same");
             }
-            ConnectionState::Connected { channel_id } => break channel_id,
+            ConnectionState::Connected { channel_id, .. } => break channel_id,
             other => panic!("unexpected {other:?}"),
         }
     };

@@ -371,6 +371,18 @@ pub fn render(c: &Comparison, findings: &str) -> String {
             });
         }
     }
+    targets.push(Target {
+        what: format!(
+            "cluster: deliveries/s of {} instances on NATS / one node, subscribers spread",
+            p.cluster.instances
+        ),
+        per_run: values(c, ServerKind::Switchboard, |r| {
+            r.cluster
+                .map(|k| k.spread.deliveries_per_s / k.single.deliveries_per_s.max(1e-9))
+        }),
+        bound: 0.5,
+        at_least: true,
+    });
     // A run of other scenarios (the curves, the soak) has none of these targets to show.
     if targets.iter().any(|t| !t.per_run.is_empty()) {
         let _ = writeln!(out, "## Targets (issue 6)\n");
@@ -395,6 +407,7 @@ pub fn render(c: &Comparison, findings: &str) -> String {
     tables::net(&mut out, c);
     tables::chat(&mut out, c);
     curves::curves(&mut out, c);
+    tables::cluster(&mut out, c);
     soak::soak(&mut out, c);
 
     let errors: Vec<String> = c

@@ -291,6 +291,68 @@ pub fn net(out: &mut String, c: &Comparison) {
     out.push('\n');
 }
 
+/// Cluster: one node as several instances on NATS against the same node as one process
+/// (Switchboard only).
+pub fn cluster(out: &mut String, c: &Comparison) {
+    use crate::scenario::cluster::{cpu_us_per_delivery, ClusterResult};
+    let p = &c.params;
+    let kind = ServerKind::Switchboard;
+    if values(c, kind, |r| r.cluster.map(|k| k.single.deliveries_per_s)).is_empty() {
+        return;
+    }
+    let f = &p.cluster.fanout;
+    let _ = writeln!(
+        out,
+        "## Cluster: {} instances of one node on a NATS server against the node as one process, \
+         {} subscribers, {} B, at most {} frames in flight, {:.0} s{}\n\n\
+         A publishing process run outside each node (`fanout:bench:ext`) pushes every frame to every \
+         subscriber with one `send_ws_push_many`: the publisher's instance delivers to its own subscribers \
+         and sends one NATS message to each other instance. The instances, their publishing processes and \
+         NATS share the server core and their CPU is counted together; the single node's is the node's and \
+         its publishing process's.\n",
+        p.cluster.instances,
+        f.subscribers,
+        f.size,
+        f.window,
+        f.duration.as_secs_f64(),
+        in_slices(p.slices),
+    );
+    let _ = writeln!(out, "| setting | deliveries/s median [min–max] | latency p50 | p99 | frames published (median) | deliveries missing (all runs) | servers' CPU % | generator CPU % | CPU µs per delivery (median) |\n|---|---|---|---|---|---|---|---|---|");
+    type Pick = fn(&ClusterResult) -> FanoutResult;
+    let rows: [(&str, Pick); 4] = [
+        ("one node", |k| k.single),
+        ("cluster, subscribers spread over the instances", |k| {
+            k.spread
+        }),
+        (
+            "cluster, every subscriber on the publisher's instance",
+            |k| k.local,
+        ),
+        ("cluster, every subscriber on another instance", |k| {
+            k.remote
+        }),
+    ];
+    for (label, pick) in rows {
+        let of = move |f: fn(&FanoutResult) -> f64| {
+            move |r: &ServerRun| r.cluster.as_ref().map(|k| f(&pick(k)))
+        };
+        let missing: f64 = values(c, kind, of(|f| f.missing as f64)).iter().sum();
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(c, kind, 0, of(|f| f.deliveries_per_s)),
+            median_cell(c, kind, 0, of(|f| f.latency.p50_us)),
+            median_cell(c, kind, 0, of(|f| f.latency.p99_us)),
+            median_cell(c, kind, 0, of(|f| f.published as f64)),
+            group(missing, 0),
+            median_cell(c, kind, 0, of(|f| f.cpu.server_pct)),
+            median_cell(c, kind, 0, of(|f| f.cpu.client_pct)),
+            median_cell(c, kind, 2, of(cpu_us_per_delivery)),
+        );
+    }
+    out.push('\n');
+}
+
 /// Reads one chat result of a run.
 type PickChat = fn(&ServerRun) -> Option<ChatResult>;
 

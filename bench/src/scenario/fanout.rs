@@ -84,8 +84,14 @@ pub async fn run_across(
     server_pids: &[u32],
     params: FanoutParams,
 ) -> anyhow::Result<FanoutResult> {
-    let mut session =
-        FanoutSession::open(subscribers_at, publisher_at, server_pids, params).await?;
+    let mut session = FanoutSession::open(
+        std::slice::from_ref(subscribers_at),
+        publisher_at,
+        server_pids,
+        Endpoint::Broadcast,
+        params,
+    )
+    .await?;
     session.slice(params.duration).await?;
     session.finish().await
 }
@@ -109,14 +115,17 @@ pub struct FanoutSession {
 }
 
 impl FanoutSession {
-    /// Connects the subscribers and the publisher and waits until every subscriber has
-    /// seen a warm-up frame.
+    /// Connects the subscribers (spread over `subscribers_at` in turn) and the publisher,
+    /// all to `endpoint`, and waits until every subscriber has seen a warm-up frame. For
+    /// [`Endpoint::Audience`] the publisher first names the subscribers' channels.
     pub async fn open(
-        subscribers_at: &Target,
+        subscribers_at: &[Target],
         publisher_at: &Target,
         server_pids: &[u32],
+        endpoint: Endpoint,
         params: FanoutParams,
     ) -> anyhow::Result<Self> {
+        anyhow::ensure!(!subscribers_at.is_empty(), "no server for the subscribers");
         let shared = Arc::new(Shared {
             epoch: std::time::Instant::now(),
             delivered: AtomicU64::new(0),
@@ -124,8 +133,11 @@ impl FanoutSession {
             progress: Notify::new(),
         });
         let mut subscribers = Vec::with_capacity(params.subscribers);
-        for _ in 0..params.subscribers {
-            let mut ws = subscribers_at.connect(Endpoint::Broadcast).await?;
+        let mut channels = Vec::with_capacity(params.subscribers);
+        for n in 0..params.subscribers {
+            let at = &subscribers_at[n % subscribers_at.len()];
+            let (mut ws, channel) = at.connect_channel(endpoint).await?;
+            channels.extend(channel);
             let shared = shared.clone();
             subscribers.push(tokio::spawn(async move {
                 let mut latency = histogram();
@@ -163,8 +175,13 @@ impl FanoutSession {
                 }
             }));
         }
-        let publisher = publisher_at.connect(Endpoint::Broadcast).await?;
+        let publisher = publisher_at.connect(endpoint).await?;
         let (mut sink, mut own) = publisher.split();
+        if endpoint == Endpoint::Audience {
+            let named = crate::audience::Audience { audience: channels };
+            sink.send(Message::text(serde_json::to_string(&named)?))
+                .await?;
+        }
         // The publisher is a subscriber too: read and drop what comes back to it.
         let drain = tokio::spawn(async move { while let Some(Ok(_)) = own.next().await {} });
 

@@ -12,10 +12,13 @@
 //! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
 //!   everyone, and latency from say to delivery.
 //! - [`open_loop`]: echo at a fixed offered rate, latency timed from each frame's due time.
+//! - [`cluster`]: one node as three instances on NATS against the same node as one process:
+//!   deliveries/s, latency, and CPU per delivery across instances and within one.
 //! - [`soak`]: two linked nodes under churn, chat, slow readers and a flapping link for
 //!   minutes, sampled over time (run only when asked for).
 
 pub mod chat;
+pub mod cluster;
 pub mod echo;
 pub mod fanout;
 pub mod idle;

@@ -1,8 +1,9 @@
 //! `switchboard chat`: a terminal chat client. Input and output run at once: incoming lines
 //! print while the user types (above the prompt, through rustyline, when stdin is a
 //! terminal; plain lines when it is not, so scripts and tests can drive it). `exit` or
-//! Ctrl-D leaves with a goodbye; a lost connection reconnects with backoff and fetches what
-//! it missed; a refused connection says the server's reason and exits non-zero. A `wss://`
+//! Ctrl-D leaves with a goodbye; a lost connection reconnects with backoff (moving round
+//! the URLs when given several, as for a node's instances) and fetches what it missed; a
+//! connection refused by every URL says the server's reason and exits non-zero. A `wss://`
 //! URL is TLS, trusting Mozilla's roots and the CA certificate given with `--ca-cert`; a
 //! refused certificate is said in one line.
 
@@ -21,8 +22,8 @@ use super::chat_view::ChatView;
 /// What `switchboard chat` was given.
 #[derive(Debug)]
 pub struct ChatArgs {
-    /// The node's WebSocket URL.
-    pub url: String,
+    /// The node's WebSocket URLs (at least one), tried in order.
+    pub urls: Vec<String>,
     /// A token, if given.
     pub token: Option<String>,
     /// The node home to mint a token from, when no token is given.
@@ -73,7 +74,12 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
         None => None,
     };
     let given_ca = ca_pem.is_some();
+    let Some((first_url, other_urls)) = args.urls.split_first() else {
+        anyhow::bail!("no URL to join the chat at");
+    };
+    let several = !other_urls.is_empty();
     let options = Options {
+        other_urls: other_urls.to_vec(),
         reconnect: Some(Backoff {
             initial: Duration::from_millis(500),
             max: Duration::from_secs(15),
@@ -82,7 +88,7 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
         ca_pem,
         ..Options::default()
     };
-    let mut conn = connect_with(&args.url, &token, &args.process, options)
+    let mut conn = connect_with(first_url, &token, &args.process, options)
         .await
         .map_err(|error| joining_failed(error, &args, given_ca))?;
     let mut states = conn.take_states().context("state stream")?;
@@ -123,8 +129,9 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
             },
             Some(state) = states.recv() => match state {
                 ConnectionState::Connected { .. } if !connected_once => connected_once = true,
-                ConnectionState::Connected { .. } => {
-                    screen.show("* reconnected; fetching what you missed");
+                ConnectionState::Connected { url, .. } => {
+                    let at = if several { format!(" to {url}") } else { String::new() };
+                    screen.show(&format!("* reconnected{at}; fetching what you missed"));
                     for request in view.resume_requests() {
                         sender.send_json(&request).await?;
                     }
@@ -132,9 +139,10 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
                 ConnectionState::Disconnected(close) => {
                     screen.show(&format!("* connection lost: {close}"));
                 }
-                ConnectionState::Reconnecting { attempt, delay } => {
+                ConnectionState::Reconnecting { attempt, delay, url } => {
+                    let to = if several { format!(" to {url}") } else { String::new() };
                     screen.show(&format!(
-                        "* reconnecting in {:.1} s (attempt {attempt})",
+                        "* reconnecting in {:.1} s{to} (attempt {attempt})",
                         delay.as_secs_f32()
                     ));
                 }
@@ -150,7 +158,7 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
 /// Why joining failed, in one line; a refused certificate is said without repeating the
 /// URL, with a hint when no CA was given.
 fn joining_failed(error: ClientError, args: &ChatArgs, given_ca: bool) -> anyhow::Error {
-    let joining = format!("cannot join {} at {}", args.process, args.url);
+    let joining = format!("cannot join {} at {}", args.process, args.urls.join(", "));
     match error {
         ClientError::Tls { source, .. } => {
             let hint = match source {

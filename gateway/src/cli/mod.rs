@@ -92,9 +92,15 @@ pub enum Command {
     },
     /// Chat in a node's chat process from the terminal.
     Chat {
-        /// The node's WebSocket URL.
-        #[arg(default_value = "ws://127.0.0.1:8080/")]
-        url: String,
+        /// The node's WebSocket URL; several (space- or comma-separated) for a node that runs
+        /// as several instances: the first that answers is used, and the chat moves to
+        /// another when it goes away.
+        #[arg(
+            value_name = "URL",
+            default_value = "ws://127.0.0.1:8080/",
+            value_delimiter = ','
+        )]
+        urls: Vec<String>,
         /// The token to register with (default: mint one from --home).
         #[arg(long, conflicts_with = "home")]
         token: Option<String>,
@@ -175,13 +181,13 @@ pub fn dispatch(cli: Cli, processes: Vec<ProcessSpec>) -> anyhow::Result<()> {
         }
         Command::Passwd { home } => passwd::passwd(home_dir(home).0),
         Command::Chat {
-            url,
+            urls,
             token,
             home,
             process,
             ca_cert,
         } => block_on(chat::chat(chat::ChatArgs {
-            url,
+            urls,
             token,
             home: home_dir(home).0,
             process,
