@@ -1,6 +1,10 @@
 //! One channel's life, once admitted: a reader loop (this task) that hands each client
-//! frame to the process's mailbox, and a writer task that owns the socket's write half,
+//! frame to the process's mailbox, and a writer task that drains what waits for the socket,
 //! until either side ends; then the channel is removed and its process told.
+//!
+//! The writer task starts with the first frame that has to wait: a channel whose frames
+//! all went out at once (replies to an idle socket, see [`super::outbound`]) never has one,
+//! which keeps an idle channel to one task.
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -20,8 +24,9 @@ use tracing::Instrument;
 
 use super::courier::Courier;
 use super::lazy_read::own_payload;
-use super::outbound::outbox;
+use super::outbound::socket_writer::SocketWriter;
 use super::outbound::writer::{self, WriterEnd, NO_CLOSE_FRAME};
+use super::outbound::{outbox, OutboxDrain};
 use super::register::read_error;
 use super::table::Channel;
 use super::upgrade::WsStream;
@@ -45,8 +50,8 @@ pub struct OpenChannel {
     pub client: Option<SocketAddr>,
 }
 
-/// Runs an open channel until it ends: this task reads, and a writer task of its own owns
-/// the socket's write half.
+/// Runs an open channel until it ends: this task reads, and a writer task of its own,
+/// started when a frame first has to wait, drains the outbox.
 pub fn run_channel(
     rt: Arc<Runtime>,
     mut ws: WsStream,
@@ -73,11 +78,13 @@ pub fn run_channel(
             rt.channels.remove(channel_id);
             return;
         };
+        drain.attach(SocketWriter::new(write_half));
         if open.announce {
             let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
+            // The channel id answers the register frame: it goes out at once, like any reply.
+            channel.outbox.expect_reply();
             let _ = channel.outbox.send(Message::text(reply));
         }
-        let writer_task = tokio::spawn(writer::run(write_half, drain));
         let courier = Courier::new(&rt, &open);
         courier
             .deliver(
@@ -102,7 +109,7 @@ pub fn run_channel(
         if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
-        let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
+        let mut reader = Reader::new(&channel, drain, rt.config.close_timeout);
         loop {
             // Frames first, and the other branches polled only when none is waiting: they
             // are rare, and a select that starts at a random branch polls some of them for
@@ -111,8 +118,8 @@ pub fn run_channel(
             let next = tokio::select! {
                 biased;
                 frame = ws.next() => reader.on_frame(frame),
-                end = &mut reader.writer_task, if reader.writer_end.is_none() => {
-                    reader.on_writer_end(end.unwrap_or(WriterEnd::Broken))
+                end = poll_fn(|cx| reader.writer.poll_end(cx)), if reader.writer_end.is_none() => {
+                    reader.on_writer_end(end)
                 }
                 () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
                     reader.on_close_asked()
@@ -195,10 +202,45 @@ enum Next {
     Stop,
 }
 
+/// The channel's writer task, once something has waited for it.
+enum WriterTask {
+    /// Nothing had to wait yet: pushes wrote to the socket themselves.
+    Unstarted(OutboxDrain),
+    /// Running, or ended.
+    Started(JoinHandle<WriterEnd>),
+    /// Only for the moment a start takes.
+    Starting,
+}
+
+impl WriterTask {
+    /// Starts the writer task unless it runs already; its handle.
+    fn start(&mut self) -> &mut JoinHandle<WriterEnd> {
+        *self = match std::mem::replace(self, Self::Starting) {
+            Self::Unstarted(drain) => Self::Started(tokio::spawn(writer::run(drain))),
+            started => started,
+        };
+        match self {
+            Self::Started(task) => task,
+            // Every path above leaves it started.
+            Self::Unstarted(_) | Self::Starting => unreachable!("the writer task was started"),
+        }
+    }
+
+    /// How the writer task ended; it starts once something is queued for it.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<WriterEnd> {
+        if let Self::Unstarted(drain) = self {
+            std::task::ready!(drain.poll_queued(cx));
+        }
+        Pin::new(self.start())
+            .poll(cx)
+            .map(|end| end.unwrap_or(WriterEnd::Broken))
+    }
+}
+
 /// The reader loop's state: the channel's writer task, and how far the close has come.
 struct Reader<'a> {
     channel: &'a Channel,
-    writer_task: JoinHandle<WriterEnd>,
+    writer: WriterTask,
     /// How the writer task ended, once it has.
     writer_end: Option<WriterEnd>,
     /// Set when the client's close frame arrived; with the writer done, the handshake is.
@@ -214,14 +256,10 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(
-        channel: &'a Channel,
-        writer_task: JoinHandle<WriterEnd>,
-        close_timeout: Duration,
-    ) -> Self {
+    fn new(channel: &'a Channel, drain: OutboxDrain, close_timeout: Duration) -> Self {
         Self {
             channel,
-            writer_task,
+            writer: WriterTask::Unstarted(drain),
             writer_end: None,
             peer_closed: false,
             failed: false,
@@ -312,11 +350,12 @@ impl<'a> Reader<'a> {
     async fn finish(mut self) -> Option<WriterEnd> {
         if self.writer_end.is_none() {
             self.channel.outbox.close(1000, "");
-            self.writer_end = tokio::time::timeout(self.close_timeout, &mut self.writer_task)
+            let task = self.writer.start();
+            self.writer_end = tokio::time::timeout(self.close_timeout, &mut *task)
                 .await
                 .ok()
                 .and_then(Result::ok);
-            self.writer_task.abort();
+            task.abort();
         }
         self.writer_end
     }

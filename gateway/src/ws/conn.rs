@@ -8,8 +8,8 @@
 //! socket, and the bytes hyper had already read past the request are handed on to be read
 //! first.
 //!
-//! When a channel opens, the connection is split: its writer task takes the socket's write
-//! half ([`WriteHalf`]), and the tungstenite socket the reader keeps reads from the read
+//! When a channel opens, the connection is split: its outbox takes the socket's write half
+//! ([`WriteHalf`]), and the tungstenite socket the reader keeps reads from the read
 //! half. What that tungstenite socket still writes itself (a pong, its reply to a close) is
 //! handed to the channel's outbox ([`Replies`]), so every frame reaches the socket
 //! through the one writer, in order.
