@@ -20,7 +20,6 @@ use process_lib::{
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tracing::Instrument;
 
 use super::courier::Courier;
 use super::lazy_read::own_payload;
@@ -62,45 +61,54 @@ pub fn run_channel(
         rt.telemetry.push_to_socket.clone(),
     );
     let replies = outbox.replies();
-    let (channel_id, channel) = rt.channels.insert(Channel::new(
-        open.process.clone(),
-        open.path.clone(),
-        outbox,
-    ));
-    let span = tracing::debug_span!("channel", channel_id, process = %open.process);
-    let write_half = ws.get_mut().get_mut().split_writer(replies);
+    // Taken apart: the task keeps what it uses for its whole life, and the process's id
+    // only once, in the channel.
+    let OpenChannel {
+        process,
+        path,
+        mailbox,
+        announce,
+        admitted,
+        client,
+    } = open;
+    let (channel_id, channel) = rt.channels.insert(Channel::new(process, outbox));
+    // The outbox takes the write half now, so the channel's task does not hold it unused.
+    let split = match ws.get_mut().get_mut().split_writer(replies) {
+        Some(write_half) => {
+            drain.attach(SocketWriter::new(write_half));
+            true
+        }
+        None => false,
+    };
     let open_token = rt.channel_tasks.token();
     async move {
         // Held until the process has been told of the close, so a drain can wait for that.
         let _open = open_token;
-        let Some(write_half) = write_half else {
+        if !split {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
             return;
-        };
-        drain.attach(SocketWriter::new(write_half));
-        if open.announce {
+        }
+        if announce {
             let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
             // The channel id answers the register frame: it goes out at once, like any reply.
             channel.outbox.expect_reply();
             let _ = channel.outbox.send(Message::text(reply));
         }
-        let courier = Courier::new(&rt, &open);
-        courier
-            .deliver(
-                HttpServerRequest::WebSocketOpen {
-                    path: open.path.clone(),
-                    channel_id,
-                },
-                None,
-            )
-            .await;
+        // A courier is made for each event rather than kept: the task then holds only what
+        // an event's delivery waits on.
+        let opening = HttpServerRequest::WebSocketOpen {
+            path: path.clone(),
+            channel_id,
+        };
+        let delivery = Courier::new(&rt, &channel.process, &mailbox).deliver(opening, None);
+        delivery.await;
         let opened = Instant::now();
         tracing::info!(
             channel_id,
-            process = %open.process,
-            client = %Client(open.client),
-            path = %open.path,
+            process = %channel.process,
+            client = %Client(client),
+            path = %path,
             "channel open"
         );
 
@@ -109,7 +117,7 @@ pub fn run_channel(
         if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
-        let mut reader = Reader::new(&channel, drain, rt.config.close_timeout);
+        let mut reader = Reader::new(&channel, channel_id, drain, rt.config.close_timeout);
         loop {
             // Frames first, and the other branches polled only when none is waiting: they
             // are rare, and a select that starts at a random branch polls some of them for
@@ -121,14 +129,18 @@ pub fn run_channel(
                 end = poll_fn(|cx| reader.writer.poll_end(cx)), if reader.writer_end.is_none() => {
                     reader.on_writer_end(end)
                 }
-                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
+                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.expiry.is_none() => {
                     reader.on_close_asked()
                 }
                 () = poll_fn(|cx| poll_expiry(&mut reader.expiry, cx)) => Next::Stop,
             };
             match next {
                 // A client's frame goes to the process's mailbox.
-                Next::Deliver(kind, blob) => courier.push(channel_id, kind, blob).await,
+                Next::Deliver(kind, blob) => {
+                    let delivery =
+                        Courier::new(&rt, &channel.process, &mailbox).push(channel_id, kind, blob);
+                    delivery.await;
+                }
                 Next::Wait => {}
                 Next::Stop => break,
             }
@@ -136,22 +148,23 @@ pub fn run_channel(
 
         rt.channels.remove(channel_id);
         let writer_end = reader.finish().await;
-        closed(&rt, channel_id, &open, &channel, writer_end, opened);
+        closed(&rt, channel_id, client, &channel, writer_end, opened);
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
-            courier
-                .deliver(HttpServerRequest::WebSocketClose(channel_id), None)
-                .await;
+            let closing = HttpServerRequest::WebSocketClose(channel_id);
+            let delivery = Courier::new(&rt, &channel.process, &mailbox).deliver(closing, None);
+            delivery.await;
         }
+        // Held until now: the connection's places under the node's connection limits.
+        drop(admitted);
     }
-    .instrument(span)
 }
 
 /// Logs a channel's end and counts it: its close code, and what it moved.
 fn closed(
     rt: &Runtime,
     channel_id: u32,
-    open: &OpenChannel,
+    client: Option<SocketAddr>,
     channel: &Channel,
     writer_end: Option<WriterEnd>,
     opened: Instant,
@@ -160,8 +173,8 @@ fn closed(
     let traffic = channel.traffic();
     tracing::info!(
         channel_id,
-        process = %open.process,
-        client = %Client(open.client),
+        process = %channel.process,
+        client = %Client(client),
         close_code,
         duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
         frames_in = traffic.frames_in,
@@ -240,6 +253,7 @@ impl WriterTask {
 /// The reader loop's state: the channel's writer task, and how far the close has come.
 struct Reader<'a> {
     channel: &'a Channel,
+    channel_id: u32,
     writer: WriterTask,
     /// How the writer task ended, once it has.
     writer_end: Option<WriterEnd>,
@@ -248,22 +262,26 @@ struct Reader<'a> {
     /// Set when the client broke the protocol: the connection is failed, and what it sends
     /// after that is read only to find its close frame, never delivered.
     failed: bool,
-    /// When a close under way gives up waiting; set once a close is asked for.
-    deadline: Option<Instant>,
-    /// The timer for `deadline`, boxed: an idle channel has none, and its state stays small.
+    /// When a close under way gives up waiting: set once a close is asked for, boxed (an
+    /// idle channel has none, and its state stays small).
     expiry: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
 }
 
 impl<'a> Reader<'a> {
-    fn new(channel: &'a Channel, drain: OutboxDrain, close_timeout: Duration) -> Self {
+    fn new(
+        channel: &'a Channel,
+        channel_id: u32,
+        drain: OutboxDrain,
+        close_timeout: Duration,
+    ) -> Self {
         Self {
             channel,
+            channel_id,
             writer: WriterTask::Unstarted(drain),
             writer_end: None,
             peer_closed: false,
             failed: false,
-            deadline: None,
             expiry: None,
             close_timeout,
         }
@@ -271,14 +289,13 @@ impl<'a> Reader<'a> {
 
     /// Starts the close deadline, unless it runs already.
     fn start_deadline(&mut self) {
-        if self.deadline.is_none() {
+        if self.expiry.is_none() {
             self.set_deadline(Instant::now() + self.close_timeout);
         }
     }
 
     /// Sets the close deadline, and its timer.
     fn set_deadline(&mut self, at: Instant) {
-        self.deadline = Some(at);
         match &mut self.expiry {
             Some(sleep) => sleep.as_mut().reset(at),
             None => self.expiry = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -316,7 +333,7 @@ impl<'a> Reader<'a> {
             Some(Ok(_)) => Next::Wait,
             Some(Err(error)) => match read_error(error) {
                 Some(refusal) if !self.failed => {
-                    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                    tracing::debug!(channel_id = self.channel_id, code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
                     self.failed = true;
                     self.channel.outbox.fail(refusal.code, refusal.message);
                     self.start_deadline();
@@ -346,15 +363,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Once the loop is over: closes the channel if the writer still runs, and waits
-    /// (bounded) for the writer to end. Returns how it ended, if it did.
-    async fn finish(mut self) -> Option<WriterEnd> {
+    /// (for the close timeout, on the reader's own timer) for the writer to end. Returns
+    /// how it ended, if it did.
+    async fn finish(&mut self) -> Option<WriterEnd> {
         if self.writer_end.is_none() {
             self.channel.outbox.close(1000, "");
+            self.set_deadline(Instant::now() + self.close_timeout);
             let task = self.writer.start();
-            self.writer_end = tokio::time::timeout(self.close_timeout, &mut *task)
-                .await
-                .ok()
-                .and_then(Result::ok);
+            let expiry = &mut self.expiry;
+            self.writer_end = poll_fn(|cx| match Pin::new(&mut *task).poll(cx) {
+                Poll::Ready(end) => Poll::Ready(end.ok()),
+                Poll::Pending => poll_expiry(expiry, cx).map(|()| None),
+            })
+            .await;
             task.abort();
         }
         self.writer_end
