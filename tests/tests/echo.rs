@@ -133,7 +133,21 @@ async fn large_frames_come_back_whole_through_the_small_read_buffer() {
 fn client_text_frame(text: &[u8]) -> Vec<u8> {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-    let mut frame = Frame::message(text.to_vec(), OpCode::Data(Data::Text), true);
+    masked(Frame::message(
+        text.to_vec(),
+        OpCode::Data(Data::Text),
+        true,
+    ))
+}
+
+/// A client's ping frame carrying `payload`, in wire form.
+fn client_ping_frame(payload: &[u8]) -> Vec<u8> {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    masked(Frame::ping(payload.to_vec()))
+}
+
+/// `frame` masked as clients must, in wire form.
+fn masked(mut frame: tokio_tungstenite::tungstenite::protocol::frame::Frame) -> Vec<u8> {
     frame.header_mut().mask = Some([0x37, 0xfa, 0x21, 0x3d]);
     let mut wire = Vec::new();
     frame.format(&mut wire).expect("format into a Vec");
@@ -149,14 +163,16 @@ async fn frames_sent_with_the_upgrade_request_are_not_lost() {
 
     let node = TestNode::start(vec![]).await;
     let addr = node.addr();
-    // The upgrade request, the register frame and a first message in one write, without
-    // waiting for the 101: the node reads past the request before it answers.
+    // The upgrade request, a ping, the register frame and a first message in one write,
+    // without waiting for the 101: the node reads past the request before it answers, and
+    // past the register frame before the channel opens.
     let register = serde_json::json!({"auth_token": node.token(), "target_process": "echo:echo:sys", "encrypted": false});
     let mut bytes = format!(
         "GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
          sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
     .into_bytes();
+    bytes.extend(client_ping_frame(b"before registering"));
     bytes.extend(client_text_frame(register.to_string().as_bytes()));
     bytes.extend(client_text_frame(b"sent with the request"));
     let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -176,11 +192,19 @@ async fn frames_sent_with_the_upgrade_request_are_not_lost() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let mut ws =
         tokio_tungstenite::WebSocketStream::from_raw_socket(socket, Role::Client, None).await;
-    let mut next_text =
-        async || match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => text.to_string(),
-            other => panic!("expected a text frame, got {other:?}"),
-        };
+    let mut next = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame in time")
+    };
+    match next().await {
+        Some(Ok(Message::Pong(payload))) => assert_eq!(&payload[..], b"before registering"),
+        other => panic!("expected the pong, got {other:?}"),
+    }
+    let mut next_text = async || match next().await {
+        Some(Ok(Message::Text(text))) => text.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    };
     let registered: serde_json::Value =
         serde_json::from_str(&next_text().await).expect("json reply");
     assert!(registered["channel_id"].as_u64().is_some(), "{registered}");

@@ -40,6 +40,9 @@ async fn register_flow(
         }
     };
     let tls = conn.is_some_and(|c| c.tls);
+    // The register frame is larger than the read buffer a channel keeps: it is read whole
+    // frames at a time, so the socket can be renewed with a small buffer afterwards.
+    ws.get_mut().stop_at_frame_ends();
     // The register phase is boxed so this task is sized for the flow alone; the channel
     // runs as a task of its own, sized for the channel alone, and this one ends.
     match Box::pin(await_register(&rt, &mut ws, tls, cookie_token.as_deref())).await {
@@ -53,9 +56,10 @@ async fn register_flow(
                 admitted: Some(admitted),
                 client: conn.map(|c| c.peer),
             };
+            let ws = Box::pin(super::upgrade::renew(unbox(ws))).await;
             // Spawned as it is: a future wrapped in another async block would be stored
             // twice in the task.
-            rt.tasks.spawn(run_channel(rt.clone(), unbox(ws), open));
+            rt.tasks.spawn(run_channel(rt.clone(), ws, open));
         }
         Err(NotRegistered::Refused(refusal)) => {
             rt.telemetry.registers.add(refusal.code.as_str());

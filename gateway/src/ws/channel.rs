@@ -1,6 +1,10 @@
 //! One channel's life, once admitted: a reader loop (this task) that hands each client
-//! frame to the process's mailbox, and a writer task that owns the socket's write half,
+//! frame to the process's mailbox, and a writer task that drains what waits for the socket,
 //! until either side ends; then the channel is removed and its process told.
+//!
+//! The writer task starts with the first frame that has to wait: a channel whose frames
+//! all went out at once (replies to an idle socket, see [`super::outbound`]) never has one,
+//! which keeps an idle channel to one task.
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -16,13 +20,13 @@ use process_lib::{
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tracing::Instrument;
 
 use super::courier::Courier;
 use super::lazy_read::own_payload;
 use super::linger::linger;
-use super::outbound::outbox;
+use super::outbound::socket_writer::SocketWriter;
 use super::outbound::writer::{self, WriterEnd, NO_CLOSE_FRAME};
+use super::outbound::{outbox, OutboxDrain};
 use super::register::read_error;
 use super::table::Channel;
 use super::upgrade::WsStream;
@@ -46,8 +50,8 @@ pub struct OpenChannel {
     pub client: Option<SocketAddr>,
 }
 
-/// Runs an open channel until it ends: this task reads, and a writer task of its own owns
-/// the socket's write half.
+/// Runs an open channel until it ends: this task reads, and a writer task of its own,
+/// started when a frame first has to wait, drains the outbox.
 pub fn run_channel(
     rt: Arc<Runtime>,
     mut ws: WsStream,
@@ -58,43 +62,54 @@ pub fn run_channel(
         rt.telemetry.push_to_socket.clone(),
     );
     let replies = outbox.replies();
-    let (channel_id, channel) = rt.channels.insert(Channel::new(
-        open.process.clone(),
-        open.path.clone(),
-        outbox,
-    ));
-    let span = tracing::debug_span!("channel", channel_id, process = %open.process);
-    let write_half = ws.get_mut().get_mut().split_writer(replies);
+    // Taken apart: the task keeps what it uses for its whole life, and the process's id
+    // only once, in the channel.
+    let OpenChannel {
+        process,
+        path,
+        mailbox,
+        announce,
+        admitted,
+        client,
+    } = open;
+    let (channel_id, channel) = rt.channels.insert(Channel::new(process, outbox));
+    // The outbox takes the write half now, so the channel's task does not hold it unused.
+    let split = match ws.get_mut().get_mut().split_writer(replies) {
+        Some(write_half) => {
+            drain.attach(SocketWriter::new(write_half));
+            true
+        }
+        None => false,
+    };
     let open_token = rt.channel_tasks.token();
     async move {
         // Held until the process has been told of the close, so a drain can wait for that.
         let _open = open_token;
-        let Some(write_half) = write_half else {
+        if !split {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
             return;
-        };
-        if open.announce {
+        }
+        if announce {
             let reply = serde_json::to_string(&WsRegistered { channel_id }).unwrap_or_default();
+            // The channel id answers the register frame: it goes out at once, like any reply.
+            channel.outbox.expect_reply();
             let _ = channel.outbox.send(Message::text(reply));
         }
-        let writer_task = tokio::spawn(writer::run(write_half, drain));
-        let courier = Courier::new(&rt, &open);
-        courier
-            .deliver(
-                HttpServerRequest::WebSocketOpen {
-                    path: open.path.clone(),
-                    channel_id,
-                },
-                None,
-            )
-            .await;
+        // A courier is made for each event rather than kept: the task then holds only what
+        // an event's delivery waits on.
+        let opening = HttpServerRequest::WebSocketOpen {
+            path: path.clone(),
+            channel_id,
+        };
+        let delivery = Courier::new(&rt, &channel.process, &mailbox).deliver(opening, None);
+        delivery.await;
         let opened = Instant::now();
         tracing::info!(
             channel_id,
-            process = %open.process,
-            client = %Client(open.client),
-            path = %open.path,
+            process = %channel.process,
+            client = %Client(client),
+            path = %path,
             "channel open"
         );
 
@@ -103,7 +118,7 @@ pub fn run_channel(
         if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
-        let mut reader = Reader::new(&channel, writer_task, rt.config.close_timeout);
+        let mut reader = Reader::new(&channel, channel_id, drain, rt.config.close_timeout);
         loop {
             // Frames first, and the other branches polled only when none is waiting: they
             // are rare, and a select that starts at a random branch polls some of them for
@@ -112,17 +127,21 @@ pub fn run_channel(
             let next = tokio::select! {
                 biased;
                 frame = ws.next() => reader.on_frame(frame),
-                end = &mut reader.writer_task, if reader.writer_end.is_none() => {
-                    reader.on_writer_end(end.unwrap_or(WriterEnd::Broken))
+                end = poll_fn(|cx| reader.writer.poll_end(cx)), if reader.writer_end.is_none() => {
+                    reader.on_writer_end(end)
                 }
-                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.deadline.is_none() => {
+                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.expiry.is_none() => {
                     reader.on_close_asked()
                 }
                 () = poll_fn(|cx| poll_expiry(&mut reader.expiry, cx)) => Next::Stop,
             };
             match next {
                 // A client's frame goes to the process's mailbox.
-                Next::Deliver(kind, blob) => courier.push(channel_id, kind, blob).await,
+                Next::Deliver(kind, blob) => {
+                    let delivery =
+                        Courier::new(&rt, &channel.process, &mailbox).push(channel_id, kind, blob);
+                    delivery.await;
+                }
                 Next::Wait => {}
                 Next::Stop => break,
             }
@@ -131,27 +150,34 @@ pub fn run_channel(
         rt.channels.remove(channel_id);
         let failed_mid_stream = reader.failed && !reader.peer_closed;
         let writer_end = reader.finish().await;
-        closed(&rt, channel_id, &open, &channel, writer_end, opened);
+        closed(&rt, channel_id, client, &channel, writer_end, opened);
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
-            courier
-                .deliver(HttpServerRequest::WebSocketClose(channel_id), None)
-                .await;
+            let closing = HttpServerRequest::WebSocketClose(channel_id);
+            let delivery = Courier::new(&rt, &channel.process, &mailbox).deliver(closing, None);
+            delivery.await;
         }
         // A client failed mid-message is still sending it: its close frame must not be
-        // lost to a reset (`ws::linger`).
+        // lost to a reset (`ws::linger`). The socket keeps its places under the node's
+        // connection limits until it is closed.
         if failed_mid_stream && writer_end.is_some_and(|end| end != WriterEnd::Broken) {
-            tokio::spawn(linger(ws.into_inner(), rt.config.close_timeout));
+            let close_timeout = rt.config.close_timeout;
+            tokio::spawn(async move {
+                linger(ws.into_inner(), close_timeout).await;
+                drop(admitted);
+            });
+        } else {
+            // Held until now: the connection's places under the node's connection limits.
+            drop(admitted);
         }
     }
-    .instrument(span)
 }
 
 /// Logs a channel's end and counts it: its close code, and what it moved.
 fn closed(
     rt: &Runtime,
     channel_id: u32,
-    open: &OpenChannel,
+    client: Option<SocketAddr>,
     channel: &Channel,
     writer_end: Option<WriterEnd>,
     opened: Instant,
@@ -160,8 +186,8 @@ fn closed(
     let traffic = channel.traffic();
     tracing::info!(
         channel_id,
-        process = %open.process,
-        client = %Client(open.client),
+        process = %channel.process,
+        client = %Client(client),
         close_code,
         duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
         frames_in = traffic.frames_in,
@@ -202,10 +228,46 @@ enum Next {
     Stop,
 }
 
+/// The channel's writer task, once something has waited for it.
+enum WriterTask {
+    /// Nothing had to wait yet: pushes wrote to the socket themselves.
+    Unstarted(OutboxDrain),
+    /// Running, or ended.
+    Started(JoinHandle<WriterEnd>),
+    /// Only for the moment a start takes.
+    Starting,
+}
+
+impl WriterTask {
+    /// Starts the writer task unless it runs already; its handle.
+    fn start(&mut self) -> &mut JoinHandle<WriterEnd> {
+        *self = match std::mem::replace(self, Self::Starting) {
+            Self::Unstarted(drain) => Self::Started(tokio::spawn(writer::run(drain))),
+            started => started,
+        };
+        match self {
+            Self::Started(task) => task,
+            // Every path above leaves it started.
+            Self::Unstarted(_) | Self::Starting => unreachable!("the writer task was started"),
+        }
+    }
+
+    /// How the writer task ended; it starts once something is queued for it.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<WriterEnd> {
+        if let Self::Unstarted(drain) = self {
+            std::task::ready!(drain.poll_queued(cx));
+        }
+        Pin::new(self.start())
+            .poll(cx)
+            .map(|end| end.unwrap_or(WriterEnd::Broken))
+    }
+}
+
 /// The reader loop's state: the channel's writer task, and how far the close has come.
 struct Reader<'a> {
     channel: &'a Channel,
-    writer_task: JoinHandle<WriterEnd>,
+    channel_id: u32,
+    writer: WriterTask,
     /// How the writer task ended, once it has.
     writer_end: Option<WriterEnd>,
     /// Set when the client's close frame arrived; with the writer done, the handshake is.
@@ -213,9 +275,8 @@ struct Reader<'a> {
     /// Set when the client broke the protocol: the connection is failed, and what it sends
     /// after that is read only to find its close frame, never delivered.
     failed: bool,
-    /// When a close under way gives up waiting; set once a close is asked for.
-    deadline: Option<Instant>,
-    /// The timer for `deadline`, boxed: an idle channel has none, and its state stays small.
+    /// When a close under way gives up waiting: set once a close is asked for, boxed (an
+    /// idle channel has none, and its state stays small).
     expiry: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
 }
@@ -223,16 +284,17 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(
         channel: &'a Channel,
-        writer_task: JoinHandle<WriterEnd>,
+        channel_id: u32,
+        drain: OutboxDrain,
         close_timeout: Duration,
     ) -> Self {
         Self {
             channel,
-            writer_task,
+            channel_id,
+            writer: WriterTask::Unstarted(drain),
             writer_end: None,
             peer_closed: false,
             failed: false,
-            deadline: None,
             expiry: None,
             close_timeout,
         }
@@ -240,14 +302,13 @@ impl<'a> Reader<'a> {
 
     /// Starts the close deadline, unless it runs already.
     fn start_deadline(&mut self) {
-        if self.deadline.is_none() {
+        if self.expiry.is_none() {
             self.set_deadline(Instant::now() + self.close_timeout);
         }
     }
 
     /// Sets the close deadline, and its timer.
     fn set_deadline(&mut self, at: Instant) {
-        self.deadline = Some(at);
         match &mut self.expiry {
             Some(sleep) => sleep.as_mut().reset(at),
             None => self.expiry = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -285,7 +346,7 @@ impl<'a> Reader<'a> {
             Some(Ok(_)) => Next::Wait,
             Some(Err(error)) => match read_error(error) {
                 Some(refusal) if !self.failed => {
-                    tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
+                    tracing::debug!(channel_id = self.channel_id, code = refusal.code.as_str(), message = %refusal.message, "failing the connection");
                     self.failed = true;
                     self.channel.outbox.fail(refusal.code, refusal.message);
                     self.start_deadline();
@@ -315,15 +376,20 @@ impl<'a> Reader<'a> {
     }
 
     /// Once the loop is over: closes the channel if the writer still runs, and waits
-    /// (bounded) for the writer to end. Returns how it ended, if it did.
-    async fn finish(mut self) -> Option<WriterEnd> {
+    /// (for the close timeout, on the reader's own timer) for the writer to end. Returns
+    /// how it ended, if it did.
+    async fn finish(&mut self) -> Option<WriterEnd> {
         if self.writer_end.is_none() {
             self.channel.outbox.close(1000, "");
-            self.writer_end = tokio::time::timeout(self.close_timeout, &mut self.writer_task)
-                .await
-                .ok()
-                .and_then(Result::ok);
-            self.writer_task.abort();
+            self.set_deadline(Instant::now() + self.close_timeout);
+            let task = self.writer.start();
+            let expiry = &mut self.expiry;
+            self.writer_end = poll_fn(|cx| match Pin::new(&mut *task).poll(cx) {
+                Poll::Ready(end) => Poll::Ready(end.ok()),
+                Poll::Pending => poll_expiry(expiry, cx).map(|()| None),
+            })
+            .await;
+            task.abort();
         }
         self.writer_end
     }

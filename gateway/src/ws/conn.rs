@@ -8,8 +8,8 @@
 //! socket, and the bytes hyper had already read past the request are handed on to be read
 //! first.
 //!
-//! When a channel opens, the connection is split: its writer task takes the socket's write
-//! half ([`WriteHalf`]), and the tungstenite socket the reader keeps reads from the read
+//! When a channel opens, the connection is split: its outbox takes the socket's write half
+//! ([`WriteHalf`]), and the tungstenite socket the reader keeps reads from the read
 //! half. What that tungstenite socket still writes itself (a pong, its reply to a close) is
 //! handed to the channel's outbox ([`Replies`]), so every frame reaches the socket
 //! through the one writer, in order.
@@ -41,7 +41,7 @@ pub type WriteHalf = Either<OwnedWriteHalf, tokio::io::WriteHalf<TlsConn>>;
 pub enum Conn {
     /// Not split yet: a plain connection's socket itself, or any other connection hyper
     /// served (a TLS stream) through hyper's upgrade.
-    Whole(Either<TcpStream, TlsConn>),
+    Whole(Either<TcpStream, Box<TlsConn>>),
     /// An open channel's connection: reads from the socket, writes to the channel's queue.
     Reading(ReadHalf, Replies),
     /// Left behind for the moment a split takes; never read or written.
@@ -59,7 +59,7 @@ impl Conn {
             ),
             // hyper keeps its read-ahead inside the upgraded stream in this case.
             Err(upgraded) => (
-                Self::Whole(Either::Right(TokioIo::new(upgraded))),
+                Self::Whole(Either::Right(Box::new(TokioIo::new(upgraded)))),
                 Bytes::new(),
             ),
         }
@@ -74,7 +74,7 @@ impl Conn {
                 (Either::Left(read), Either::Left(write))
             }
             Self::Whole(Either::Right(upgraded)) => {
-                let (read, write) = tokio::io::split(upgraded);
+                let (read, write) = tokio::io::split(*upgraded);
                 (Either::Right(read), Either::Right(write))
             }
             split => {

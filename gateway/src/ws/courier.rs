@@ -10,7 +10,6 @@ use process_lib::{
 };
 use tokio::sync::mpsc;
 
-use super::channel::OpenChannel;
 use crate::kernel::mailbox::Mailbox;
 use crate::runtime::Runtime;
 
@@ -24,14 +23,14 @@ pub struct Courier<'a> {
 }
 
 impl<'a> Courier<'a> {
-    /// The courier for `open`'s process.
-    pub fn new(rt: &'a Runtime, open: &'a OpenChannel) -> Self {
+    /// The courier for `process`, whose mailbox is `mailbox`.
+    pub fn new(rt: &'a Runtime, process: &'a ProcessId, mailbox: &'a Mailbox) -> Self {
         // Addresses are built per message (each message needs its own copy anyway), so an
         // idle channel keeps none.
         Self {
             rt,
-            mailbox: &open.mailbox,
-            process: &open.process,
+            mailbox,
+            process,
         }
     }
 
@@ -41,7 +40,7 @@ impl<'a> Courier<'a> {
         channel_id: u32,
         message_type: WsMessageType,
         blob: LazyLoadBlob,
-    ) -> impl Future<Output = ()> + '_ {
+    ) -> impl Future<Output = ()> + 'a {
         let request = HttpServerRequest::WebSocketPush {
             channel_id,
             message_type,
@@ -50,13 +49,14 @@ impl<'a> Courier<'a> {
     }
 
     /// Delivers at once when the mailbox has room, as it almost always does; only a full
-    /// mailbox leaves something to wait for, boxed. The returned future is a few bytes, so
-    /// it does not swell the state every channel's task holds while idle.
+    /// mailbox leaves something to wait for, boxed. The returned future is a few bytes and
+    /// does not hold the courier, so it does not swell the state every channel's task holds
+    /// while idle.
     pub fn deliver(
         &self,
         request: HttpServerRequest,
         blob: Option<LazyLoadBlob>,
-    ) -> impl Future<Output = ()> + '_ {
+    ) -> impl Future<Output = ()> + 'a {
         let message = KernelMessage {
             id: self.rt.next_id(),
             source: self.rt.address(http_server_id()),

@@ -19,6 +19,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Bytes read from the socket at once.
 const SCRATCH: usize = 16 * 1024;
 
+/// `frame_left` while reads are not held to frame ends.
+const ANY_LENGTH: u64 = u64::MAX;
+
 thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
 }
@@ -29,6 +32,10 @@ pub struct LazyRead<T> {
     inner: T,
     spill: Vec<u8>,
     taken: usize,
+    /// While reads stop at frame ends ([`LazyRead::stop_at_frame_ends`]): the bytes of the
+    /// current WebSocket frame not handed on yet (0: a header comes next). [`ANY_LENGTH`]
+    /// otherwise.
+    frame_left: u64,
 }
 
 impl<T> LazyRead<T> {
@@ -43,6 +50,80 @@ impl<T> LazyRead<T> {
             inner,
             spill: ahead.to_vec(),
             taken: 0,
+            frame_left: ANY_LENGTH,
+        }
+    }
+
+    /// From now on, or until [`LazyRead::read_freely`], a read hands on no byte past the end
+    /// of the WebSocket frame it is in. A reader that has just got a whole message has then
+    /// read nothing of the next frame, and can be replaced by a fresh one without losing
+    /// bytes: the register flow does so, since the register frame grew tungstenite's read
+    /// buffer past the size it keeps for the connection's life.
+    pub fn stop_at_frame_ends(&mut self) {
+        self.frame_left = 0;
+    }
+
+    /// Lets reads hand on as much as fits again.
+    pub fn read_freely(&mut self) {
+        self.frame_left = ANY_LENGTH;
+    }
+
+    /// Reads from the socket into the spill (after what waits there): the bytes read, 0 at
+    /// the end of the stream.
+    fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>
+    where
+        T: AsyncRead + Unpin,
+    {
+        SCRATCH_BUF.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut read = ReadBuf::new(&mut scratch[..]);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
+            self.spill.drain(..self.taken);
+            self.taken = 0;
+            self.spill.extend_from_slice(read.filled());
+            Poll::Ready(Ok(read.filled().len()))
+        })
+    }
+
+    /// [`AsyncRead::poll_read`] while reads stop at frame ends.
+    fn poll_read_to_frame_end(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>>
+    where
+        T: AsyncRead + Unpin,
+    {
+        loop {
+            let waiting = &self.spill[self.taken..];
+            if self.frame_left == 0 {
+                if let Some(len) = frame_len(waiting) {
+                    self.frame_left = len;
+                }
+            }
+            // A header not yet whole is held back until it is, unless the stream ended.
+            if self.frame_left > 0 && !waiting.is_empty() {
+                let n = buf
+                    .remaining()
+                    .min(waiting.len())
+                    .min(usize::try_from(self.frame_left).unwrap_or(usize::MAX));
+                buf.put_slice(&waiting[..n]);
+                self.taken += n;
+                self.frame_left -= n as u64;
+                if self.taken == self.spill.len() {
+                    self.spill = Vec::new();
+                    self.taken = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if ready!(self.fill(cx))? == 0 {
+                // The stream ended inside a header: hand on what there is, then the end.
+                let waiting = &self.spill[self.taken..];
+                let n = buf.remaining().min(waiting.len());
+                buf.put_slice(&waiting[..n]);
+                self.taken += n;
+                return Poll::Ready(Ok(()));
+            }
         }
     }
 
@@ -59,6 +140,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for LazyRead<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.frame_left != ANY_LENGTH {
+            return this.poll_read_to_frame_end(cx, buf);
+        }
         if this.taken < this.spill.len() {
             let n = buf.remaining().min(this.spill.len() - this.taken);
             buf.put_slice(&this.spill[this.taken..this.taken + n]);
@@ -116,6 +200,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for LazyRead<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
+}
+
+/// The length of the WebSocket frame `bytes` start with, header included, once its header
+/// is whole (RFC 6455, 5.2).
+fn frame_len(bytes: &[u8]) -> Option<u64> {
+    let second = *bytes.get(1)?;
+    let mask = if second & 0x80 == 0 { 0 } else { 4 };
+    let (extended, payload) = match second & 0x7f {
+        126 => (
+            2,
+            u64::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (8, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
+        short => (0, u64::from(short)),
+    };
+    let header = 2 + extended + mask;
+    if bytes.len() < header {
+        return None;
+    }
+    // Never the value that stands for "any length".
+    Some((header as u64).saturating_add(payload).min(ANY_LENGTH - 1))
 }
 
 /// A frame's payload as the process gets it: a small one is copied into storage of its
@@ -204,6 +309,77 @@ mod tests {
         let got = read_to_end_by::<100>(&mut reader).await;
         assert_eq!(got, sent);
         assert_eq!(reader.spill.capacity(), 0);
+    }
+
+    /// A client's masked text frame with `len` payload bytes, as it comes over the wire.
+    fn client_frame(len: usize) -> Vec<u8> {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut frame = Frame::message(payload, OpCode::Data(Data::Text), true);
+        frame.header_mut().mask = Some([1, 2, 3, 4]);
+        let mut out = Vec::new();
+        frame.format(&mut out).expect("format");
+        out
+    }
+
+    /// Reads `frames` from `reader` with a buffer larger than any of them, checking that
+    /// no read hands on a byte past the end of the frame it is in.
+    async fn read_frame_by_frame(reader: &mut (impl AsyncRead + Unpin), frames: &[Vec<u8>]) {
+        let mut chunk = vec![0u8; 100_000];
+        for frame in frames {
+            let mut got = Vec::new();
+            while got.len() < frame.len() {
+                let n = reader.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "the stream ended early");
+                got.extend_from_slice(&chunk[..n]);
+                assert!(got.len() <= frame.len(), "a read went past a frame's end");
+            }
+            assert_eq!(&got, frame);
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_stop_at_frame_ends_until_they_are_free_again() {
+        // One length of each encoding: 7 bits, 16 bits, 64 bits.
+        let frames = [client_frame(300), client_frame(5), client_frame(70_000)];
+        let all = frames.concat();
+        let tail = b"and then free reads".to_vec();
+
+        // Everything waiting at once: the reads would otherwise run into the next frame.
+        let (mut writer, reader) = tokio::io::duplex(256 * 1024);
+        writer.write_all(&all).await.expect("write");
+        writer.write_all(&tail).await.expect("write");
+        drop(writer);
+        let mut reader = LazyRead::new(reader);
+        reader.stop_at_frame_ends();
+        read_frame_by_frame(&mut reader, &frames).await;
+        reader.read_freely();
+        assert_eq!(read_to_end_by::<1024>(&mut reader).await, tail);
+
+        // A few bytes at a time: headers arrive in pieces, and are held back until whole.
+        let (mut writer, reader) = tokio::io::duplex(256 * 1024);
+        let sending = tokio::spawn(async move {
+            for piece in all.chunks(3) {
+                writer.write_all(piece).await.expect("write");
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut reader = LazyRead::with_read_ahead(reader, &[]);
+        reader.stop_at_frame_ends();
+        read_frame_by_frame(&mut reader, &frames).await;
+        sending.await.expect("sender");
+        assert_eq!(read_to_end_by::<1024>(&mut reader).await, b"");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_inside_a_header_hands_on_what_came() {
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        writer.write_all(&[0x81]).await.expect("write");
+        drop(writer);
+        let mut reader = LazyRead::new(reader);
+        reader.stop_at_frame_ends();
+        assert_eq!(read_to_end_by::<64>(&mut reader).await, [0x81]);
     }
 
     #[tokio::test]

@@ -35,8 +35,6 @@ pub struct Channel {
     /// The process the channel is bound to: the id it runs under (a clone shares its
     /// string, so the owner check of a push compares by pointer).
     pub process: ProcessId,
-    /// The path the client connected to.
-    pub path: String,
     /// Where frames for the client go.
     pub outbox: Outbox,
     /// Frames and bytes the client sent; counted by the channel's reader alone.
@@ -44,11 +42,10 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A channel bound to `process` at `path`, with nothing counted yet.
-    pub fn new(process: ProcessId, path: String, outbox: Outbox) -> Self {
+    /// A channel bound to `process`, with nothing counted yet.
+    pub fn new(process: ProcessId, outbox: Outbox) -> Self {
         Self {
             process,
-            path,
             outbox,
             received: Traffic::default(),
         }
@@ -383,7 +380,7 @@ mod tests {
     fn table_with_one(limit: usize) -> (ChannelTable, u32, OutboxDrain) {
         let table = ChannelTable::default();
         let (outbox, drain) = outbox(limit, metrics::Histogram::noop());
-        let (id, _) = table.insert(Channel::new(pid("echo:echo:sys"), "/".into(), outbox));
+        let (id, _) = table.insert(Channel::new(pid("echo:echo:sys"), outbox));
         (table, id, drain)
     }
 
@@ -394,22 +391,13 @@ mod tests {
         let mut ids = Vec::new();
         for _ in 0..4 {
             let (outbox, _drain) = outbox(10, metrics::Histogram::noop());
-            ids.push(
-                table
-                    .insert(Channel::new(pid("a:b:c"), "/".into(), outbox))
-                    .0,
-            );
+            ids.push(table.insert(Channel::new(pid("a:b:c"), outbox)).0);
         }
         assert_eq!(ids, vec![u32::MAX - 1, u32::MAX, 1, 2]);
         // Wrapping past a live id skips it.
         table.next_id.store(1, Ordering::Relaxed);
         let (outbox, _drain) = outbox(10, metrics::Histogram::noop());
-        assert_eq!(
-            table
-                .insert(Channel::new(pid("a:b:c"), "/".into(), outbox))
-                .0,
-            3
-        );
+        assert_eq!(table.insert(Channel::new(pid("a:b:c"), outbox)).0, 3);
     }
 
     #[test]
@@ -493,7 +481,7 @@ mod tests {
         let mut drains = Vec::new();
         for owner in ["echo:echo:sys", "chat:chat:sys"] {
             let (outbox, drain) = outbox(1024, metrics::Histogram::noop());
-            table.insert(Channel::new(pid(owner), "/".into(), outbox));
+            table.insert(Channel::new(pid(owner), outbox));
             drains.push(drain);
         }
         assert_eq!(table.fail_all(WsErrorCode::GoingAway, "bye"), 2);
@@ -513,7 +501,7 @@ mod tests {
         let mut ids = Vec::new();
         for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
             let (outbox, drain) = outbox(1024, metrics::Histogram::noop());
-            let (id, _) = table.insert(Channel::new(pid(owner), "/".into(), outbox));
+            let (id, _) = table.insert(Channel::new(pid(owner), outbox));
             ids.push(id);
             drains.push(drain);
         }
@@ -577,7 +565,7 @@ mod tests {
         let mut ids = Vec::new();
         for owner in ["echo:echo:sys", "echo:echo:sys", "chat:chat:sys"] {
             let (outbox, drain) = outbox(1024, metrics::Histogram::noop());
-            let (id, _) = table.insert(Channel::new(pid(owner), "/".into(), outbox));
+            let (id, _) = table.insert(Channel::new(pid(owner), outbox));
             ids.push(id);
             drains.push(drain);
         }

@@ -7,9 +7,10 @@
 //! - [`writer`]: the writer task, which drains the outbox and ends with a close.
 //!
 //! A reply — the first push to a channel after the client sent it a frame, as an echo or a
-//! request-response exchange makes — whose channel is idle (nothing queued, the writer task
-//! asleep with everything flushed) is written by the pushing task at once, with a
-//! non-blocking write; the writer task is not woken at all. Every other push is queued, and
+//! request-response exchange makes — whose channel is idle (nothing queued, and the writer
+//! task asleep with everything flushed or not started) is written by the pushing task at
+//! once, with a non-blocking write; the writer task is not woken at all. A channel starts
+//! its writer task only when something first has to wait (see [`super::channel`]). Every other push is queued, and
 //! the writer task drains the queue in order, batching what waits into one write: a process
 //! that pushes one frame to many channels, many times, gets fewer system calls that way.
 //! Either way a push never waits on the socket. The queue is bounded in bytes, not
@@ -139,6 +140,12 @@ impl OutboxDrain {
         self.shared
             .frames
             .poll_take_all(batch, written, keep_room, cx)
+    }
+
+    /// Ready once something waits for a writer (or the sending side is gone); until then
+    /// `cx` is woken by the next push. A channel starts its writer task only then.
+    pub fn poll_queued(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shared.frames.poll_queued(cx)
     }
 
     /// Marks `written` payload bytes as gone to the socket while the writer still holds

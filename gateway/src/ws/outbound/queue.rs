@@ -139,6 +139,19 @@ impl<T> ByteQueue<T> {
         Poll::Pending
     }
 
+    /// Ready once something is queued or the queue is closed; until then `cx` is woken by
+    /// the next push. Takes nothing: it tells whether a consumer is needed yet.
+    pub fn poll_queued(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // Register before looking, as in `poll_take_all`.
+        self.ready.register(cx.waker());
+        let inner = self.inner.lock();
+        if inner.items.is_empty() && !inner.closed {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
     /// Releases `len` bytes the consumer has written while it still holds taken items (the
     /// next take releases the rest). One lock.
     pub fn release(&self, len: usize) {
@@ -238,6 +251,32 @@ mod tests {
         batch.clear();
         assert!(queue.take_all(&mut batch, 60));
         assert_eq!(queue.bytes(), 30);
+    }
+
+    #[test]
+    fn poll_queued_is_ready_once_something_is_pushed_or_the_queue_closes() {
+        let queue = ByteQueue::default();
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(queue.poll_queued(&mut cx), Poll::Pending);
+        queue.push(1u32, 4, 1024).expect("open");
+        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(queue.poll_queued(&mut cx), Poll::Ready(()));
+        // Nothing was taken by looking.
+        assert_eq!(queue.try_pop(), Some(1));
+        assert_eq!(queue.poll_queued(&mut cx), Poll::Pending);
+        queue.close();
+        assert_eq!(queue.poll_queued(&mut cx), Poll::Ready(()));
+    }
+
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     #[test]

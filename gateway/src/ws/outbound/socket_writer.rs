@@ -45,13 +45,14 @@ pub struct SocketWriter {
 }
 
 impl SocketWriter {
-    /// The writer for the write half of a channel's socket.
+    /// The writer for the write half of a channel's socket, on which nothing was written
+    /// yet: it is idle, so pushes may write to it at once.
     pub fn new(write: WriteHalf) -> Self {
         Self {
             write,
             out: Vec::new(),
             sent: 0,
-            idle: false,
+            idle: true,
             gathering: false,
             broken: false,
         }

@@ -11,10 +11,8 @@ use std::task::{Context, Poll};
 
 use process_lib::WsErrorCode;
 
-use super::socket_writer::SocketWriter;
 use super::wire::WireFrame;
 use super::{OutboxDrain, Outgoing};
-use crate::ws::conn::WriteHalf;
 use crate::ws::refusal::{close_frame, error_frame};
 
 /// Bytes gathered for the socket before they are written in one call.
@@ -71,9 +69,9 @@ struct Progress {
     stamp: Option<u64>,
 }
 
-/// Runs until the channel closes. Never holds more than one batch out of the queue.
-pub async fn run(write: WriteHalf, drain: OutboxDrain) -> WriterEnd {
-    drain.attach(SocketWriter::new(write));
+/// Runs until the channel closes, writing to the socket writer `drain` has attached. Never
+/// holds more than one batch out of the queue.
+pub async fn run(drain: OutboxDrain) -> WriterEnd {
     let mut progress = Progress::default();
     let end = poll_fn(|cx| poll_write(&drain, &mut progress, cx)).await;
     if let Some(socket) = drain.take_back() {
@@ -185,6 +183,7 @@ mod tests {
     use tokio_util::either::Either;
 
     use super::*;
+    use crate::ws::outbound::socket_writer::SocketWriter;
     use crate::ws::outbound::{outbox, Outbox};
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -224,7 +223,8 @@ mod tests {
         let (server, _) = listener.accept().await.expect("accept");
         let (server_read, write) = server.into_split();
         let (outbox, drain) = outbox(limit, metrics::Histogram::noop());
-        let writer = tokio::spawn(run(Either::Left(write), drain));
+        drain.attach(SocketWriter::new(Either::Left(write)));
+        let writer = tokio::spawn(run(drain));
         Wire {
             outbox,
             writer,
