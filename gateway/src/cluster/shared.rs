@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::kv::{self, CreateErrorKind};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, Stream};
 use async_nats::jetstream::Context;
 use bytes::Bytes;

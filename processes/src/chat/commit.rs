@@ -134,7 +134,11 @@ impl Chat {
         for (accepted, result) in accepted.into_iter().zip(results) {
             match (result, accepted.author) {
                 (Ok(stored), author) => {
-                    self.tell_all(&Event::Message(stored.clone()));
+                    match self.store.room() {
+                        // Shown when the room's log brings it back, in the log's order.
+                        Some(room) => room.appended = room.appended.max(stored.id),
+                        None => self.tell_all(&Event::Message(stored.clone())),
+                    }
                     if author != Author::Peer {
                         self.federation.relay(&stored.from, &stored.text, stored.ts);
                     }
@@ -160,7 +164,7 @@ impl Chat {
                 let (accepted, results) = self.commits.done().await;
                 self.committed(accepted, results);
             } else if self.commits.waiting.is_empty() {
-                return;
+                return self.catch_up().await;
             } else {
                 self.commit_waiting().await;
             }

@@ -17,10 +17,14 @@
 //! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
 //! - `commit` (private): group commit, and the order in which things are shown.
 //!   [`store`]: the archive's own thread, which does the blocking SQLite calls.
+//! - [`room`]: the chat on a clustered node, one room across the instances: the shared log
+//!   in place of SQLite, names claimed across the room, and [`room::Messages`], the seam
+//!   between the two archives.
 //! - [`federation`]: the wire between the chats on two nodes, and the whispers in flight;
 //!   `peers` (private): what the chat does with what a peer's chat sends or answers;
 //!   `whisper` (private): a member's `/whisper`, here or to a linked node.
 
+mod across;
 pub mod archive;
 pub mod commands;
 mod commit;
@@ -28,6 +32,7 @@ pub mod events;
 pub mod federation;
 pub mod names;
 mod peers;
+pub mod room;
 pub mod store;
 mod whisper;
 
@@ -37,13 +42,12 @@ use process_lib::{
 };
 use tokio::time::Instant;
 
-use archive::Archive;
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
 use commit::Commits;
 use events::Event;
 use federation::Federation;
 use names::{Mode, Roster};
-use store::Store;
+use room::Messages;
 
 /// The process id the chat is installed under.
 pub const ID: &str = "chat:chat:sys";
@@ -66,8 +70,9 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
 
 /// Runs a chat with `options`.
 pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
-    let store = Store::start(Archive::open(state_dir().as_deref())?)?;
+    let store = Messages::open(state_dir().as_deref()).await?;
     let mut chat = Chat {
+        our: our.clone(),
         node: our.node.clone(),
         roster: Roster::default(),
         store,
@@ -75,6 +80,7 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
         options,
         federation: Federation::new(our),
     };
+    let mut renewal = Instant::now() + room::PRESENCE_RENEW;
     loop {
         if chat.commits.can_start() {
             chat.start_commit().await;
@@ -84,12 +90,25 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
         tokio::select! {
             biased;
             (accepted, results) = chat.commits.done() => chat.committed(accepted, results),
+            message = next_in_room(&mut chat.store) => chat.show(&message),
+            () = tokio::time::sleep_until(renewal) => {
+                renewal = Instant::now() + room::PRESENCE_RENEW;
+                chat.renew_names();
+            }
             next = await_message() => chat.handle(next).await,
             () = until(deadline) => {
                 chat.settle().await;
                 chat.whispers_expired();
             }
         }
+    }
+}
+
+/// The next message of the room's log to show here; never, for a chat that is not a room.
+async fn next_in_room(store: &mut Messages) -> archive::Stored {
+    match store.room() {
+        Some(room) => room.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -102,9 +121,10 @@ async fn until(deadline: Option<Instant>) {
 }
 
 struct Chat {
+    our: Address,
     node: NodeName,
     roster: Roster,
-    store: Store,
+    store: Messages,
     commits: Commits,
     options: Options,
     federation: Federation,
@@ -115,7 +135,11 @@ impl Chat {
     /// from the chat on a peer. Anything else is ignored.
     async fn message(&mut self, message: Message) {
         let source = message.source().clone();
-        if source.process == http_server_id() && source.node == self.node {
+        if source == self.our {
+            // The chat on another instance of this node.
+            self.settle().await;
+            self.told_by_sibling(message.body());
+        } else if source.process == http_server_id() && source.node == self.node {
             self.client_event(message.body()).await;
         } else if &source.process == self.federation.process() && source.node != self.node {
             match message {
@@ -150,14 +174,18 @@ impl Chat {
             HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
             HttpServerRequest::WebSocketClose(channel_id) => {
                 self.settle().await;
-                self.close(channel_id);
+                self.close(channel_id).await;
             }
         }
     }
 
     async fn open(&mut self, channel_id: u32) {
-        let name = self.roster.join(channel_id);
-        let online = self.roster.len();
+        let name = self.admit(channel_id).await;
+        let online = if self.store.is_room() {
+            self.everyone().await.len().max(self.roster.len())
+        } else {
+            self.roster.len()
+        };
         self.push_text(channel_id, events::greeting(&name, online));
         // A bounded read (the last 20 rows by the primary key), between two commits.
         match self.store.last(DEFAULT_HISTORY).await {
@@ -167,16 +195,28 @@ impl Chat {
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "cannot read the archive for a newcomer"),
         }
+        self.tell_room(across::Told::Join {
+            name: name.clone(),
+            online,
+        });
         self.tell_others(channel_id, &Event::Join { name, online });
     }
 
-    fn close(&mut self, channel_id: u32) {
+    async fn close(&mut self, channel_id: u32) {
         if let Some(member) = self.roster.leave(channel_id) {
-            let online = self.roster.len();
-            self.tell_all(&Event::Leave {
-                name: member.name,
+            let name = member.name;
+            let online = if self.store.is_room() {
+                self.release(&name);
+                let everyone = self.everyone().await;
+                everyone.iter().filter(|n| **n != name).count()
+            } else {
+                self.roster.len()
+            };
+            self.tell_room(across::Told::Leave {
+                name: name.clone(),
                 online,
             });
+            self.tell_all(&Event::Leave { name, online });
         }
     }
 
@@ -199,7 +239,7 @@ impl Chat {
         self.settle().await;
         if mode == Mode::Json && self.roster.set_mode(channel_id, Mode::Json) {
             let name = self.name_of(channel_id);
-            let online = self.roster.names();
+            let online = self.everyone().await;
             self.tell(channel_id, &Event::Hello { name, online });
         }
         let outcome = match command {
@@ -216,13 +256,17 @@ impl Chat {
             Command::Say(text) => self.say(channel_id, &text).await,
             Command::Whisper { to, text } => self.whisper(channel_id, to, text)?,
             Command::Name(new) => {
-                let old = self.roster.rename(channel_id, &new)?;
+                let old = self.rename(channel_id, &new).await?;
                 if old != new {
+                    self.tell_room(across::Told::Rename {
+                        from: old.clone(),
+                        to: new.clone(),
+                    });
                     self.tell_all(&Event::Rename { from: old, to: new });
                 }
             }
             Command::Who => {
-                let names = self.roster.names();
+                let names = self.everyone().await;
                 self.tell(channel_id, &Event::Who { names });
             }
             Command::History(query) => self.history(channel_id, query).await,
