@@ -38,6 +38,16 @@ enum Command {
         text: String,
     },
     Peers,
+    Siblings,
+    SiblingRequest {
+        instance: u8,
+        body: String,
+        timeout: std::time::Duration,
+    },
+    SiblingPublish {
+        body: String,
+    },
+    Heard,
     Flood {
         to: String,
         blob_len: usize,
@@ -65,13 +75,27 @@ pub fn spec() -> (ProcessSpec, Driver) {
 async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> anyhow::Result<()> {
     // Without a driver (the test dropped it) the process still answers pings.
     let mut driven = true;
+    // What siblings published to this process, in order.
+    let mut heard: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             message = await_message() => {
-                if let Ok(Message::Request { body, expects_response: Some(_), .. }) = message {
-                    if body == b"ping" {
+                let Ok(message) = message else { continue };
+                let sibling = process_lib::siblings::is_from_sibling(&message);
+                match message {
+                    Message::Request { body, expects_response: Some(_), .. } if body == b"ping" => {
                         Response::new().body(format!("pong from {}", our.node)).send()?;
                     }
+                    Message::Request { body, expects_response: Some(_), .. } if sibling => {
+                        if body != b"never answer" {
+                            let body = String::from_utf8_lossy(&body).to_uppercase();
+                            Response::new().body(body).send()?;
+                        }
+                    }
+                    Message::Request { body, expects_response: None, .. } if sibling => {
+                        heard.push(String::from_utf8_lossy(&body).into_owned());
+                    }
+                    _ => {}
                 }
             }
             job = async { jobs.lock().await.recv().await }, if driven => {
@@ -79,7 +103,11 @@ async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> an
                     driven = false;
                     continue;
                 };
-                let _ = reply.send(perform(command).await);
+                let answer = match command {
+                    Command::Heard => heard.join(","),
+                    command => perform(command).await,
+                };
+                let _ = reply.send(answer);
             }
         }
     }
@@ -100,6 +128,20 @@ async fn perform(command: Command) -> String {
             }
             format!("none refused in {max}")
         }
+        Command::Heard => String::new(),
+        Command::Siblings => format!("{:?}", process_lib::siblings::list()),
+        Command::SiblingRequest {
+            instance,
+            body,
+            timeout,
+        } => {
+            let sibling = process_lib::siblings::Sibling { instance };
+            match process_lib::siblings::request(sibling, body, None, timeout).await {
+                Ok(reply) => format!("Ok({})", String::from_utf8_lossy(&reply.body)),
+                Err(error) => format!("Err({error})"),
+            }
+        }
+        Command::SiblingPublish { body } => process_lib::siblings::publish(body, None).to_string(),
         Command::Peers => match process_lib::net::peers(5).await {
             Ok(peers) => format!("{peers:?}"),
             Err(error) => format!("Failed({error})"),
@@ -195,6 +237,40 @@ impl Driver {
     /// `process_lib::net::peers`, as `Debug` of the list.
     pub async fn peers(&self) -> String {
         self.ask(Command::Peers).await
+    }
+
+    /// `process_lib::siblings::list()`, as `Debug` of the list.
+    pub async fn siblings(&self) -> String {
+        self.ask(Command::Siblings).await
+    }
+
+    /// `siblings::request` to `instance`: `Ok(BODY)` (a sibling answers with the body in
+    /// capitals; `never answer` it never answers) or `Err(SENTENCE)`.
+    pub async fn sibling_request(
+        &self,
+        instance: u8,
+        body: &str,
+        timeout: std::time::Duration,
+    ) -> String {
+        self.ask(Command::SiblingRequest {
+            instance,
+            body: body.to_owned(),
+            timeout,
+        })
+        .await
+    }
+
+    /// `siblings::publish(body)`: how many siblings it was sent to.
+    pub async fn sibling_publish(&self, body: &str) -> String {
+        self.ask(Command::SiblingPublish {
+            body: body.to_owned(),
+        })
+        .await
+    }
+
+    /// What siblings published to this process so far, joined with `,`.
+    pub async fn heard(&self) -> String {
+        self.ask(Command::Heard).await
     }
 
     /// `send_ws_push(node, channel_id, Text, text)`, as `Debug` of its result.

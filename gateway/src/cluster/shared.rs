@@ -101,7 +101,16 @@ impl Log {
     }
 
     async fn append_all(self: Arc<Self>, records: Vec<Bytes>) -> Vec<Result<u64, SharedError>> {
-        if let Err(error) = self.stream().await {
+        let connected =
+            self.jetstream.client().connection_state() == async_nats::connection::State::Connected;
+        let ready = match self.stream().await {
+            // A publish made while NATS is away would wait in the client's buffer and might
+            // be stored long after its sender was told it failed: refuse it at once instead.
+            Ok(_) if !connected => Err(unreachable("the link to NATS is down")),
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = ready {
             return records.iter().map(|_| Err(error.clone())).collect();
         }
         // Published in order on one connection, so their numbers follow the same order; each
