@@ -227,6 +227,7 @@ impl Cluster {
             process,
             name,
             shutdown.clone(),
+            self.up.subscribe(),
         )?;
         Some(process_lib::shared::SharedLog::new(Arc::new(log)))
     }

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use process_lib::shared::{LogBackend, MapBackend, Record, SharedError};
 use process_lib::siblings::HostFuture;
 use process_lib::ProcessId;
-use tokio::sync::{mpsc, OnceCell};
+use tokio::sync::{mpsc, watch, OnceCell};
 use tokio_util::sync::CancellationToken;
 
 /// How long one read or request to JetStream may take before it is given up.
@@ -59,6 +59,8 @@ struct Log {
     subject: String,
     stream: OnceCell<Stream>,
     shutdown: CancellationToken,
+    /// Whether the link to NATS is up: a follower follows again when it comes back.
+    up: watch::Receiver<bool>,
 }
 
 impl JetStreamLog {
@@ -69,6 +71,7 @@ impl JetStreamLog {
         process: &ProcessId,
         log: &str,
         shutdown: CancellationToken,
+        up: watch::Receiver<bool>,
     ) -> Option<Self> {
         let stem = stem(node, process, log)?;
         Some(Self(Arc::new(Log {
@@ -77,6 +80,7 @@ impl JetStreamLog {
             name: format!("switchboard_{stem}"),
             stream: OnceCell::new(),
             shutdown,
+            up,
         })))
     }
 }
@@ -205,9 +209,11 @@ impl Log {
     }
 
     /// Sends every record after `after` to `to` until it is dropped; follows again from the
-    /// next record whenever the consumer is lost (NATS restarted, the link dropped).
+    /// next record whenever the consumer is lost or the link to NATS comes back (a restarted
+    /// server has forgotten the consumer).
     async fn follow_into(self: Arc<Self>, after: u64, to: mpsc::Sender<Record>) {
         let mut next = after + 1;
+        let mut up = self.up.clone();
         loop {
             let mut messages = tokio::select! {
                 _ = to.closed() => return,
@@ -225,7 +231,17 @@ impl Log {
                 let message = tokio::select! {
                     _ = to.closed() => return,
                     _ = self.shutdown.cancelled() => return,
-                    message = messages.next() => message,
+                    down = up.wait_for(|up| !*up) => Err(down.is_ok()),
+                    message = messages.next() => Ok(message),
+                };
+                let message = match message {
+                    Ok(message) => message,
+                    Err(false) => return,
+                    // Down: follow again once it is back.
+                    Err(true) => match up.wait_for(|up| *up).await {
+                        Ok(_) => break,
+                        Err(_) => return,
+                    },
                 };
                 let Some(Ok(message)) = message else { break };
                 let Ok(info) = message.info() else { break };
