@@ -86,11 +86,11 @@ async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> an
                     Message::Request { body, expects_response: Some(_), .. } if body == b"ping" => {
                         Response::new().body(format!("pong from {}", our.node)).send()?;
                     }
-                    Message::Request { body, expects_response: Some(_), .. } if sibling => {
-                        if body != b"never answer" {
-                            let body = String::from_utf8_lossy(&body).to_uppercase();
-                            Response::new().body(body).send()?;
-                        }
+                    Message::Request { body, expects_response: Some(_), .. }
+                        if sibling && body != b"never answer" =>
+                    {
+                        let body = String::from_utf8_lossy(&body).to_uppercase();
+                        Response::new().body(body).send()?;
                     }
                     Message::Request { body, expects_response: None, .. } if sibling => {
                         heard.push(String::from_utf8_lossy(&body).into_owned());
