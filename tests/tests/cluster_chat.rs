@@ -178,6 +178,25 @@ async fn names_are_claimed_across_the_room_and_joins_are_told_everywhere() {
     assert_eq!(refused["code"], "name_taken");
     assert_eq!(refused["message"], "the name Alice is taken");
 
+    // A whisper reaches a member of another instance, and only them.
+    b.send_text(r#"{"type":"whisper","to":"ALICE","text":"psst"}"#)
+        .await;
+    let heard = next_of(&mut a, "whisper").await;
+    assert_eq!(
+        (&heard["from"], &heard["to"], &heard["text"]),
+        (
+            &Value::from(b_name.as_str()),
+            &Value::from("alice"),
+            &Value::from("psst")
+        )
+    );
+    let sent = next_of(&mut b, "whisper").await;
+    assert_eq!(sent["to"], "alice", "the sender sees it once it was shown");
+    b.send_text(r#"{"type":"whisper","to":"nobody","text":"psst"}"#)
+        .await;
+    let refused = next_of(&mut b, "error").await;
+    assert_eq!(refused["code"], "no_such_person");
+
     drop(a);
     let left = next_of(&mut b, "leave").await;
     assert_eq!(left["name"], "alice");

@@ -42,7 +42,35 @@ pub enum Told {
         /// The new name.
         to: String,
     },
+    /// A whisper from someone there, for `to` if they are here (asked, and answered with
+    /// [`Heard`]).
+    Whisper {
+        /// Who said it.
+        from: String,
+        /// Who it is for.
+        to: String,
+        /// What was said.
+        text: String,
+        /// When, in milliseconds since the Unix epoch.
+        ts: u64,
+    },
 }
+
+/// A chat's answer to a sibling's whisper.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Heard {
+    /// Shown to the member of that name (as they spell it).
+    Delivered {
+        /// Their name.
+        to: String,
+    },
+    /// Nobody of that name is here.
+    NoSuchPerson,
+}
+
+/// How long a whisper waits for the chats on the other instances.
+const WHISPER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl From<Told> for Event {
     fn from(told: Told) -> Self {
@@ -50,6 +78,7 @@ impl From<Told> for Event {
             Told::Join { name, online } => Event::Join { name, online },
             Told::Leave { name, online } => Event::Leave { name, online },
             Told::Rename { from, to } => Event::Rename { from, to },
+            Told::Whisper { from, to, text, ts } => Event::Whisper { from, to, text, ts },
         }
     }
 }
@@ -131,9 +160,66 @@ impl Chat {
     /// What the chat on another instance told: passed on to the members here.
     pub(super) fn told_by_sibling(&self, body: &[u8]) {
         match serde_json::from_slice::<Told>(body) {
+            Ok(Told::Whisper { .. }) => {}
             Ok(told) => self.tell_all(&told.into()),
             Err(error) => tracing::warn!(%error, "a sibling chat sent something unknown; dropped"),
         }
+    }
+
+    /// A whisper from a member on another instance: shown to its member here, if any, and
+    /// answered.
+    pub(super) fn asked_by_sibling(&self, body: &[u8]) {
+        let heard = match serde_json::from_slice::<Told>(body) {
+            Ok(Told::Whisper { from, to, text, ts }) => match self.roster.find(&to) {
+                Some(target) => {
+                    let to = self.name_of(target);
+                    let event = Event::Whisper {
+                        from,
+                        to: to.clone(),
+                        text,
+                        ts,
+                    };
+                    self.tell(target, &event);
+                    Heard::Delivered { to }
+                }
+                None => Heard::NoSuchPerson,
+            },
+            _ => Heard::NoSuchPerson,
+        };
+        let body = serde_json::to_vec(&heard).unwrap_or_default();
+        if let Err(error) = process_lib::Response::new().body(body).send() {
+            tracing::debug!(%error, "a sibling's whisper was not answered");
+        }
+    }
+
+    /// A whisper to `to`, who is not a member here: asks the chats on the other instances,
+    /// and tells the sender once one has shown it.
+    pub(super) async fn whisper_across(
+        &self,
+        channel_id: u32,
+        to: &str,
+        text: String,
+    ) -> Result<(), CommandError> {
+        let from = self.name_of(channel_id);
+        let ts = super::now_ms();
+        let told = Told::Whisper {
+            from: from.clone(),
+            to: to.to_owned(),
+            text: text.clone(),
+            ts,
+        };
+        let body = serde_json::to_vec(&told).unwrap_or_default();
+        let asks = siblings::list()
+            .into_iter()
+            .map(|sibling| siblings::request(sibling, body.clone(), None, WHISPER_WAIT));
+        for answer in futures_util::future::join_all(asks).await {
+            let heard = answer.map(|reply| serde_json::from_slice::<Heard>(&reply.body));
+            if let Ok(Ok(Heard::Delivered { to })) = heard {
+                self.tell(channel_id, &Event::Whisper { from, to, text, ts });
+                return Ok(());
+            }
+        }
+        Err(CommandError::NoSuchPerson(to.to_owned()))
     }
 
     /// A message of the room's log, shown to everyone here.

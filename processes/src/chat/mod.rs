@@ -138,7 +138,14 @@ impl Chat {
         if source == self.our {
             // The chat on another instance of this node.
             self.settle().await;
-            self.told_by_sibling(message.body());
+            match message {
+                Message::Request {
+                    expects_response: Some(_),
+                    body,
+                    ..
+                } => self.asked_by_sibling(&body),
+                other => self.told_by_sibling(other.body()),
+            }
         } else if source.process == http_server_id() && source.node == self.node {
             self.client_event(message.body()).await;
         } else if &source.process == self.federation.process() && source.node != self.node {
@@ -254,7 +261,7 @@ impl Chat {
     async fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
         match command {
             Command::Say(text) => self.say(channel_id, &text).await,
-            Command::Whisper { to, text } => self.whisper(channel_id, to, text)?,
+            Command::Whisper { to, text } => self.whisper(channel_id, to, text).await?,
             Command::Name(new) => {
                 let old = self.rename(channel_id, &new).await?;
                 if old != new {
