@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::lease::{Beat, Lease};
 use super::wire::Push;
@@ -34,11 +34,20 @@ pub(super) fn spawn(rt: &Arc<Runtime>, client: Client, background: Background) {
         lease,
         heartbeat,
     } = background;
+    // The lease is given back only once this instance has stopped answering its siblings,
+    // so an instance seen gone is never asked in vain.
+    let (unsubscribed, deaf) = oneshot::channel();
     rt.tasks.spawn(receive(rt.clone(), inbox));
-    rt.tasks.spawn(sibling_calls(rt.clone(), calls, published));
+    rt.tasks.spawn(sibling_calls(
+        rt.clone(),
+        client.clone(),
+        calls,
+        published,
+        unsubscribed,
+    ));
     rt.tasks.spawn(watch_live(rt.clone(), lease.store()));
     rt.tasks.spawn(publish(rt.clone(), client, outgoing));
-    rt.tasks.spawn(beat(rt.clone(), lease, heartbeat));
+    rt.tasks.spawn(beat(rt.clone(), lease, heartbeat, deaf));
 }
 
 /// Applies each push from another instance to the channels it names.
@@ -75,7 +84,13 @@ async fn receive(rt: Arc<Runtime>, mut inbox: Subscriber) {
 }
 
 /// Hands each call from a sibling, asking or publishing, to the local process.
-async fn sibling_calls(rt: Arc<Runtime>, mut calls: Subscriber, mut published: Subscriber) {
+async fn sibling_calls(
+    rt: Arc<Runtime>,
+    client: Client,
+    mut calls: Subscriber,
+    mut published: Subscriber,
+    unsubscribed: oneshot::Sender<()>,
+) {
     let Some(cluster) = &rt.cluster else { return };
     loop {
         let message = tokio::select! {
@@ -86,6 +101,13 @@ async fn sibling_calls(rt: Arc<Runtime>, mut calls: Subscriber, mut published: S
         let Some(message) = message else { break };
         super::siblings::deliver(&rt, cluster, &message.payload, message.reply);
     }
+    let stop = async {
+        let _ = calls.unsubscribe().await;
+        let _ = published.unsubscribe().await;
+        let _ = client.flush().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), stop).await;
+    let _ = unsubscribed.send(());
 }
 
 /// Follows the bucket of claims, so an instance that joins or stops cleanly is seen at once
@@ -137,7 +159,7 @@ async fn publish(rt: Arc<Runtime>, client: Client, mut outgoing: mpsc::Receiver<
 }
 
 /// Renews the instance number every `every`; gives it back when the node shuts down.
-async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration) {
+async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration, deaf: oneshot::Receiver<()>) {
     let Some(cluster) = &rt.cluster else { return };
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -164,5 +186,6 @@ async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration) {
             );
         }
     }
+    let _ = tokio::time::timeout(Duration::from_secs(1), deaf).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), lease.release()).await;
 }
