@@ -376,21 +376,41 @@ impl Map {
         patiently(store.delete(hex(&key))).await
     }
 
+    /// Every live entry, read in one pass: the last record of each key in the bucket's
+    /// stream, without the keys whose last record deletes them.
     async fn entries(self: Arc<Self>) -> Result<Vec<(String, Bytes)>, SharedError> {
-        use futures_util::TryStreamExt;
+        use async_nats::jetstream::consumer::{push, ReplayPolicy};
         let store = self.store().await?;
-        let keys: Vec<String> = patiently(async {
-            match store.keys().await {
-                Ok(keys) => keys.try_collect().await.map_err(|e| e.to_string()),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-        .await?;
-        let values = futures_util::future::join_all(keys.iter().map(|key| store.get(key))).await;
+        let config = push::OrderedConfig {
+            deliver_subject: self.jetstream.client().new_inbox(),
+            filter_subject: format!("{}>", store.prefix),
+            deliver_policy: DeliverPolicy::LastPerSubject,
+            replay_policy: ReplayPolicy::Instant,
+            ..Default::default()
+        };
+        let consumer = patiently(store.stream.create_consumer(config)).await?;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(Vec::new());
+        }
+        let mut messages = patiently(consumer.messages()).await?;
         let mut entries = Vec::new();
-        for (key, value) in keys.iter().zip(values) {
-            if let (Some(key), Some(value)) = (unhex(key), value.map_err(unreachable)?) {
-                entries.push((key, value));
+        loop {
+            let next = tokio::time::timeout(PATIENCE, messages.next())
+                .await
+                .map_err(|_| unreachable("JetStream did not deliver in time"))?;
+            let Some(message) = next else { break };
+            let message = message.map_err(unreachable)?;
+            let info = message.info().map_err(unreachable)?;
+            let pending = info.pending;
+            let removed = message.headers.as_ref().is_some_and(|headers| {
+                headers.get("KV-Operation").is_some() || headers.get("Nats-Marker-Reason").is_some()
+            });
+            let key = message.subject.strip_prefix(store.prefix.as_str());
+            if let (false, Some(key)) = (removed, key.and_then(unhex)) {
+                entries.push((key, message.payload.clone()));
+            }
+            if pending == 0 {
+                break;
             }
         }
         Ok(entries)
