@@ -230,6 +230,12 @@ async fn a_restart_of_nats_loses_no_accepted_message() {
     say(&mut a, "while away").await;
     let refused = next_of(&mut a, "error").await;
     assert_eq!(refused["code"], "archive_failed", "{refused}");
+    // The chat goes on for its own members: a newcomer is greeted, and /who answers with
+    // this instance's members.
+    let (mut newcomer, newcomer_name) = member(&cluster, 0).await;
+    let names = who(&mut newcomer).await;
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&newcomer_name), "{names:?}");
 
     cluster.nats.start_again().await;
     // Said until the room takes it again: each try is refused or accepted, never silent.

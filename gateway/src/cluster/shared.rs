@@ -48,6 +48,16 @@ fn unreachable(error: impl std::fmt::Display) -> SharedError {
     SharedError::Unreachable(error.to_string())
 }
 
+/// Refuses at once while the link to NATS is down. A request made then would wait for the
+/// link (holding up the process that asked); a publish would wait in the client's buffer and
+/// might be stored long after its sender was told it failed.
+fn linked(jetstream: &Context) -> Result<(), SharedError> {
+    match jetstream.client().connection_state() {
+        async_nats::connection::State::Connected => Ok(()),
+        _ => Err(unreachable("the link to NATS is down")),
+    }
+}
+
 /// A process's log: a JetStream stream with one subject.
 #[derive(Debug, Clone)]
 pub struct JetStreamLog(Arc<Log>);
@@ -87,6 +97,7 @@ impl JetStreamLog {
 
 impl Log {
     async fn stream(&self) -> Result<&Stream, SharedError> {
+        linked(&self.jetstream)?;
         self.stream
             .get_or_try_init(|| async {
                 let config = stream::Config {
@@ -105,16 +116,7 @@ impl Log {
     }
 
     async fn append_all(self: Arc<Self>, records: Vec<Bytes>) -> Vec<Result<u64, SharedError>> {
-        let connected =
-            self.jetstream.client().connection_state() == async_nats::connection::State::Connected;
-        let ready = match self.stream().await {
-            // A publish made while NATS is away would wait in the client's buffer and might
-            // be stored long after its sender was told it failed: refuse it at once instead.
-            Ok(_) if !connected => Err(unreachable("the link to NATS is down")),
-            Ok(_) => Ok(()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = ready {
+        if let Err(error) = self.stream().await {
             return records.iter().map(|_| Err(error.clone())).collect();
         }
         // Published in order on one connection, so their numbers follow the same order; each
@@ -339,6 +341,7 @@ impl JetStreamMap {
 
 impl Map {
     async fn store(&self) -> Result<&kv::Store, SharedError> {
+        linked(&self.jetstream)?;
         self.store
             .get_or_try_init(|| async {
                 let config = kv::Config {
