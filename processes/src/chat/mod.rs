@@ -5,7 +5,8 @@
 //! message to everyone (`[name]: text`, the sender included); `/name`, `/whisper`, `/who`,
 //! `/history [N]` and `/help` are commands. A frame that is a JSON object is a command in JSON
 //! form, and switches that client to JSON events (see [`events`]). Every message is written to
-//! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it;
+//! the archive ([`archive`], SQLite in the process's state directory; on a clustered node the
+//! room's shared log, [`room`]) before anyone sees it;
 //! messages that arrive together share one transaction ([`commit`]). A bad frame gets an
 //! error for its sender only, and so does a message that could not be stored.
 //!
