@@ -1,62 +1,21 @@
-//! The logs and maps a process shares with its siblings, kept by JetStream so they outlive
-//! any instance: a [`SharedLog`] is a stream (a record's number is its stream sequence), a
-//! [`SharedMap`] a key-value bucket whose age limit is the map's time to live. Both are made
-//! on first use, so asking for one returns at once and works once NATS is there.
-//!
-//! Streams are named `switchboard_<node>_<process>_<log>`, buckets the same with `kv`, with
-//! `.` and `:` written `_`.
+//! A process's shared log: a JetStream stream with one subject, read by ordered consumers.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::kv::{self, CreateErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, Stream};
 use async_nats::jetstream::Context;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use process_lib::shared::{LogBackend, MapBackend, Record, SharedError};
+use process_lib::shared::{LogBackend, Record, SharedError};
 use process_lib::siblings::HostFuture;
 use process_lib::ProcessId;
 use tokio::sync::{mpsc, watch, OnceCell};
 use tokio_util::sync::CancellationToken;
 
-/// How long one read or request to JetStream may take before it is given up.
-const PATIENCE: Duration = Duration::from_secs(5);
-/// How long a follower waits before following again after losing its consumer.
-const RETRY: Duration = Duration::from_millis(250);
-/// Records a follower holds for a process that has not taken them yet.
-const FOLLOW_QUEUE: usize = 1024;
-
-/// The part of a stream or bucket name that names a process's log or map.
-fn stem(node: &str, process: &ProcessId, name: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    ok.then(|| {
-        format!(
-            "{node}_{}_{name}",
-            process.to_string().replace([':', '.'], "_")
-        )
-    })
-}
-
-fn unreachable(error: impl std::fmt::Display) -> SharedError {
-    SharedError::Unreachable(error.to_string())
-}
-
-/// Refuses at once while the link to NATS is down. A request made then would wait for the
-/// link (holding up the process that asked); a publish would wait in the client's buffer and
-/// might be stored long after its sender was told it failed.
-fn linked(jetstream: &Context) -> Result<(), SharedError> {
-    match jetstream.client().connection_state() {
-        async_nats::connection::State::Connected => Ok(()),
-        _ => Err(unreachable("the link to NATS is down")),
-    }
-}
+use super::{linked, stem, unreachable, FOLLOW_QUEUE, PATIENCE, RETRY};
 
 /// A process's log: a JetStream stream with one subject.
 #[derive(Debug, Clone)]
@@ -283,181 +242,5 @@ impl LogBackend for JetStreamLog {
         let (to, records) = mpsc::channel(FOLLOW_QUEUE);
         tokio::spawn(self.0.clone().follow_into(after, to));
         records
-    }
-}
-
-/// A process's map: a JetStream key-value bucket whose age limit is the map's time to live.
-/// Keys are written in hexadecimal, so any string is a key.
-#[derive(Debug, Clone)]
-pub struct JetStreamMap(Arc<Map>);
-
-#[derive(Debug)]
-struct Map {
-    jetstream: Context,
-    bucket: String,
-    ttl: Duration,
-    store: OnceCell<kv::Store>,
-}
-
-fn hex(key: &str) -> String {
-    key.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(key: &str) -> Option<String> {
-    let bytes: Option<Vec<u8>> = (0..key.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(key.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
-}
-
-async fn patiently<T, E: std::fmt::Display>(
-    work: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, SharedError> {
-    tokio::time::timeout(PATIENCE, work)
-        .await
-        .map_err(|_| unreachable("JetStream did not answer in time"))?
-        .map_err(unreachable)
-}
-
-impl JetStreamMap {
-    /// The map `map` of `process` on the node NATS calls `node`; `None` for a bad name.
-    pub fn new(
-        jetstream: Context,
-        node: &str,
-        process: &ProcessId,
-        map: &str,
-        ttl: Duration,
-    ) -> Option<Self> {
-        let stem = stem(node, process, map)?;
-        Some(Self(Arc::new(Map {
-            jetstream,
-            bucket: format!("switchboard_{stem}_kv"),
-            ttl,
-            store: OnceCell::new(),
-        })))
-    }
-}
-
-impl Map {
-    async fn store(&self) -> Result<&kv::Store, SharedError> {
-        linked(&self.jetstream)?;
-        self.store
-            .get_or_try_init(|| async {
-                let config = kv::Config {
-                    bucket: self.bucket.clone(),
-                    history: 1,
-                    max_age: self.ttl,
-                    ..Default::default()
-                };
-                match patiently(self.jetstream.create_key_value(config)).await {
-                    Ok(store) => Ok(store),
-                    // Made by a sibling already: use it as it is.
-                    Err(_) => patiently(self.jetstream.get_key_value(self.bucket.clone())).await,
-                }
-            })
-            .await
-    }
-
-    async fn create(self: Arc<Self>, key: String, value: Bytes) -> Result<bool, SharedError> {
-        let store = self.store().await?;
-        match tokio::time::timeout(PATIENCE, store.create(hex(&key), value)).await {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(error)) if error.kind() == CreateErrorKind::AlreadyExists => Ok(false),
-            Ok(Err(error)) => Err(unreachable(error)),
-            Err(_) => Err(unreachable("JetStream did not answer in time")),
-        }
-    }
-
-    async fn put(self: Arc<Self>, key: String, value: Bytes) -> Result<(), SharedError> {
-        let store = self.store().await?;
-        patiently(store.put(hex(&key), value)).await.map(drop)
-    }
-
-    async fn delete(self: Arc<Self>, key: String) -> Result<(), SharedError> {
-        let store = self.store().await?;
-        patiently(store.delete(hex(&key))).await
-    }
-
-    /// Every live entry, read in one pass: the last record of each key in the bucket's
-    /// stream, without the keys whose last record deletes them.
-    async fn entries(self: Arc<Self>) -> Result<Vec<(String, Bytes)>, SharedError> {
-        use async_nats::jetstream::consumer::{push, ReplayPolicy};
-        let store = self.store().await?;
-        let config = push::OrderedConfig {
-            deliver_subject: self.jetstream.client().new_inbox(),
-            filter_subject: format!("{}>", store.prefix),
-            deliver_policy: DeliverPolicy::LastPerSubject,
-            replay_policy: ReplayPolicy::Instant,
-            ..Default::default()
-        };
-        let consumer = patiently(store.stream.create_consumer(config)).await?;
-        if consumer.cached_info().num_pending == 0 {
-            return Ok(Vec::new());
-        }
-        let mut messages = patiently(consumer.messages()).await?;
-        let mut entries = Vec::new();
-        loop {
-            let next = tokio::time::timeout(PATIENCE, messages.next())
-                .await
-                .map_err(|_| unreachable("JetStream did not deliver in time"))?;
-            let Some(message) = next else { break };
-            let message = message.map_err(unreachable)?;
-            let info = message.info().map_err(unreachable)?;
-            let pending = info.pending;
-            let removed = message.headers.as_ref().is_some_and(|headers| {
-                headers.get("KV-Operation").is_some() || headers.get("Nats-Marker-Reason").is_some()
-            });
-            let key = message.subject.strip_prefix(store.prefix.as_str());
-            if let (false, Some(key)) = (removed, key.and_then(unhex)) {
-                entries.push((key, message.payload.clone()));
-            }
-            if pending == 0 {
-                break;
-            }
-        }
-        Ok(entries)
-    }
-}
-
-impl MapBackend for JetStreamMap {
-    fn create(&self, key: String, value: Bytes) -> HostFuture<Result<bool, SharedError>> {
-        Box::pin(self.0.clone().create(key, value))
-    }
-
-    fn put(&self, key: String, value: Bytes) -> HostFuture<Result<(), SharedError>> {
-        Box::pin(self.0.clone().put(key, value))
-    }
-
-    fn delete(&self, key: String) -> HostFuture<Result<(), SharedError>> {
-        Box::pin(self.0.clone().delete(key))
-    }
-
-    fn entries(&self) -> HostFuture<Result<Vec<(String, Bytes)>, SharedError>> {
-        Box::pin(self.0.clone().entries())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_round_trip_through_hex() {
-        for key in ["user1", "Zoë.x", ""] {
-            assert_eq!(unhex(&hex(key)).as_deref(), Some(key));
-        }
-        assert_eq!(unhex("zz"), None);
-    }
-
-    #[test]
-    fn names_are_checked_and_spelled_for_nats() {
-        let chat: ProcessId = "chat:chat:sys".parse().unwrap();
-        assert_eq!(
-            stem("a_os", &chat, "room").as_deref(),
-            Some("a_os_chat_chat_sys_room")
-        );
-        assert_eq!(stem("a_os", &chat, "Room"), None);
-        assert_eq!(stem("a_os", &chat, ""), None);
     }
 }
