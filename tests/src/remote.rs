@@ -48,6 +48,7 @@ enum Command {
         body: String,
     },
     Heard,
+    Shared(String),
     Flood {
         to: String,
         blob_len: usize,
@@ -142,6 +143,7 @@ async fn perform(command: Command) -> String {
             }
         }
         Command::SiblingPublish { body } => process_lib::siblings::publish(body, None).to_string(),
+        Command::Shared(script) => shared(&script).await,
         Command::Peers => match process_lib::net::peers(5).await {
             Ok(peers) => format!("{peers:?}"),
             Err(error) => format!("Failed({error})"),
@@ -268,6 +270,13 @@ impl Driver {
         .await
     }
 
+    /// One operation on the process's shared log and map: `append A B …` (the numbers),
+    /// `read FIRST LAST`, `follow AFTER N` (the next N records), `create KEY VALUE` (whether
+    /// it was set; entries live 1 s), `entries` (sorted `KEY=VALUE`).
+    pub async fn shared(&self, script: &str) -> String {
+        self.ask(Command::Shared(script.to_owned())).await
+    }
+
     /// What siblings published to this process so far, joined with `,`.
     pub async fn heard(&self) -> String {
         self.ask(Command::Heard).await
@@ -302,6 +311,68 @@ impl Driver {
             text: text.to_owned(),
         })
         .await
+    }
+}
+
+/// Runs one line of [`Driver::shared`] against the log `test` and the map `test` (entries
+/// live 1 s).
+async fn shared(script: &str) -> String {
+    use process_lib::shared;
+    let words: Vec<&str> = script.split(' ').collect();
+    let (Some(log), Some(map)) = (
+        shared::log("test"),
+        shared::map("test", std::time::Duration::from_secs(1)),
+    ) else {
+        return "not clustered".to_owned();
+    };
+    let text = |data: &[u8]| String::from_utf8_lossy(data).into_owned();
+    let number = |i: usize| {
+        words
+            .get(i)
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    match words.first().copied() {
+        Some("append") => {
+            let records = words[1..].iter().map(|w| w.to_string().into()).collect();
+            format!("{:?}", log.append(records).await)
+        }
+        Some("read") => match log.read(number(1), number(2)).await {
+            Ok(records) => format!(
+                "{:?}",
+                records
+                    .iter()
+                    .map(|r| (r.seq, text(&r.data)))
+                    .collect::<Vec<_>>()
+            ),
+            Err(error) => format!("Err({error})"),
+        },
+        Some("follow") => {
+            let mut records = log.follow(number(1));
+            let mut seen = Vec::new();
+            for _ in 0..number(2) {
+                match records.recv().await {
+                    Some(r) => seen.push((r.seq, text(&r.data))),
+                    None => break,
+                }
+            }
+            format!("{seen:?}")
+        }
+        Some("create") => format!("{:?}", map.create(words[1], words[2].to_owned()).await),
+        Some("entries") => match map.entries().await {
+            Ok(mut entries) => {
+                entries.sort();
+                format!(
+                    "{:?}",
+                    entries
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", text(v)))
+                        .collect::<Vec<_>>()
+                )
+            }
+            Err(error) => format!("Err({error})"),
+        },
+        _ => format!("unknown script {script:?}"),
     }
 }
 

@@ -235,10 +235,39 @@ async fn a_node_that_is_not_clustered_has_no_siblings() {
     let _node = TestNode::start(vec![process]).await;
     assert_eq!(driver.siblings().await, "[]");
     assert_eq!(driver.sibling_publish("news").await, "0");
+    assert_eq!(driver.shared("entries").await, "not clustered");
     assert_eq!(
         driver
             .sibling_request(1, "hello", Duration::from_secs(1))
             .await,
         "Err(this node does not run as a cluster, so the process has no siblings)"
     );
+}
+
+#[tokio::test]
+async fn a_shared_log_and_map_are_the_same_on_every_instance() {
+    let cluster = cluster(2).await;
+    let (one, two) = (&cluster.instances[0].driver, &cluster.instances[1].driver);
+    assert_eq!(one.shared("append a b").await, "[Ok(1), Ok(2)]");
+    assert_eq!(two.shared("append c").await, "[Ok(3)]");
+    assert_eq!(
+        two.shared("read 1 3").await,
+        r#"[(1, "a"), (2, "b"), (3, "c")]"#
+    );
+    assert_eq!(one.shared("read 2 9").await, r#"[(2, "b"), (3, "c")]"#);
+    assert_eq!(one.shared("follow 1 2").await, r#"[(2, "b"), (3, "c")]"#);
+
+    assert_eq!(one.shared("create ann 1").await, "Ok(true)");
+    assert_eq!(
+        two.shared("create ann 2").await,
+        "Ok(false)",
+        "a key is created once"
+    );
+    assert_eq!(two.shared("entries").await, r#"["ann=1"]"#);
+    // Written once and never again, the entry lapses after its second.
+    eventually(WAIT, "the entry lapses", async || {
+        two.shared("entries").await == "[]"
+    })
+    .await;
+    assert_eq!(two.shared("create ann 2").await, "Ok(true)", "free again");
 }
