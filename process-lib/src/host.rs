@@ -14,6 +14,7 @@ use crate::address::Address;
 use crate::blob::LazyLoadBlob;
 use crate::http::{HttpServerError, WsMessageType};
 use crate::message::KernelMessage;
+use crate::siblings::{HostFuture, SiblingError, SiblingReply};
 
 /// What a runtime offers the processes it hosts. Every method returns at once.
 pub trait Host: Send + Sync + 'static {
@@ -78,6 +79,61 @@ pub trait Host: Send + Sync + 'static {
     /// no state on disk.
     fn state_dir(&self, process: &crate::ProcessId) -> Option<std::path::PathBuf> {
         let _ = process;
+        None
+    }
+
+    /// The instances of this node, other than this one, that are live now; empty when the
+    /// node is not clustered.
+    fn siblings(&self, process: &crate::ProcessId) -> Vec<u8> {
+        let _ = process;
+        Vec::new()
+    }
+
+    /// Sends a request from `source` to the same process on `instance`, answered within
+    /// `timeout`.
+    fn sibling_request(
+        &self,
+        source: &Address,
+        instance: u8,
+        body: Vec<u8>,
+        blob: Option<LazyLoadBlob>,
+        timeout: std::time::Duration,
+    ) -> HostFuture<Result<SiblingReply, SiblingError>> {
+        let _ = (source, instance, body, blob, timeout);
+        Box::pin(async { Err(SiblingError::NotClustered) })
+    }
+
+    /// Sends a message from `source` to the same process on every other live instance;
+    /// returns how many it was sent to.
+    fn sibling_publish(
+        &self,
+        source: &Address,
+        body: Vec<u8>,
+        blob: Option<LazyLoadBlob>,
+    ) -> usize {
+        let _ = (source, body, blob);
+        0
+    }
+
+    /// The log `name` of `process`, shared by the node's instances; `None` unclustered.
+    fn shared_log(
+        &self,
+        process: &crate::ProcessId,
+        name: &str,
+    ) -> Option<crate::shared::SharedLog> {
+        let _ = (process, name);
+        None
+    }
+
+    /// The map `name` of `process`, shared by the node's instances, whose entries live
+    /// `ttl` past their last write; `None` unclustered.
+    fn shared_map(
+        &self,
+        process: &crate::ProcessId,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Option<crate::shared::SharedMap> {
+        let _ = (process, name, ttl);
         None
     }
 }

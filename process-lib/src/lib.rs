@@ -31,6 +31,8 @@
 //! - [`api`]: the author's calls. [`host`]: the seam a runtime implements to host processes.
 //! - [`remote`]: the process socket's wire, and (feature `remote`) running a process
 //!   outside the node over it.
+//! - [`siblings`]: the same process on the other instances of a clustered node; [`shared`]:
+//!   the log and the expiring map a process shares with them.
 //! - [`typed`]: typed channels — each connection as a `(Receiver<In>, Sender<Out>)` pair of
 //!   serde types, served by a handler task that lives as long as the connection.
 //!
@@ -48,7 +50,9 @@ pub mod net;
 pub mod node_name;
 pub mod process_id;
 pub mod remote;
+pub mod shared;
 mod shared_str;
+pub mod siblings;
 pub mod typed;
 
 pub use address::{Address, AddressParseError};

@@ -11,7 +11,8 @@
 //! - [`client`]: the `WsClient` type and what it reads (`Frame`).
 //! - [`kinode`]: `kinode:test:sys`, the WebSocket handler from Kinode's docs, as they write it.
 //! - [`pki`]: a private CA (rcgen) that issues node certificates, valid or expired.
-//! - [`nats`]: a NATS server of the test's own, for clustered nodes.
+//! - [`nats`]: a NATS server of the test's own, for clustered nodes; [`cluster`]: instances
+//!   of one node on it.
 //! - [`mesh`]: several nodes with keys and peers (`Plan`), and waits on their links.
 //! - [`ops`]: the internal port: GETs, scrapes, `promtool`, a real Prometheus server.
 //! - [`outside`]: processes run outside the node over the process socket; `ask`.
@@ -26,6 +27,7 @@
 pub mod autobahn;
 pub mod browser;
 pub mod client;
+pub mod cluster;
 pub mod kinode;
 pub mod mesh;
 pub mod nats;

@@ -38,6 +38,17 @@ enum Command {
         text: String,
     },
     Peers,
+    Siblings,
+    SiblingRequest {
+        instance: u8,
+        body: String,
+        timeout: std::time::Duration,
+    },
+    SiblingPublish {
+        body: String,
+    },
+    Heard,
+    Shared(String),
     Flood {
         to: String,
         blob_len: usize,
@@ -65,13 +76,27 @@ pub fn spec() -> (ProcessSpec, Driver) {
 async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> anyhow::Result<()> {
     // Without a driver (the test dropped it) the process still answers pings.
     let mut driven = true;
+    // What siblings published to this process, in order.
+    let mut heard: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             message = await_message() => {
-                if let Ok(Message::Request { body, expects_response: Some(_), .. }) = message {
-                    if body == b"ping" {
+                let Ok(message) = message else { continue };
+                let sibling = process_lib::siblings::is_from_sibling(&message);
+                match message {
+                    Message::Request { body, expects_response: Some(_), .. } if body == b"ping" => {
                         Response::new().body(format!("pong from {}", our.node)).send()?;
                     }
+                    Message::Request { body, expects_response: Some(_), .. }
+                        if sibling && body != b"never answer" =>
+                    {
+                        let body = String::from_utf8_lossy(&body).to_uppercase();
+                        Response::new().body(body).send()?;
+                    }
+                    Message::Request { body, expects_response: None, .. } if sibling => {
+                        heard.push(String::from_utf8_lossy(&body).into_owned());
+                    }
+                    _ => {}
                 }
             }
             job = async { jobs.lock().await.recv().await }, if driven => {
@@ -79,7 +104,11 @@ async fn run(our: Address, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) -> an
                     driven = false;
                     continue;
                 };
-                let _ = reply.send(perform(command).await);
+                let answer = match command {
+                    Command::Heard => heard.join(","),
+                    command => perform(command).await,
+                };
+                let _ = reply.send(answer);
             }
         }
     }
@@ -100,6 +129,21 @@ async fn perform(command: Command) -> String {
             }
             format!("none refused in {max}")
         }
+        Command::Heard => String::new(),
+        Command::Siblings => format!("{:?}", process_lib::siblings::list()),
+        Command::SiblingRequest {
+            instance,
+            body,
+            timeout,
+        } => {
+            let sibling = process_lib::siblings::Sibling { instance };
+            match process_lib::siblings::request(sibling, body, None, timeout).await {
+                Ok(reply) => format!("Ok({})", String::from_utf8_lossy(&reply.body)),
+                Err(error) => format!("Err({error})"),
+            }
+        }
+        Command::SiblingPublish { body } => process_lib::siblings::publish(body, None).to_string(),
+        Command::Shared(script) => shared(&script).await,
         Command::Peers => match process_lib::net::peers(5).await {
             Ok(peers) => format!("{peers:?}"),
             Err(error) => format!("Failed({error})"),
@@ -197,6 +241,47 @@ impl Driver {
         self.ask(Command::Peers).await
     }
 
+    /// `process_lib::siblings::list()`, as `Debug` of the list.
+    pub async fn siblings(&self) -> String {
+        self.ask(Command::Siblings).await
+    }
+
+    /// `siblings::request` to `instance`: `Ok(BODY)` (a sibling answers with the body in
+    /// capitals; `never answer` it never answers) or `Err(SENTENCE)`.
+    pub async fn sibling_request(
+        &self,
+        instance: u8,
+        body: &str,
+        timeout: std::time::Duration,
+    ) -> String {
+        self.ask(Command::SiblingRequest {
+            instance,
+            body: body.to_owned(),
+            timeout,
+        })
+        .await
+    }
+
+    /// `siblings::publish(body)`: how many siblings it was sent to.
+    pub async fn sibling_publish(&self, body: &str) -> String {
+        self.ask(Command::SiblingPublish {
+            body: body.to_owned(),
+        })
+        .await
+    }
+
+    /// One operation on the process's shared log and map: `append A B …` (the numbers),
+    /// `read FIRST LAST`, `follow AFTER N` (the next N records), `create KEY VALUE` (whether
+    /// it was set; entries live 1 s), `entries` (sorted `KEY=VALUE`).
+    pub async fn shared(&self, script: &str) -> String {
+        self.ask(Command::Shared(script.to_owned())).await
+    }
+
+    /// What siblings published to this process so far, joined with `,`.
+    pub async fn heard(&self) -> String {
+        self.ask(Command::Heard).await
+    }
+
     /// `send_ws_push(node, channel_id, Text, text)`, as `Debug` of its result.
     pub async fn push(&self, node: &str, channel_id: u32, text: &str) -> String {
         self.ask(Command::Push {
@@ -226,6 +311,68 @@ impl Driver {
             text: text.to_owned(),
         })
         .await
+    }
+}
+
+/// Runs one line of [`Driver::shared`] against the log `test` and the map `test` (entries
+/// live 1 s).
+async fn shared(script: &str) -> String {
+    use process_lib::shared;
+    let words: Vec<&str> = script.split(' ').collect();
+    let (Some(log), Some(map)) = (
+        shared::log("test"),
+        shared::map("test", std::time::Duration::from_secs(1)),
+    ) else {
+        return "not clustered".to_owned();
+    };
+    let text = |data: &[u8]| String::from_utf8_lossy(data).into_owned();
+    let number = |i: usize| {
+        words
+            .get(i)
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    match words.first().copied() {
+        Some("append") => {
+            let records = words[1..].iter().map(|w| w.to_string().into()).collect();
+            format!("{:?}", log.append(records).await)
+        }
+        Some("read") => match log.read(number(1), number(2)).await {
+            Ok(records) => format!(
+                "{:?}",
+                records
+                    .iter()
+                    .map(|r| (r.seq, text(&r.data)))
+                    .collect::<Vec<_>>()
+            ),
+            Err(error) => format!("Err({error})"),
+        },
+        Some("follow") => {
+            let mut records = log.follow(number(1));
+            let mut seen = Vec::new();
+            for _ in 0..number(2) {
+                match records.recv().await {
+                    Some(r) => seen.push((r.seq, text(&r.data))),
+                    None => break,
+                }
+            }
+            format!("{seen:?}")
+        }
+        Some("create") => format!("{:?}", map.create(words[1], words[2].to_owned()).await),
+        Some("entries") => match map.entries().await {
+            Ok(mut entries) => {
+                entries.sort();
+                format!(
+                    "{:?}",
+                    entries
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", text(v)))
+                        .collect::<Vec<_>>()
+                )
+            }
+            Err(error) => format!("Err({error})"),
+        },
+        _ => format!("unknown script {script:?}"),
     }
 }
 

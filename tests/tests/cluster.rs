@@ -3,63 +3,16 @@
 //! pushes from one instance's process to another instance's clients, and the loss and return
 //! of NATS.
 
-use std::path::Path;
+use std::time::Duration;
 
-use gateway::config::ClusterConfig;
 use process_lib::HttpServerError;
-use switchboard_tests::nats::NatsServer;
-use switchboard_tests::remote::{self, push_error, Driver, PUSHED};
+use switchboard_tests::cluster::{cluster, instance, Cluster, NODE};
+use switchboard_tests::remote::{self, push_error, PUSHED};
 use switchboard_tests::{eventually, Frame, TestNode, WsClient, WAIT};
-
-/// The one node every instance is part of.
-const NODE: &str = "cluster.os";
-
-struct Instance {
-    node: TestNode,
-    driver: Driver,
-}
-
-/// A NATS server, a shared secret, and `count` instances of [`NODE`] started one by one.
-struct Cluster {
-    nats: NatsServer,
-    instances: Vec<Instance>,
-    secret_file: std::path::PathBuf,
-    _secret: tempfile::TempDir,
-}
-
-async fn instance(nats: &NatsServer, secret: &Path) -> Instance {
-    let (mut config, home) = TestNode::config();
-    config.node = NODE.to_owned();
-    config.cluster = Some(ClusterConfig::new(nats.url()));
-    config.token_secret_file = Some(secret.to_owned());
-    let (process, driver) = remote::spec();
-    let node = TestNode::start_with(config, home, vec![process]).await;
-    Instance { node, driver }
-}
-
-async fn cluster(count: usize) -> Cluster {
-    let nats = NatsServer::start().await;
-    let secret = tempfile::tempdir().expect("a directory for the secret");
-    let file = secret.path().join("token-secret");
-    std::fs::write(&file, format!("{}\n", "5a".repeat(32))).expect("write the secret");
-    let mut instances = Vec::new();
-    for _ in 0..count {
-        instances.push(instance(&nats, &file).await);
-    }
-    Cluster {
-        nats,
-        instances,
-        secret_file: file,
-        _secret: secret,
-    }
-}
 
 /// A client of instance `on`, registered to `process` with a token minted by instance 0.
 async fn client(cluster: &Cluster, on: usize, process: &str) -> (WsClient, u32) {
-    let token = cluster.instances[0].node.token();
-    let mut client = WsClient::connect(&cluster.instances[on].node.url()).await;
-    let id = client.register(&token, process).await;
-    (client, id)
+    cluster.client(on, process).await
 }
 
 async fn expect_text(client: &mut WsClient, text: &str) {
@@ -225,4 +178,96 @@ async fn a_stopped_instance_gives_its_number_back_to_the_next_one() {
         PUSHED
     );
     expect_text(&mut near, "welcome").await;
+}
+
+#[tokio::test]
+async fn a_process_lists_asks_and_publishes_to_its_siblings() {
+    let mut cluster = cluster(3).await;
+    let first = cluster.instances[0].driver.clone();
+    eventually(WAIT, "instance 1 sees instances 2 and 3", async || {
+        first.siblings().await == "[Sibling { instance: 2 }, Sibling { instance: 3 }]"
+    })
+    .await;
+    let patience = Duration::from_secs(5);
+    assert_eq!(
+        first.sibling_request(3, "hello", patience).await,
+        "Ok(HELLO)"
+    );
+    assert_eq!(
+        first.sibling_request(2, "there", patience).await,
+        "Ok(THERE)"
+    );
+    assert_eq!(first.sibling_publish("news").await, "2");
+    for other in &cluster.instances[1..] {
+        eventually(WAIT, "the sibling hears the news", async || {
+            other.driver.heard().await == "news"
+        })
+        .await;
+    }
+    assert_eq!(
+        first.heard().await,
+        "",
+        "a publish does not come back to its sender"
+    );
+    assert_eq!(
+        first
+            .sibling_request(2, "never answer", Duration::from_millis(300))
+            .await,
+        "Err(instance 2 did not answer within 300ms)"
+    );
+
+    let third = cluster.instances.remove(2);
+    third.node.node.shutdown().await;
+    eventually(WAIT, "instance 1 sees instance 3 gone", async || {
+        first.siblings().await == "[Sibling { instance: 2 }]"
+    })
+    .await;
+    assert_eq!(
+        first.sibling_request(3, "hello", patience).await,
+        "Err(instance 3 of this node is gone (it stopped or is not reachable))"
+    );
+    assert_eq!(first.sibling_publish("fewer").await, "1");
+}
+
+#[tokio::test]
+async fn a_node_that_is_not_clustered_has_no_siblings() {
+    let (process, driver) = remote::spec();
+    let _node = TestNode::start(vec![process]).await;
+    assert_eq!(driver.siblings().await, "[]");
+    assert_eq!(driver.sibling_publish("news").await, "0");
+    assert_eq!(driver.shared("entries").await, "not clustered");
+    assert_eq!(
+        driver
+            .sibling_request(1, "hello", Duration::from_secs(1))
+            .await,
+        "Err(this node does not run as a cluster, so the process has no siblings)"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_log_and_map_are_the_same_on_every_instance() {
+    let cluster = cluster(2).await;
+    let (one, two) = (&cluster.instances[0].driver, &cluster.instances[1].driver);
+    assert_eq!(one.shared("append a b").await, "[Ok(1), Ok(2)]");
+    assert_eq!(two.shared("append c").await, "[Ok(3)]");
+    assert_eq!(
+        two.shared("read 1 3").await,
+        r#"[(1, "a"), (2, "b"), (3, "c")]"#
+    );
+    assert_eq!(one.shared("read 2 9").await, r#"[(2, "b"), (3, "c")]"#);
+    assert_eq!(one.shared("follow 1 2").await, r#"[(2, "b"), (3, "c")]"#);
+
+    assert_eq!(one.shared("create ann 1").await, "Ok(true)");
+    assert_eq!(
+        two.shared("create ann 2").await,
+        "Ok(false)",
+        "a key is created once"
+    );
+    assert_eq!(two.shared("entries").await, r#"["ann=1"]"#);
+    // Written once and never again, the entry lapses after its second.
+    eventually(WAIT, "the entry lapses", async || {
+        two.shared("entries").await == "[]"
+    })
+    .await;
+    assert_eq!(two.shared("create ann 2").await, "Ok(true)", "free again");
 }

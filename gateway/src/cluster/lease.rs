@@ -106,12 +106,40 @@ impl Lease {
         }
     }
 
+    /// The instance numbers claimed now, this one's included.
+    pub async fn live(&self) -> Result<std::collections::BTreeSet<u8>, ClusterError> {
+        live_in(&self.store).await
+    }
+
+    /// The bucket of claims, to watch.
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
     /// Gives the number back at a clean shutdown, so a new instance may take it at once.
     pub async fn release(self) {
         if let Err(error) = self.store.purge(&self.key).await {
             tracing::debug!(%error, "cluster lease not released; it lapses by itself");
         }
     }
+}
+
+/// The instance number a key of the bucket of claims names.
+pub fn instance_of_key(key: &str) -> Option<u8> {
+    key.strip_prefix("instance-")?.parse().ok()
+}
+
+async fn live_in(store: &Store) -> Result<std::collections::BTreeSet<u8>, ClusterError> {
+    use futures_util::TryStreamExt;
+    let keys = store
+        .keys()
+        .await
+        .map_err(|e| ClusterError::JetStream(e.to_string()))?;
+    let keys: Vec<String> = keys
+        .try_collect()
+        .await
+        .map_err(|e| ClusterError::JetStream(e.to_string()))?;
+    Ok(keys.iter().filter_map(|k| instance_of_key(k)).collect())
 }
 
 /// An error and its causes, on one line.

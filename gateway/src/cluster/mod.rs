@@ -12,11 +12,16 @@
 //! - [`ids`]: the instance number in a channel id.
 //! - [`wire`]: the push message between instances.
 //! - `lease`: claiming and renewing the instance number in a JetStream key-value bucket.
-//! - `tasks`: the background work: the inbox, the publisher, the heartbeat.
+//! - `tasks`: the background work: the inbox, the publisher, the heartbeat, the watch on
+//!   which instances are live.
+//! - [`siblings`]: a process's calls to the same process on the other instances.
+//! - [`shared`]: the logs and maps processes share across instances, on JetStream.
 //! - [`stats`]: the counters.
 
 pub mod ids;
 mod lease;
+pub mod shared;
+pub mod siblings;
 pub mod stats;
 mod tasks;
 pub mod wire;
@@ -73,7 +78,12 @@ pub enum ClusterError {
 #[derive(Debug)]
 pub struct Cluster {
     instance: u8,
+    /// The node's name as NATS subjects and buckets spell it.
+    name: String,
     client: Client,
+    jetstream: async_nats::jetstream::Context,
+    /// Which instances are live, and the sibling calls waiting for an answer.
+    siblings: siblings::Siblings,
     /// The push subject of every instance, by instance number.
     subjects: Vec<Subject>,
     outgoing: mpsc::Sender<(Subject, Bytes)>,
@@ -109,21 +119,36 @@ pub async fn join(node: &str, config: &ClusterConfig) -> Result<Cluster, Cluster
     let subjects: Vec<Subject> = (0..=ids::MAX_INSTANCE)
         .map(|i| Subject::from(format!("switchboard.{name}.{i}.push")))
         .collect();
-    let inbox = client
-        .subscribe(subjects[usize::from(instance)].clone())
-        .await
-        .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+    let subscribe = |subject: String| {
+        let client = client.clone();
+        async move {
+            client
+                .subscribe(subject)
+                .await
+                .map_err(|e| ClusterError::Subscribe(e.to_string()))
+        }
+    };
+    let inbox = subscribe(subjects[usize::from(instance)].to_string()).await?;
+    let calls = subscribe(format!("switchboard.{name}.{instance}.sibling")).await?;
+    let published = subscribe(format!("switchboard.{name}.siblings")).await?;
+    let siblings = siblings::Siblings::default();
+    siblings.set_live(lease.live().await?);
     let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
     tracing::info!(instance, nats = %url, "joined the node's cluster");
     Ok(Cluster {
         instance,
+        name,
         client,
+        jetstream,
+        siblings,
         subjects,
         outgoing,
         up,
         stats,
         background: Mutex::new(Some(tasks::Background {
             inbox,
+            calls,
+            published,
             outgoing: outgoing_rx,
             lease,
             heartbeat: config.heartbeat(),
@@ -187,6 +212,36 @@ impl Cluster {
     pub fn remote_owner(&self, id: u32) -> Option<u8> {
         let owner = ids::instance_of(id);
         (owner != self.instance && owner != 0).then_some(owner)
+    }
+
+    /// The log `name` of `process`, shared by the instances; `None` for a bad name.
+    pub fn shared_log(
+        &self,
+        process: &ProcessId,
+        name: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Option<process_lib::shared::SharedLog> {
+        let log = shared::JetStreamLog::new(
+            self.jetstream.clone(),
+            &self.name,
+            process,
+            name,
+            shutdown.clone(),
+            self.up.subscribe(),
+        )?;
+        Some(process_lib::shared::SharedLog::new(Arc::new(log)))
+    }
+
+    /// The map `name` of `process`, shared by the instances; `None` for a bad name.
+    pub fn shared_map(
+        &self,
+        process: &ProcessId,
+        name: &str,
+        ttl: Duration,
+    ) -> Option<process_lib::shared::SharedMap> {
+        let map =
+            shared::JetStreamMap::new(self.jetstream.clone(), &self.name, process, name, ttl)?;
+        Some(process_lib::shared::SharedMap::new(Arc::new(map)))
     }
 
     /// Whether the link to NATS is up.

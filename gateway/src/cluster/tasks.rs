@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::lease::{Beat, Lease};
 use super::wire::Push;
@@ -18,6 +18,8 @@ use crate::runtime::Runtime;
 #[derive(Debug)]
 pub(super) struct Background {
     pub inbox: Subscriber,
+    pub calls: Subscriber,
+    pub published: Subscriber,
     pub outgoing: mpsc::Receiver<(Subject, Bytes)>,
     pub lease: Lease,
     pub heartbeat: Duration,
@@ -26,13 +28,26 @@ pub(super) struct Background {
 pub(super) fn spawn(rt: &Arc<Runtime>, client: Client, background: Background) {
     let Background {
         inbox,
+        calls,
+        published,
         outgoing,
         lease,
         heartbeat,
     } = background;
+    // The lease is given back only once this instance has stopped answering its siblings,
+    // so an instance seen gone is never asked in vain.
+    let (unsubscribed, deaf) = oneshot::channel();
     rt.tasks.spawn(receive(rt.clone(), inbox));
+    rt.tasks.spawn(sibling_calls(
+        rt.clone(),
+        client.clone(),
+        calls,
+        published,
+        unsubscribed,
+    ));
+    rt.tasks.spawn(watch_live(rt.clone(), lease.store()));
     rt.tasks.spawn(publish(rt.clone(), client, outgoing));
-    rt.tasks.spawn(beat(rt.clone(), lease, heartbeat));
+    rt.tasks.spawn(beat(rt.clone(), lease, heartbeat, deaf));
 }
 
 /// Applies each push from another instance to the channels it names.
@@ -70,6 +85,64 @@ async fn receive(rt: Arc<Runtime>, mut inbox: Subscriber) {
     }
 }
 
+/// Hands each call from a sibling, asking or publishing, to the local process.
+async fn sibling_calls(
+    rt: Arc<Runtime>,
+    client: Client,
+    mut calls: Subscriber,
+    mut published: Subscriber,
+    unsubscribed: oneshot::Sender<()>,
+) {
+    let Some(cluster) = &rt.cluster else { return };
+    loop {
+        let message = tokio::select! {
+            _ = rt.shutdown.cancelled() => break,
+            message = calls.next() => message,
+            message = published.next() => message,
+        };
+        let Some(message) = message else { break };
+        super::siblings::deliver(&rt, cluster, &message.payload, message.reply);
+    }
+    let stop = async {
+        let _ = calls.unsubscribe().await;
+        let _ = published.unsubscribe().await;
+        let _ = client.flush().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), stop).await;
+    let _ = unsubscribed.send(());
+}
+
+/// Follows the bucket of claims, so an instance that joins or stops cleanly is seen at once
+/// (a lapsed claim is seen at the next heartbeat's listing). Watches again after a loss.
+async fn watch_live(rt: Arc<Runtime>, store: async_nats::jetstream::kv::Store) {
+    use async_nats::jetstream::kv::Operation;
+    let Some(cluster) = &rt.cluster else { return };
+    while !rt.shutdown.is_cancelled() {
+        let mut watch = match store.watch_all().await {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::debug!(%error, "cannot watch the live instances; trying again");
+                tokio::select! {
+                    _ = rt.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                }
+            }
+        };
+        loop {
+            let entry = tokio::select! {
+                _ = rt.shutdown.cancelled() => return,
+                entry = watch.next() => entry,
+            };
+            let Some(Ok(entry)) = entry else { break };
+            if let Some(instance) = super::lease::instance_of_key(&entry.key) {
+                cluster
+                    .siblings
+                    .mark(instance, entry.operation == Operation::Put);
+            }
+        }
+    }
+}
+
 /// Hands queued pushes to NATS, in order.
 async fn publish(rt: Arc<Runtime>, client: Client, mut outgoing: mpsc::Receiver<(Subject, Bytes)>) {
     loop {
@@ -88,7 +161,7 @@ async fn publish(rt: Arc<Runtime>, client: Client, mut outgoing: mpsc::Receiver<
 }
 
 /// Renews the instance number every `every`; gives it back when the node shuts down.
-async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration) {
+async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration, deaf: oneshot::Receiver<()>) {
     let Some(cluster) = &rt.cluster else { return };
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -101,7 +174,12 @@ async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration) {
         if !cluster.is_up() {
             continue;
         }
-        if lease.beat().await == Beat::Lost {
+        let beat = lease.beat().await;
+        match lease.live().await {
+            Ok(live) => cluster.siblings.set_live(live),
+            Err(error) => tracing::debug!(%error, "cannot list the live instances"),
+        }
+        if beat == Beat::Lost {
             cluster.stats.count_lease_lost();
             tracing::error!(
                 instance = lease.instance,
@@ -110,5 +188,6 @@ async fn beat(rt: Arc<Runtime>, mut lease: Lease, every: Duration) {
             );
         }
     }
+    let _ = tokio::time::timeout(Duration::from_secs(1), deaf).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), lease.release()).await;
 }

@@ -1,6 +1,7 @@
 //! What crosses NATS between the instances of a node: one [`Push`] per destination instance,
 //! carrying every channel of that instance the push is for, so a push to many costs one
-//! NATS message per instance, not one per channel. Encoded with bincode.
+//! NATS message per instance, not one per channel; a [`SiblingCall`] from a process to the
+//! same process on another instance, and its [`SiblingAnswer`]. Encoded with bincode.
 
 use bincode::Options;
 use bytes::Bytes;
@@ -71,6 +72,56 @@ impl Push {
     }
 }
 
+/// A request or publish from a process to its siblings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiblingCall {
+    /// The sending instance.
+    pub from: u8,
+    /// The process, the same on both sides.
+    pub process: ProcessId,
+    /// How long the sender waits for the answer, in milliseconds; `None` for a publish.
+    pub timeout_ms: Option<u64>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The blob's MIME type and bytes, when there is a blob.
+    pub blob: Option<(Option<String>, Bytes)>,
+}
+
+/// What a sibling answers to a [`SiblingCall`] that waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SiblingAnswer {
+    /// The process's response.
+    Response {
+        /// The body.
+        body: Vec<u8>,
+        /// The blob's MIME type and bytes, when there is a blob.
+        blob: Option<(Option<String>, Bytes)>,
+    },
+    /// The process does not run on that instance (or its mailbox is full).
+    NotRunning,
+}
+
+/// A blob as it crosses NATS.
+pub fn blob_parts(blob: Option<LazyLoadBlob>) -> Option<(Option<String>, Bytes)> {
+    blob.map(|b| (b.mime, b.bytes))
+}
+
+/// A blob back from its parts.
+pub fn blob_from(parts: Option<(Option<String>, Bytes)>) -> Option<LazyLoadBlob> {
+    parts.map(|(mime, bytes)| LazyLoadBlob { mime, bytes })
+}
+
+/// Bytes on NATS of any of these messages.
+pub fn encode<T: Serialize>(message: &T) -> Bytes {
+    // Serialising plain owned data into a Vec cannot fail.
+    Bytes::from(options().serialize(message).unwrap_or_default())
+}
+
+/// Reads one of these messages from NATS.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    Ok(options().deserialize(bytes)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +134,20 @@ mod tests {
         let back = Push::decode(&push.encode()).unwrap();
         assert_eq!(back, push);
         assert_eq!(back.blob(), blob);
+    }
+
+    #[test]
+    fn a_sibling_call_round_trips() {
+        let call = SiblingCall {
+            from: 2,
+            process: "chat:chat:sys".parse().unwrap(),
+            timeout_ms: Some(1500),
+            body: b"count".to_vec(),
+            blob: blob_parts(Some(LazyLoadBlob::from_bytes("x"))),
+        };
+        assert_eq!(decode::<SiblingCall>(&encode(&call)).unwrap(), call);
+        let answer = SiblingAnswer::NotRunning;
+        assert_eq!(decode::<SiblingAnswer>(&encode(&answer)).unwrap(), answer);
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use process_lib::host::Host;
+use process_lib::shared::{SharedLog, SharedMap};
+use process_lib::siblings::{HostFuture, SiblingError, SiblingReply};
 use process_lib::{
     Address, HttpServerError, KernelMessage, LazyLoadBlob, SendErrorKind, WsMessageType,
 };
@@ -270,5 +272,54 @@ impl Host for Runtime {
             tracing::error!(%error, dir = %dir.display(), "cannot create a process's state directory");
         }
         Some(dir)
+    }
+
+    fn siblings(&self, _process: &process_lib::ProcessId) -> Vec<u8> {
+        self.cluster
+            .as_ref()
+            .map(crate::cluster::Cluster::siblings)
+            .unwrap_or_default()
+    }
+
+    fn sibling_request(
+        &self,
+        source: &Address,
+        instance: u8,
+        body: Vec<u8>,
+        blob: Option<LazyLoadBlob>,
+        timeout: std::time::Duration,
+    ) -> HostFuture<Result<SiblingReply, SiblingError>> {
+        match &self.cluster {
+            Some(cluster) => {
+                Box::pin(cluster.sibling_request(source, instance, body, blob, timeout))
+            }
+            None => Box::pin(async { Err(SiblingError::NotClustered) }),
+        }
+    }
+
+    fn sibling_publish(
+        &self,
+        source: &Address,
+        body: Vec<u8>,
+        blob: Option<LazyLoadBlob>,
+    ) -> usize {
+        self.cluster
+            .as_ref()
+            .map_or(0, |cluster| cluster.sibling_publish(source, body, blob))
+    }
+
+    fn shared_log(&self, process: &process_lib::ProcessId, name: &str) -> Option<SharedLog> {
+        self.cluster
+            .as_ref()?
+            .shared_log(process, name, &self.shutdown)
+    }
+
+    fn shared_map(
+        &self,
+        process: &process_lib::ProcessId,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Option<SharedMap> {
+        self.cluster.as_ref()?.shared_map(process, name, ttl)
     }
 }

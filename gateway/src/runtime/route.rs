@@ -1,5 +1,6 @@
 //! Routing: every `KernelMessage` goes to a process's mailbox, to one of the runtime's
-//! modules (`http-server:distro:sys`, `net:distro:sys`), to the net module for another node,
+//! modules (`http-server:distro:sys`, `net:distro:sys`, `cluster:distro:sys` for answers to
+//! siblings), to the net module for another node,
 //! or back to its sender. The modules answer through [`Host::send`](process_lib::host::Host),
 //! which comes back here: only this file knows which module serves which address.
 
@@ -25,6 +26,10 @@ pub fn route(rt: &Runtime, message: KernelMessage) -> Result<(), (SendErrorKind,
     }
     if message.target.process == *NET {
         crate::net::requests::handle(rt, message);
+        return Ok(());
+    }
+    if message.target.process == *crate::cluster::siblings::CLUSTER {
+        crate::cluster::siblings::answered(rt, message);
         return Ok(());
     }
     let Some(mailbox) = rt.processes.mailbox(&message.target.process) else {

@@ -80,6 +80,9 @@ pub enum ArchiveError {
     /// The archive's thread is gone (it panicked, or the chat is stopping).
     #[error("chat archive: its thread has stopped")]
     Stopped,
+    /// The log the chats of a cluster share could not be reached.
+    #[error("chat archive: {0}")]
+    Shared(String),
 }
 
 /// The newest `?1` messages, newest first: a backward walk of the primary key that stops

@@ -73,6 +73,9 @@ pub enum CommandError {
     /// A whisper to another node that got no answer in time.
     #[error("the whisper may not have been delivered: {0} did not answer in time")]
     PeerTimeout(String),
+    /// The names of the room's other instances could not be checked.
+    #[error("names cannot be checked across the room now; try again")]
+    RoomUnreachable,
     /// The archive could not store the message.
     #[error("the message could not be stored, so it was not sent; try again")]
     Archive,
@@ -91,6 +94,7 @@ impl CommandError {
             Self::NoSuchPerson(_) => "no_such_person",
             Self::PeerOffline(_) => "peer_offline",
             Self::PeerTimeout(_) => "peer_timeout",
+            Self::RoomUnreachable => "room_unreachable",
             Self::Archive => "archive_failed",
         }
     }

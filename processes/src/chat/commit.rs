@@ -142,7 +142,11 @@ impl Chat {
                     if author != Author::Peer {
                         self.federation.relay(&stored.from, &stored.text, stored.ts);
                     }
-                    run.push(stored);
+                    match self.store.room() {
+                        // Shown when the room's log brings it back, in the log's order.
+                        Some(room) => room.appended = room.appended.max(stored.id),
+                        None => run.push(stored),
+                    }
                 }
                 (Err(error), Author::Member(channel_id)) => {
                     self.show(&std::mem::take(&mut run));
@@ -167,7 +171,7 @@ impl Chat {
                 let (accepted, results) = self.commits.done().await;
                 self.committed(accepted, results);
             } else if self.commits.waiting.is_empty() {
-                return;
+                return self.catch_up().await;
             } else {
                 self.commit_waiting().await;
             }

@@ -5,7 +5,8 @@
 //! message to everyone (`[name]: text`, the sender included); `/name`, `/whisper`, `/who`,
 //! `/history [N]` and `/help` are commands. A frame that is a JSON object is a command in JSON
 //! form, and switches that client to JSON events (see [`events`]). Every message is written to
-//! the archive ([`archive`], SQLite in the process's state directory) before anyone sees it;
+//! the archive ([`archive`], SQLite in the process's state directory; on a clustered node the
+//! room's shared log, [`room`]) before anyone sees it;
 //! messages that arrive together share one transaction ([`commit`]). A bad frame gets an
 //! error for its sender only, and so does a message that could not be stored.
 //!
@@ -17,10 +18,14 @@
 //! - [`names`]: the roster and the naming rules. [`archive`]: the message store.
 //! - `commit` (private): group commit, and the order in which things are shown.
 //!   [`store`]: the archive's own thread, which does the blocking SQLite calls.
+//! - [`room`]: the chat on a clustered node, one room across the instances: the shared log
+//!   in place of SQLite, names claimed across the room, and [`room::Messages`], the seam
+//!   between the two archives.
 //! - [`federation`]: the wire between the chats on two nodes, and the whispers in flight;
 //!   `peers` (private): what the chat does with what a peer's chat sends or answers;
 //!   `whisper` (private): a member's `/whisper`, here or to a linked node.
 
+mod across;
 pub mod archive;
 pub mod commands;
 mod commit;
@@ -28,6 +33,7 @@ pub mod events;
 pub mod federation;
 pub mod names;
 mod peers;
+pub mod room;
 pub mod store;
 mod whisper;
 
@@ -37,13 +43,13 @@ use process_lib::{
 };
 use tokio::time::Instant;
 
-use archive::{Archive, Stored};
+use archive::Stored;
 use commands::{Command, CommandError, HistoryQuery, DEFAULT_HISTORY};
 use commit::Commits;
 use events::Event;
 use federation::Federation;
 use names::{Mode, Roster};
-use store::Store;
+use room::Messages;
 
 /// The process id the chat is installed under.
 pub const ID: &str = "chat:chat:sys";
@@ -66,8 +72,9 @@ pub async fn run(our: Address) -> anyhow::Result<()> {
 
 /// Runs a chat with `options`.
 pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
-    let store = Store::start(Archive::open(state_dir().as_deref())?)?;
+    let store = Messages::open(state_dir().as_deref()).await?;
     let mut chat = Chat {
+        our: our.clone(),
         node: our.node.clone(),
         roster: Roster::default(),
         store,
@@ -75,6 +82,7 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
         options,
         federation: Federation::new(our),
     };
+    let mut renewal = Instant::now() + room::PRESENCE_RENEW;
     loop {
         if chat.commits.can_start() {
             chat.start_commit().await;
@@ -84,12 +92,25 @@ pub async fn run_with(our: Address, options: Options) -> anyhow::Result<()> {
         tokio::select! {
             biased;
             (accepted, results) = chat.commits.done() => chat.committed(accepted, results),
+            message = next_in_room(&mut chat.store) => chat.show(std::slice::from_ref(&message)),
+            () = tokio::time::sleep_until(renewal) => {
+                renewal = Instant::now() + room::PRESENCE_RENEW;
+                chat.renew_names();
+            }
             next = await_message() => chat.handle(next).await,
             () = until(deadline) => {
                 chat.settle().await;
                 chat.whispers_expired();
             }
         }
+    }
+}
+
+/// The next message of the room's log to show here; never, for a chat that is not a room.
+async fn next_in_room(store: &mut Messages) -> archive::Stored {
+    match store.room() {
+        Some(room) => room.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -102,9 +123,10 @@ async fn until(deadline: Option<Instant>) {
 }
 
 struct Chat {
+    our: Address,
     node: NodeName,
     roster: Roster,
-    store: Store,
+    store: Messages,
     commits: Commits,
     options: Options,
     federation: Federation,
@@ -115,7 +137,18 @@ impl Chat {
     /// from the chat on a peer. Anything else is ignored.
     async fn message(&mut self, message: Message) {
         let source = message.source().clone();
-        if source.process == http_server_id() && source.node == self.node {
+        if source == self.our {
+            // The chat on another instance of this node.
+            self.settle().await;
+            match message {
+                Message::Request {
+                    expects_response: Some(_),
+                    body,
+                    ..
+                } => self.asked_by_sibling(&body),
+                other => self.told_by_sibling(other.body()),
+            }
+        } else if source.process == http_server_id() && source.node == self.node {
             self.client_event(message.body()).await;
         } else if &source.process == self.federation.process() && source.node != self.node {
             match message {
@@ -150,14 +183,18 @@ impl Chat {
             HttpServerRequest::WebSocketPush { .. } | HttpServerRequest::Http(_) => {}
             HttpServerRequest::WebSocketClose(channel_id) => {
                 self.settle().await;
-                self.close(channel_id);
+                self.close(channel_id).await;
             }
         }
     }
 
     async fn open(&mut self, channel_id: u32) {
-        let name = self.roster.join(channel_id);
-        let online = self.roster.len();
+        let name = self.admit(channel_id).await;
+        let online = if self.store.is_room() {
+            self.everyone().await.len().max(self.roster.len())
+        } else {
+            self.roster.len()
+        };
         self.push_text(channel_id, events::greeting(&name, online));
         // A bounded read (the last 20 rows by the primary key), between two commits.
         match self.store.last(DEFAULT_HISTORY).await {
@@ -167,16 +204,28 @@ impl Chat {
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "cannot read the archive for a newcomer"),
         }
+        self.tell_room(across::Told::Join {
+            name: name.clone(),
+            online,
+        });
         self.tell_others(channel_id, &Event::Join { name, online });
     }
 
-    fn close(&mut self, channel_id: u32) {
+    async fn close(&mut self, channel_id: u32) {
         if let Some(member) = self.roster.leave(channel_id) {
-            let online = self.roster.len();
-            self.tell_all(&Event::Leave {
-                name: member.name,
+            let name = member.name;
+            let online = if self.store.is_room() {
+                self.release(&name);
+                let everyone = self.everyone().await;
+                everyone.iter().filter(|n| **n != name).count()
+            } else {
+                self.roster.len()
+            };
+            self.tell_room(across::Told::Leave {
+                name: name.clone(),
                 online,
             });
+            self.tell_all(&Event::Leave { name, online });
         }
     }
 
@@ -199,7 +248,7 @@ impl Chat {
         self.settle().await;
         if mode == Mode::Json && self.roster.set_mode(channel_id, Mode::Json) {
             let name = self.name_of(channel_id);
-            let online = self.roster.names();
+            let online = self.everyone().await;
             self.tell(channel_id, &Event::Hello { name, online });
         }
         let outcome = match command {
@@ -214,15 +263,19 @@ impl Chat {
     async fn run(&mut self, channel_id: u32, command: Command) -> Result<(), CommandError> {
         match command {
             Command::Say(text) => self.say(channel_id, &text).await,
-            Command::Whisper { to, text } => self.whisper(channel_id, to, text)?,
+            Command::Whisper { to, text } => self.whisper(channel_id, to, text).await?,
             Command::Name(new) => {
-                let old = self.roster.rename(channel_id, &new)?;
+                let old = self.rename(channel_id, &new).await?;
                 if old != new {
+                    self.tell_room(across::Told::Rename {
+                        from: old.clone(),
+                        to: new.clone(),
+                    });
                     self.tell_all(&Event::Rename { from: old, to: new });
                 }
             }
             Command::Who => {
-                let names = self.roster.names();
+                let names = self.everyone().await;
                 self.tell(channel_id, &Event::Who { names });
             }
             Command::History(query) => self.history(channel_id, query).await,

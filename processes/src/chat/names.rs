@@ -89,13 +89,23 @@ fn folded(name: &str) -> String {
 impl Roster {
     /// Adds the member on `channel_id` under the next free `userN` name, and returns it.
     pub fn join(&mut self, channel_id: u32) -> String {
-        let name = loop {
+        let name = self.next_default();
+        self.join_as(channel_id, name)
+    }
+
+    /// The next `userN` name no member here has (the room may still have it elsewhere).
+    pub fn next_default(&mut self) -> String {
+        loop {
             self.last_number += 1;
             let candidate = format!("user{}", self.last_number);
             if self.find(&candidate).is_none() {
-                break candidate;
+                return candidate;
             }
-        };
+        }
+    }
+
+    /// Adds the member on `channel_id` as `name`, and returns it.
+    pub fn join_as(&mut self, channel_id: u32, name: String) -> String {
         let member = Member {
             name: name.clone(),
             mode: Mode::Text,
@@ -133,17 +143,21 @@ impl Roster {
 
     /// Renames the member on `channel_id`; returns the old name.
     pub fn rename(&mut self, channel_id: u32, new: &str) -> Result<String, NameError> {
-        validate(new)?;
-        if let Some(holder) = self.find(new) {
-            if holder != channel_id {
-                return Err(NameError::Taken(new.to_owned()));
-            }
-        }
+        self.check_rename(channel_id, new)?;
         let member = self.members.get_mut(&channel_id).ok_or(NameError::Empty)?;
         let old = std::mem::replace(&mut member.name, new.to_owned());
         self.by_name.remove(&folded(&old));
         self.by_name.insert(folded(new), channel_id);
         Ok(old)
+    }
+
+    /// Whether the member on `channel_id` may take `new`, as far as this roster knows.
+    pub fn check_rename(&self, channel_id: u32, new: &str) -> Result<(), NameError> {
+        validate(new)?;
+        match self.find(new) {
+            Some(holder) if holder != channel_id => Err(NameError::Taken(new.to_owned())),
+            _ => Ok(()),
+        }
     }
 
     /// The channel of the member called `name` (ignoring case).
