@@ -30,7 +30,7 @@
 //!   `/ready`, `/status`).
 //! - [`builder`]: [`Switchboard`], the command line with a process author's processes.
 //! - [`commands`]: the programs the node runs as processes outside it (`[[process]]`).
-//! - [`cli`]: the command line the binary runs.
+//! - [`cli`]: the command line the binary runs; [`allocator`]: the allocator it runs on.
 //!
 //! ## How a frame travels
 //! In: the socket → [`ws::channel`]'s reader loop → [`ws::courier`] → the process's mailbox
@@ -46,6 +46,7 @@
 //! Requests and binds: `Host::send` → [`runtime::route`] → a mailbox, or the module's
 //! handler ([`server::requests`], [`net::requests`]), or [`net`] for another node.
 
+pub mod allocator;
 pub mod auth;
 pub mod builder;
 pub mod cli;

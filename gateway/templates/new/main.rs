@@ -3,6 +3,10 @@
 
 mod greeter;
 
+/// The node's allocator, which gives memory back when a load has passed.
+#[global_allocator]
+static ALLOCATOR: gateway::allocator::Jemalloc = gateway::allocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     gateway::Switchboard::new()
         // The bundled processes (echo, chat, counter, broadcast); remove this line to run
