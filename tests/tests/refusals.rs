@@ -238,26 +238,36 @@ async fn protocol_violations_fail_the_socket_with_a_close_frame_alone() {
 
 /// A client whose frame is over the limit is still sending that frame when the node fails
 /// the connection. It must still read the close frame it was sent: the node drops what the
-/// client sends after its close rather than resetting the connection under it.
+/// client sends after its close rather than resetting the connection under it. On a bound
+/// path the frame fails an open channel; on `/` it is the first frame, before any register.
 #[tokio::test]
 async fn a_client_still_sending_an_oversized_frame_reads_its_close() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let node = TestNode::start(vec![]).await;
     let echo: process_lib::ProcessId = processes::echo::ID.parse().expect("echo's id");
     eventually(WAIT, "echo binds its path", async || {
         node.node.is_ws_bound(&echo, processes::echo::WS_PATH)
     })
     .await;
+    let bound = format!(
+        "/{}{}?token={}",
+        processes::echo::ID,
+        processes::echo::WS_PATH,
+        node.token()
+    );
+    for path in [bound.as_str(), "/"] {
+        send_an_oversized_frame_and_read_the_close(&node, path).await;
+    }
+}
+
+async fn send_an_oversized_frame_and_read_the_close(node: &TestNode, path: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     let mut socket = tokio::net::TcpStream::connect(node.addr())
         .await
         .expect("connect");
     let request = format!(
-        "GET /{}{}?token={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        processes::echo::ID,
-        processes::echo::WS_PATH,
-        node.token(),
         node.addr()
     );
     socket.write_all(request.as_bytes()).await.expect("upgrade");

@@ -97,4 +97,11 @@ pub async fn refuse(rt: &Runtime, mut ws: WsStream, refusal: Refusal) {
         Ok::<_, tokio_tungstenite::tungstenite::Error>(())
     };
     let _ = tokio::time::timeout(rt.config.close_timeout, close).await;
+    // A client that broke the protocol mid-message may still be sending it.
+    if refusal.code.is_protocol_failure() {
+        tokio::spawn(super::linger::linger(
+            ws.into_inner(),
+            rt.config.close_timeout,
+        ));
+    }
 }

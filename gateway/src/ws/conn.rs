@@ -88,15 +88,17 @@ impl Conn {
 }
 
 impl Conn {
-    /// Ends the node's side of the stream (a TCP FIN after what was written), once the
-    /// connection is split and its writer done. A TLS connection's read half cannot reach
-    /// its socket's writing: it is left as it is.
+    /// Ends the node's side of the stream (a TCP FIN after what was written), once whatever
+    /// writes to it is done. A TLS connection's socket is out of reach here: it is left as
+    /// it is.
     pub fn shut_write(&self) {
-        if let Self::Reading(Either::Left(read), _) = self {
-            let socket: &TcpStream = read.as_ref();
-            if let Err(error) = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write) {
-                tracing::debug!(%error, "could not end the socket's writing");
-            }
+        let socket: &TcpStream = match self {
+            Self::Whole(Either::Left(socket)) => socket,
+            Self::Reading(Either::Left(read), _) => read.as_ref(),
+            _ => return,
+        };
+        if let Err(error) = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write) {
+            tracing::debug!(%error, "could not end the socket's writing");
         }
     }
 }
