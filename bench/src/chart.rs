@@ -31,6 +31,7 @@ pub(crate) fn color(kind: ServerKind) -> RGBColor {
         ServerKind::Switchboard => RGBColor(31, 119, 180),
         ServerKind::SwitchboardOutside => RGBColor(23, 190, 207),
         ServerKind::SwitchboardPython => RGBColor(188, 189, 34),
+        ServerKind::SwitchboardBase => RGBColor(127, 127, 127),
         ServerKind::TtDefault => RGBColor(255, 127, 14),
         ServerKind::Tt4k => RGBColor(44, 160, 44),
         ServerKind::NodeWs => RGBColor(148, 103, 189),

@@ -99,7 +99,8 @@ struct CompareArgs {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Servers to compare, comma-separated: switchboard, switchboard-outside (echo run outside
-    /// the node), switchboard-python (the Python SDK's echo), tt-default, tt-4k, node-ws.
+    /// the node), switchboard-python (the Python SDK's echo), switchboard-base (another build
+    /// of the node, put beside this binary as `switchboard-base`), tt-default, tt-4k, node-ws.
     #[arg(
         long,
         value_delimiter = ',',

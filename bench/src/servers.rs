@@ -23,6 +23,10 @@ pub enum ServerKind {
     /// The `switchboard` release binary with the Python SDK's echo example run outside it
     /// as `echo:echo:py`, pinned to the node's core; echo clients register to it.
     SwitchboardPython,
+    /// `switchboard-base` beside the bench binary: another build of the node (say, the one
+    /// before a change), run exactly as [`ServerKind::Switchboard`], to compare two builds
+    /// side by side in one run.
+    SwitchboardBase,
     /// `tt-server` with tokio-tungstenite's default settings.
     TtDefault,
     /// `tt-server` with a 4 KiB read buffer.
@@ -33,10 +37,11 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every kind, Switchboard first.
-    pub const ALL: [ServerKind; 6] = [
+    pub const ALL: [ServerKind; 7] = [
         Self::Switchboard,
         Self::SwitchboardOutside,
         Self::SwitchboardPython,
+        Self::SwitchboardBase,
         Self::TtDefault,
         Self::Tt4k,
         Self::NodeWs,
@@ -48,6 +53,7 @@ impl ServerKind {
             Self::Switchboard => "Switchboard",
             Self::SwitchboardOutside => "Switchboard, echo outside the node",
             Self::SwitchboardPython => "Switchboard, echo in Python (SDK)",
+            Self::SwitchboardBase => "Switchboard, base build",
             Self::TtDefault => "tokio-tungstenite (default)",
             Self::Tt4k => "tokio-tungstenite (4 KiB read buffer)",
             Self::NodeWs => "Node ws",
@@ -60,6 +66,7 @@ impl ServerKind {
             Self::Switchboard => "switchboard",
             Self::SwitchboardOutside => "switchboard-outside",
             Self::SwitchboardPython => "switchboard-python",
+            Self::SwitchboardBase => "switchboard-base",
             Self::TtDefault => "tt-default",
             Self::Tt4k => "tt-4k",
             Self::NodeWs => "node-ws",
@@ -70,7 +77,10 @@ impl ServerKind {
     pub fn registers(self) -> bool {
         matches!(
             self,
-            Self::Switchboard | Self::SwitchboardOutside | Self::SwitchboardPython
+            Self::Switchboard
+                | Self::SwitchboardOutside
+                | Self::SwitchboardPython
+                | Self::SwitchboardBase
         )
     }
 
@@ -322,6 +332,16 @@ pub async fn start(
             return Ok(start_node(programs, core, (home, token), &[], false)
                 .await?
                 .0);
+        }
+        ServerKind::SwitchboardBase => {
+            let base = Programs {
+                switchboard: programs.switchboard.with_file_name("switchboard-base"),
+                ..programs.clone()
+            };
+            let (home, token, _) = switchboard_home(&base, "local.os").await?;
+            let mut server = start_node(&base, core, (home, token), &[], false).await?.0;
+            server.kind = kind;
+            return Ok(server);
         }
         ServerKind::SwitchboardOutside => return start_outside_echo(programs, core).await,
         ServerKind::SwitchboardPython => return start_python_echo(programs, core).await,

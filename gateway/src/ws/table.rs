@@ -14,6 +14,7 @@ use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessa
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::outbound::wire::WireFrame;
+use super::outbound::sweep::{Sweep, Swept};
 use super::outbound::Outbox;
 use crate::telemetry::traffic::TrafficSums;
 use crate::telemetry::Traffic;
@@ -80,6 +81,8 @@ pub struct ChannelTable {
     next_id: AtomicU32,
     /// The instance number this node's ids carry (0 when it is not clustered).
     instance: u8,
+    /// Channels waiting for their pushes to be written (see [`Sweep`]).
+    sweep: Arc<Sweep>,
 }
 
 impl Default for ChannelTable {
@@ -95,6 +98,7 @@ impl ChannelTable {
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             next_id: AtomicU32::new(1),
             instance,
+            sweep: Arc::default(),
         }
     }
 
@@ -263,19 +267,18 @@ impl ChannelTable {
                 Some(channel) => owned.push((id, channel)),
             }
         }
-        let mut writes_left = if at_once { WRITES_AT_ONCE } else { 0 };
+        let mut listed = Vec::new();
         for (id, channel) in owned {
             // Cloning a frame copies its header and shares its payload.
-            let outcome = if writes_left > 0 {
-                writes_left -= 1;
-                channel.outbox.push_frame_at_once(frame.clone())
-            } else {
-                channel.outbox.push_frame(frame.clone())
-            };
-            if let Err(error) = outcome {
-                failed.push((id, error));
+            match channel.outbox.push_swept(frame.clone()) {
+                Ok(Swept::List) => listed.push(channel.clone()),
+                Ok(Swept::Queued) => {}
+                Err(error) => failed.push((id, error)),
             }
         }
+        // After the shards' locks are let go: a sweep task may run at once on another worker.
+        drop(shards);
+        self.sweep.add(listed);
     }
 
     /// Pushes the frames of `blobs`, in order, to each of `ids` on behalf of `source`: the

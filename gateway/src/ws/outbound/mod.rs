@@ -35,6 +35,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub mod queue;
 pub mod socket_writer;
+pub mod sweep;
 pub mod wire;
 pub mod writer;
 
@@ -43,6 +44,9 @@ use crate::telemetry::Traffic;
 use queue::{ByteQueue, Refused};
 use socket_writer::{FastWrite, SocketWriter};
 use wire::WireFrame;
+
+/// The error frame's sentence for a channel closed as a slow consumer.
+const TOO_SLOW: &str = "the client did not read its messages fast enough";
 
 /// What a channel's writer task is asked to do.
 #[derive(Debug)]
@@ -261,10 +265,7 @@ impl Outbox {
             }
             Err(Refused::Closed(_)) => Err(HttpServerError::WsChannelNotFound),
             Err(Refused::Full(_)) => {
-                self.shared.fail(
-                    WsErrorCode::SlowConsumer,
-                    "the client did not read its messages fast enough",
-                );
+                self.shared.fail(WsErrorCode::SlowConsumer, TOO_SLOW);
                 Err(HttpServerError::SlowConsumer)
             }
         }
@@ -389,10 +390,7 @@ impl Shared {
         let frame = WireFrame::framed(Bytes::copy_from_slice(bytes));
         let len = frame.len();
         if let Err(Refused::Full(_)) = self.frames.push(Outgoing::Frame(frame), len, self.limit) {
-            self.fail(
-                WsErrorCode::SlowConsumer,
-                "the client did not read its messages fast enough",
-            );
+            self.fail(WsErrorCode::SlowConsumer, TOO_SLOW);
         }
     }
 }

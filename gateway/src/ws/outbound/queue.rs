@@ -35,6 +35,10 @@ struct Inner<T> {
     /// taken and not yet written (the consumer releases bytes as it writes them).
     bytes: usize,
     closed: bool,
+    /// A sweep has this queue on its list (see [`super::sweep`]): pushes may add to it
+    /// without waking the consumer, since the sweep takes what waits, or wakes the consumer
+    /// when it cannot.
+    listed: bool,
 }
 
 /// Why a push was refused; the item comes back.
@@ -53,10 +57,28 @@ impl<T> Default for ByteQueue<T> {
                 items: VecDeque::new(),
                 bytes: 0,
                 closed: false,
+                listed: false,
             }),
             ready: AtomicWaker::new(),
         }
     }
+}
+
+/// Appends `item` of `len` bytes under a lock already held, unless the queue is closed or the
+/// item would take it past `limit` (see [`ByteQueue::push`]).
+fn admit<T>(inner: &mut Inner<T>, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
+    if inner.closed {
+        return Err(Refused::Closed(item));
+    }
+    if inner.bytes > 0 && inner.bytes + len > limit {
+        return Err(Refused::Full(item));
+    }
+    inner.bytes += len;
+    if inner.items.capacity() == 0 {
+        inner.items.reserve_exact(FIRST_ROOM);
+    }
+    inner.items.push_back(item);
+    Ok(())
 }
 
 /// [`ByteQueue::take_all`] under a lock already held.
@@ -75,27 +97,57 @@ impl<T> ByteQueue<T> {
     /// would then hold more than `limit` (one item larger than the limit still goes into an
     /// empty queue). Never waits.
     pub fn push(&self, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
-        let was_empty = {
+        let wake = {
             let mut inner = self.inner.lock();
-            if inner.closed {
-                return Err(Refused::Closed(item));
-            }
-            if inner.bytes > 0 && inner.bytes + len > limit {
-                return Err(Refused::Full(item));
-            }
-            inner.bytes += len;
-            if inner.items.capacity() == 0 {
-                inner.items.reserve_exact(FIRST_ROOM);
-            }
-            inner.items.push_back(item);
-            inner.items.len() == 1
+            admit(&mut inner, item, len, limit)?;
+            // What a sweep's pushes added was not announced to the consumer.
+            inner.items.len() == 1 || inner.listed
         };
         // The consumer drains the queue before it waits, so only the first item of a burst
         // needs to wake it.
-        if was_empty {
+        if wake {
             self.ready.wake();
         }
         Ok(())
+    }
+
+    /// Appends `item` as [`ByteQueue::push`] does, without waking the consumer, when a sweep
+    /// has the queue on its list; otherwise hands it back untouched.
+    pub fn push_if_listed(&self, item: T, len: usize, limit: usize) -> Result<Option<T>, Refused<T>> {
+        let mut inner = self.inner.lock();
+        if !inner.listed {
+            return Ok(Some(item));
+        }
+        admit(&mut inner, item, len, limit)?;
+        Ok(None)
+    }
+
+    /// Appends `item` as [`ByteQueue::push`] does, without waking the consumer, and marks the
+    /// queue as on a sweep's list: the caller puts it on one.
+    pub fn push_and_list(&self, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
+        let mut inner = self.inner.lock();
+        admit(&mut inner, item, len, limit)?;
+        inner.listed = true;
+        Ok(())
+    }
+
+    /// A sweep's visit: takes the queue off the sweep's list and, when `take` is set and
+    /// every item queued is `plain`, moves them all into `batch`, which must be empty.
+    /// Returns whether anything was taken. When nothing is taken the items stay for the
+    /// consumer, which was woken for them: an item that is not plain came with a wake.
+    pub fn unlist_and_take(
+        &self,
+        batch: &mut VecDeque<T>,
+        take: bool,
+        plain: impl Fn(&T) -> bool,
+    ) -> bool {
+        let mut inner = self.inner.lock();
+        inner.listed = false;
+        if !take || inner.items.is_empty() || !inner.items.iter().all(plain) {
+            return false;
+        }
+        std::mem::swap(&mut inner.items, batch);
+        true
     }
 
     /// Moves everything queued into `batch`, which must be empty, leaving `batch`'s storage

@@ -76,9 +76,17 @@ impl SocketWriter {
         if !self.idle || !allowed {
             return Err(frame);
         }
-        let mut cx = Context::from_waker(Waker::noop());
         // Into the send buffer (which an idle socket writer keeps), so it goes in one plain write.
         frame.append_to(&mut self.out);
+        Ok(self.write_out())
+    }
+
+    /// Writes what was appended to the send buffer of an idle socket writer, without
+    /// waiting; whatever cannot finish at once is left for the writer task (and the socket
+    /// writer is no longer idle, so later frames queue behind it).
+    pub(super) fn write_out(&mut self) -> FastWrite {
+        debug_assert!(self.idle && self.sent == 0);
+        let mut cx = Context::from_waker(Waker::noop());
         let mut write = Pin::new(&mut self.write);
         let result = write.as_mut().poll_write(&mut cx, &self.out);
         self.idle = false;
@@ -88,20 +96,20 @@ impl SocketWriter {
             Poll::Ready(Err(_)) => {
                 // The writer task finds out, and ends, when it is woken to flush.
                 self.broken = true;
-                return Ok(FastWrite::Unflushed);
+                return FastWrite::Unflushed;
             }
         };
         if written < self.out.len() {
             self.sent = written;
-            return Ok(FastWrite::Unflushed);
+            return FastWrite::Unflushed;
         }
         self.out.clear();
         match write.poll_flush(&mut cx) {
             Poll::Ready(Ok(())) => {
                 self.idle = true;
-                Ok(FastWrite::Written)
+                FastWrite::Written
             }
-            _ => Ok(FastWrite::Unflushed),
+            _ => FastWrite::Unflushed,
         }
     }
 
