@@ -391,15 +391,8 @@ pub fn send_ws_push_many(
     blob: LazyLoadBlob,
 ) -> Vec<(u32, HttpServerError)> {
     with_context(|ctx| {
-        let more_follows = ctx.has_waiting();
-        ctx.host.ws_push_many(
-            &ctx.our,
-            node.as_ref(),
-            channel_ids,
-            message_type,
-            &blob,
-            more_follows,
-        )
+        ctx.host
+            .ws_push_many(&ctx.our, node.as_ref(), channel_ids, message_type, &blob)
     })
 }
 
@@ -544,72 +537,6 @@ mod tests {
             "message to Our_Node@http-server:distro:sys not delivered: BadNodeName \
              (a node name has only a-z, 0-9, `-` and `.`)"
         );
-    }
-
-    /// A host that remembers what each push to many was told about what follows it.
-    #[derive(Default)]
-    struct PushLog(std::sync::Mutex<Vec<bool>>);
-
-    impl Host for PushLog {
-        fn send(&self, message: KernelMessage) -> Result<(), (SendErrorKind, KernelMessage)> {
-            Err((SendErrorKind::Offline, message))
-        }
-
-        fn ws_push(
-            &self,
-            _: &Address,
-            _: &str,
-            _: u32,
-            _: WsMessageType,
-            _: LazyLoadBlob,
-        ) -> Result<(), HttpServerError> {
-            Ok(())
-        }
-
-        fn ws_push_many(
-            &self,
-            _: &Address,
-            _: &str,
-            _: &[u32],
-            _: WsMessageType,
-            _: &LazyLoadBlob,
-            more_follows: bool,
-        ) -> Vec<(u32, HttpServerError)> {
-            self.0.lock().expect("log").push(more_follows);
-            Vec::new()
-        }
-
-        fn next_id(&self) -> u64 {
-            0
-        }
-    }
-
-    #[tokio::test]
-    async fn a_push_to_many_says_whether_messages_wait_behind_it() {
-        let our: Address = "our.os@test:test:sys".parse().expect("address");
-        let (mailbox, inbox) = mpsc::channel(8);
-        let log = Arc::new(PushLog::default());
-        let context = Arc::new(ProcessContext::new(our.clone(), inbox, log.clone()));
-        for id in 0..2 {
-            mailbox
-                .send(numbered(id, &our))
-                .await
-                .expect("mailbox open");
-        }
-        run_process(context, async move {
-            for _ in 0..2 {
-                await_message().await.expect("a message");
-                send_ws_push_many(
-                    "our.os",
-                    &[1, 2],
-                    WsMessageType::Text,
-                    LazyLoadBlob::default(),
-                );
-            }
-        })
-        .await;
-        // The first push had the second message waiting behind it; the last had none.
-        assert_eq!(*log.0.lock().expect("log"), vec![true, false]);
     }
 
     #[tokio::test]

@@ -33,9 +33,6 @@ pub trait Host: Send + Sync + 'static {
 
     /// Pushes one frame to several channels on `node`, on behalf of `source`; returns the
     /// channels it could not push to, with why. A runtime can check the frame once for all.
-    /// `more_follows` says the pushing process has more messages waiting, so more pushes
-    /// are likely to come at once: a runtime may then hold frames back to write them
-    /// together, and otherwise write to idle sockets at once.
     fn ws_push_many(
         &self,
         source: &Address,
@@ -43,9 +40,7 @@ pub trait Host: Send + Sync + 'static {
         channel_ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
-        more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
-        let _ = more_follows;
         channel_ids
             .iter()
             .filter_map(|&id| {
@@ -156,7 +151,7 @@ pub fn push_frames_one_by_one<H: Host + ?Sized>(
             break;
         }
         // More frames follow, or the caller's next push may: the writers gather them.
-        let refused = host.ws_push_many(source, node, &going, message_type, blob, true);
+        let refused = host.ws_push_many(source, node, &going, message_type, blob);
         if !refused.is_empty() {
             going.retain(|id| !refused.iter().any(|(r, _)| r == id));
             failed.extend(refused);
@@ -197,15 +192,6 @@ impl std::fmt::Debug for ProcessContext {
 }
 
 impl ProcessContext {
-    /// Whether messages wait in the process's mailbox (true when that cannot be told at
-    /// once, because the mailbox is being awaited).
-    pub(crate) fn has_waiting(&self) -> bool {
-        match self.inbox.try_lock() {
-            Ok(inbox) => !inbox.backlog.is_empty() || !inbox.rx.is_empty(),
-            Err(_) => true,
-        }
-    }
-
     /// A context for the process at `our`, reading `mailbox`, hosted by `host`.
     pub fn new(our: Address, mailbox: mpsc::Receiver<KernelMessage>, host: Arc<dyn Host>) -> Self {
         Self {

@@ -289,9 +289,7 @@ impl Cluster {
     }
 
     /// A push to many channels some of which are on other instances: the local ones go to
-    /// `channels` as ever (written at once to idle sockets with `at_once`, as
-    /// [`ChannelTable::push_many`] says), the others in one message per instance. Returns the
-    /// failures.
+    /// `channels` as ever, the others in one message per instance. Returns the failures.
     pub fn push_many(
         &self,
         channels: &ChannelTable,
@@ -299,7 +297,6 @@ impl Cluster {
         ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
-        at_once: bool,
     ) -> Vec<(u32, HttpServerError)> {
         let mut local = Vec::new();
         let mut remote: BTreeMap<u8, Vec<u32>> = BTreeMap::new();
@@ -310,7 +307,7 @@ impl Cluster {
             }
         }
         let mut failed = Vec::new();
-        channels.push_many(source, &local, message_type, blob, at_once, &mut failed);
+        channels.push_many(source, &local, message_type, blob, &mut failed);
         for (owner, ids) in remote {
             let copy = ids.clone();
             if let Err(error) = self.push(owner, source, ids, message_type, blob) {

@@ -74,8 +74,6 @@ async fn receive(rt: Arc<Runtime>, mut inbox: Subscriber) {
             &push.channel_ids,
             push.message_type,
             &push.blob(),
-            // Another push may be right behind this one in the inbox: the writers gather.
-            false,
             &mut failed,
         );
         if !failed.is_empty() {

@@ -175,11 +175,9 @@ impl Reader<'_> {
                 let blob = header
                     .unwrap_or_default()
                     .with_bytes(blob.unwrap_or_default());
-                // The outside process's next frame may be right behind this one: queue, and
-                // let the writers gather.
                 let failed =
                     self.rt
-                        .ws_push_many(&self.our, &node, &channel_ids, message_type, &blob, true);
+                        .ws_push_many(&self.our, &node, &channel_ids, message_type, &blob);
                 if !failed.is_empty() {
                     self.answer(Answer::Said(ToProcess::PushRefused { call, failed }));
                 }

@@ -183,7 +183,6 @@ impl Host for Runtime {
         channel_ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
-        more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
         if let Some(cluster) = &self.cluster {
             if node == self.node && cluster.any_remote(channel_ids) {
@@ -193,7 +192,6 @@ impl Host for Runtime {
                     channel_ids,
                     message_type,
                     blob,
-                    !more_follows,
                 );
             }
         }
@@ -213,7 +211,6 @@ impl Host for Runtime {
                 channel_ids,
                 message_type,
                 blob,
-                !more_follows,
                 &mut failed,
             );
         }

@@ -13,18 +13,13 @@ use parking_lot::RwLock;
 use process_lib::{HttpServerError, LazyLoadBlob, ProcessId, WsErrorCode, WsMessageType};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::outbound::wire::WireFrame;
 use super::outbound::sweep::{Sweep, Swept};
+use super::outbound::wire::WireFrame;
 use super::outbound::Outbox;
 use crate::telemetry::traffic::TrafficSums;
 use crate::telemetry::Traffic;
 
 const SHARDS: usize = 16;
-
-/// Channels one push to many may write to at once, in the pushing task (see
-/// [`ChannelTable::push_many`]): about as many writes as the runtime does between two looks
-/// at its sockets, so a push does not hold a worker longer than a round of writers would.
-const WRITES_AT_ONCE: usize = 1024;
 
 /// Channel ids are ours (sequential, never chosen by a client), so the table hashes them
 /// with a fast hasher rather than the default's DoS-resistant one: every push looks one up.
@@ -196,18 +191,14 @@ impl ChannelTable {
     /// Pushes one frame to each of `ids` on behalf of `source`, checking and building the
     /// frame once; the channels it failed for are added to `failed`, with why.
     ///
-    /// With `at_once` (nothing else is about to be pushed), the frame is written in this
-    /// call to the first [`WRITES_AT_ONCE`] channels whose writer sleeps with nothing
-    /// queued, the way a reply is: a round then costs a write per subscriber and no writer
-    /// wake-ups. Without it, or past that many, it queues and the writers gather it with
-    /// whatever follows into one write each.
+    /// The frame is not written here: each channel's queue takes it, and the channels whose
+    /// sockets are idle join the node's [`Sweep`], which writes what each holds in one write.
     pub fn push_many(
         &self,
         source: &ProcessId,
         ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
-        at_once: bool,
         failed: &mut Vec<(u32, HttpServerError)>,
     ) {
         let frame = match frame_for(message_type, blob.bytes.clone()) {
@@ -218,7 +209,7 @@ impl ChannelTable {
                 return;
             }
         };
-        self.push_frame_to_each(source, ids, &frame, at_once, failed);
+        self.push_frame_to_each(source, ids, &frame, failed);
     }
 
     /// Closes each of `ids` that `source` owns, normally.
@@ -240,14 +231,13 @@ impl ChannelTable {
         }
     }
 
-    /// Hands `frame` to the outbox of each of `ids` that `source` owns; with `at_once`, as
-    /// [`ChannelTable::push_many`] says.
+    /// Hands `frame` to the outbox of each of `ids` that `source` owns, for the sweep (see
+    /// [`ChannelTable::push_many`]).
     fn push_frame_to_each(
         &self,
         source: &ProcessId,
         ids: &[u32],
         frame: &WireFrame,
-        at_once: bool,
         failed: &mut Vec<(u32, HttpServerError)>,
     ) {
         // Every shard's read lock once for the whole call, not twice an atomic per channel:
@@ -299,7 +289,7 @@ impl ChannelTable {
             match frame_for(message_type, blob.bytes.clone()) {
                 Ok(Some(frame)) => frames.push(frame),
                 // A close: each channel is closed once, whatever the number of blobs.
-                Ok(None) => return self.push_many(source, ids, message_type, blob, false, failed),
+                Ok(None) => return self.push_many(source, ids, message_type, blob, failed),
                 Err(error) => {
                     failed.extend(ids.iter().map(|&id| (id, error)));
                     return;
@@ -311,8 +301,8 @@ impl ChannelTable {
             1 => frames.swap_remove(0),
             _ => WireFrame::run(&frames),
         };
-        // A burst is pushed as one run: its writers gather it, and whatever follows.
-        self.push_frame_to_each(source, ids, &run, false, failed);
+        // A burst is pushed as one run: a sweep writes it, and whatever follows, at once.
+        self.push_frame_to_each(source, ids, &run, failed);
     }
 
     /// Fails every channel with `code` (the node is shutting down).
@@ -514,14 +504,7 @@ mod tests {
 
         let mut failed = Vec::new();
         let hi = LazyLoadBlob::from_bytes("hi");
-        table.push_many(
-            &echo,
-            &targets,
-            WsMessageType::Text,
-            &hi,
-            false,
-            &mut failed,
-        );
+        table.push_many(&echo, &targets, WsMessageType::Text, &hi, &mut failed);
         assert_eq!(
             failed,
             vec![
@@ -542,14 +525,7 @@ mod tests {
         // A frame that is not valid text fails for every channel, and none gets it.
         failed.clear();
         let bad = LazyLoadBlob::from_bytes(vec![0xff]);
-        table.push_many(
-            &echo,
-            &ids[..2],
-            WsMessageType::Text,
-            &bad,
-            false,
-            &mut failed,
-        );
+        table.push_many(&echo, &ids[..2], WsMessageType::Text, &bad, &mut failed);
         assert_eq!(
             failed,
             vec![

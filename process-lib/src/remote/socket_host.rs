@@ -163,8 +163,6 @@ impl Host for SocketHost {
         channel_ids: &[u32],
         message_type: WsMessageType,
         blob: &LazyLoadBlob,
-        // The node's reader sees the frames as they come, whatever follows.
-        _more_follows: bool,
     ) -> Vec<(u32, HttpServerError)> {
         let mut failed = Vec::new();
         let mut sending = Vec::with_capacity(channel_ids.len());

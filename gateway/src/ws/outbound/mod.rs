@@ -36,6 +36,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub mod queue;
 pub mod socket_writer;
 pub mod sweep;
+#[cfg(test)]
+mod test_wire;
 pub mod wire;
 pub mod writer;
 
@@ -208,17 +210,6 @@ impl Outbox {
     /// frame's bytes on the wire count against the queue's limit. Only a reply is written
     /// at once; any other push queues for the writer task.
     pub fn push_frame(&self, frame: WireFrame) -> Result<(), HttpServerError> {
-        self.push(frame, false)
-    }
-
-    /// [`Outbox::push_frame`], but written at once whenever the socket is idle, reply or
-    /// not, unless its writer's last take held several frames (it then goes on gathering
-    /// them): for a push that nothing is about to follow.
-    pub fn push_frame_at_once(&self, frame: WireFrame) -> Result<(), HttpServerError> {
-        self.push(frame, true)
-    }
-
-    fn push(&self, frame: WireFrame, at_once: bool) -> Result<(), HttpServerError> {
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(HttpServerError::WsChannelNotFound);
         }
@@ -228,9 +219,7 @@ impl Outbox {
             && self.awaiting_reply.swap(false, Ordering::AcqRel);
         let pushed_at = latency::sampled().then(latency::now);
         let written = if reply {
-            self.write_now(frame, true)
-        } else if at_once {
-            self.write_now(frame, false)
+            self.write_now(frame)
         } else {
             Err(frame)
         };
@@ -273,7 +262,7 @@ impl Outbox {
 
     /// The fast path: when the writer task is idle and nothing is queued, writes `frame`
     /// without waiting. Hands it back when it must be queued instead.
-    fn write_now(&self, frame: WireFrame, reply: bool) -> Result<FastWrite, WireFrame> {
+    fn write_now(&self, frame: WireFrame) -> Result<FastWrite, WireFrame> {
         // Someone else is writing (the writer task, or another pusher): queue behind them.
         let Some(mut guard) = self.shared.socket.try_lock() else {
             return Err(frame);
@@ -281,11 +270,7 @@ impl Outbox {
         match guard.as_mut() {
             Some(socket) if self.shared.frames.is_empty() => {
                 let (frames, len) = (frame.frames(), frame.len() as u64);
-                let written = if reply {
-                    socket.write_now(frame)
-                } else {
-                    socket.write_now_unless_gathering(frame)
-                };
+                let written = socket.write_now(frame);
                 if written.is_ok() {
                     self.shared.sent.add(frames, len);
                 }

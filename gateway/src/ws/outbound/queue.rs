@@ -113,7 +113,12 @@ impl<T> ByteQueue<T> {
 
     /// Appends `item` as [`ByteQueue::push`] does, without waking the consumer, when a sweep
     /// has the queue on its list; otherwise hands it back untouched.
-    pub fn push_if_listed(&self, item: T, len: usize, limit: usize) -> Result<Option<T>, Refused<T>> {
+    pub fn push_if_listed(
+        &self,
+        item: T,
+        len: usize,
+        limit: usize,
+    ) -> Result<Option<T>, Refused<T>> {
         let mut inner = self.inner.lock();
         if !inner.listed {
             return Ok(Some(item));
@@ -122,32 +127,48 @@ impl<T> ByteQueue<T> {
         Ok(None)
     }
 
-    /// Appends `item` as [`ByteQueue::push`] does, without waking the consumer, and marks the
-    /// queue as on a sweep's list: the caller puts it on one.
-    pub fn push_and_list(&self, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
-        let mut inner = self.inner.lock();
-        admit(&mut inner, item, len, limit)?;
-        inner.listed = true;
-        Ok(())
+    /// Appends `item` as [`ByteQueue::push`] does; when nothing was queued, without waking
+    /// the consumer, and marks the queue as on a sweep's list (the caller puts it on one).
+    /// Returns whether it did: a queue that holds items already is its consumer's, which
+    /// was woken for them.
+    pub fn push_and_list(&self, item: T, len: usize, limit: usize) -> Result<bool, Refused<T>> {
+        let listing = {
+            let mut inner = self.inner.lock();
+            let listing = inner.items.is_empty() && !inner.listed;
+            admit(&mut inner, item, len, limit)?;
+            inner.listed |= listing;
+            listing
+        };
+        if !listing {
+            self.ready.wake();
+        }
+        Ok(listing)
     }
 
-    /// A sweep's visit: takes the queue off the sweep's list and, when `take` is set and
-    /// every item queued is `plain`, moves them all into `batch`, which must be empty.
-    /// Returns whether anything was taken. When nothing is taken the items stay for the
-    /// consumer, which was woken for them: an item that is not plain came with a wake.
+    /// A sweep's visit: takes the queue off the sweep's list and, when `take` is set, every
+    /// item queued is `plain` and they hold at most `most_bytes`, moves them all into
+    /// `batch`, which must be empty. Returns whether anything was taken. Whatever it leaves
+    /// is the consumer's, which it wakes: the sweep's pushes did not.
     pub fn unlist_and_take(
         &self,
         batch: &mut VecDeque<T>,
         take: bool,
+        most_bytes: usize,
         plain: impl Fn(&T) -> bool,
     ) -> bool {
-        let mut inner = self.inner.lock();
-        inner.listed = false;
-        if !take || inner.items.is_empty() || !inner.items.iter().all(plain) {
-            return false;
+        {
+            let mut inner = self.inner.lock();
+            inner.listed = false;
+            if inner.items.is_empty() {
+                return false;
+            }
+            if take && inner.bytes <= most_bytes && inner.items.iter().all(plain) {
+                std::mem::swap(&mut inner.items, batch);
+                return true;
+            }
         }
-        std::mem::swap(&mut inner.items, batch);
-        true
+        self.ready.wake();
+        false
     }
 
     /// Moves everything queued into `batch`, which must be empty, leaving `batch`'s storage

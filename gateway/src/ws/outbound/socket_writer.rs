@@ -37,9 +37,6 @@ pub struct SocketWriter {
     pub(super) out: Vec<u8>,
     sent: usize,
     pub(super) idle: bool,
-    /// The writer task's last take held several frames: pushes come in bursts here, and a
-    /// push that is not a reply keeps queueing so the writer goes on gathering them.
-    pub(super) gathering: bool,
     /// A write failed: the socket is gone.
     pub(super) broken: bool,
 }
@@ -53,7 +50,6 @@ impl SocketWriter {
             out: Vec::new(),
             sent: 0,
             idle: true,
-            gathering: false,
             broken: false,
         }
     }
@@ -62,18 +58,7 @@ impl SocketWriter {
     /// back to be queued. Whatever cannot finish at once is left for the writer task (and
     /// the socket writer is no longer idle, so later frames queue behind it).
     pub fn write_now(&mut self, frame: WireFrame) -> Result<FastWrite, WireFrame> {
-        self.write_now_if(frame, true)
-    }
-
-    /// [`SocketWriter::write_now`] for a push that is not a reply: it also queues while
-    /// the socket's frames come in bursts (see `gathering`).
-    pub fn write_now_unless_gathering(&mut self, frame: WireFrame) -> Result<FastWrite, WireFrame> {
-        let allowed = !self.gathering;
-        self.write_now_if(frame, allowed)
-    }
-
-    fn write_now_if(&mut self, frame: WireFrame, allowed: bool) -> Result<FastWrite, WireFrame> {
-        if !self.idle || !allowed {
+        if !self.idle {
             return Err(frame);
         }
         // Into the send buffer (which an idle socket writer keeps), so it goes in one plain write.
@@ -131,11 +116,9 @@ impl SocketWriter {
         write.poll_flush(cx)
     }
 
-    /// Marks the socket writer idle, letting go of a large send buffer; `gathering` when
-    /// its last take held several frames.
-    pub(super) fn sleep(&mut self, gathering: bool) {
+    /// Marks the socket writer idle, letting go of a large send buffer.
+    pub(super) fn sleep(&mut self) {
         self.idle = true;
-        self.gathering = gathering;
         if self.out.capacity() > KEPT_ROOM {
             self.out = Vec::new();
         }

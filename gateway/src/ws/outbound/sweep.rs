@@ -25,6 +25,7 @@ use process_lib::{HttpServerError, WsErrorCode};
 use super::queue::Refused;
 use super::socket_writer::FastWrite;
 use super::wire::WireFrame;
+use super::writer::BATCH_BYTES;
 use super::{Outbox, Outgoing};
 use crate::telemetry::latency;
 use crate::ws::table::Channel;
@@ -85,8 +86,8 @@ impl Outbox {
         // Whoever holds the socket is writing: its writer task takes the frame after theirs.
         if let Some(guard) = self.shared.socket.try_lock() {
             if guard.as_ref().is_some_and(|socket| socket.idle) {
-                frames.push_and_list(Outgoing::Frame(frame), len, limit)?;
-                return Ok(Swept::List);
+                let listed = frames.push_and_list(Outgoing::Frame(frame), len, limit)?;
+                return Ok(if listed { Swept::List } else { Swept::Queued });
             }
         }
         frames.push(Outgoing::Frame(frame), len, limit)?;
@@ -94,7 +95,9 @@ impl Outbox {
     }
 
     /// A sweep's visit: writes what waits in the queue to the idle socket in one
-    /// non-blocking write, leaving to the writer task whatever does not go at once.
+    /// non-blocking write, leaving to the writer task whatever does not go at once, and
+    /// anything else it finds: a socket that is not idle, a close, a backlog of more than
+    /// one write.
     pub fn sweep(&self) {
         let shared = &*self.shared;
         let mut guard = shared.socket.lock();
@@ -102,9 +105,11 @@ impl Outbox {
         let stamp = shared.stamp.take();
         let mut batch = VecDeque::new();
         let plain = |item: &Outgoing| matches!(item, Outgoing::Frame(_));
+        // A backlog larger than one write is the writer task's, which writes it a batch at
+        // a time and counts it out as it goes.
         if !shared
             .frames
-            .unlist_and_take(&mut batch, socket.is_some(), plain)
+            .unlist_and_take(&mut batch, socket.is_some(), BATCH_BYTES, plain)
         {
             if let Some(at) = stamp {
                 shared.stamp.set(at);
@@ -206,7 +211,230 @@ impl Sweep {
                 chunk.extend(line.waiting.drain(..take));
             }
             chunk.drain(..).for_each(|channel| channel.outbox.sweep());
+            // More in line: let the runtime look at its sockets first, so the frames that
+            // came meanwhile join the channels still waiting. An empty line ends the task
+            // at once, so a push that comes later starts a sweep of its own rather than
+            // wait for this one's turn.
+            {
+                let mut line = self.state.lock();
+                if line.waiting.is_empty() {
+                    line.tasks -= 1;
+                    return;
+                }
+            }
             tokio::task::yield_now().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use process_lib::ProcessId;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::*;
+    use crate::ws::outbound::test_wire::{bytes_of, close_frame_of, wire, wire_buffered, Wire};
+    use crate::ws::outbound::writer::WriterEnd;
+    use crate::ws::refusal::{close_frame, error_frame};
+
+    fn text(text: &str) -> WireFrame {
+        WireFrame::from_message(Message::text(text))
+    }
+
+    #[tokio::test]
+    async fn a_sweep_writes_what_a_channel_took_while_in_line_in_one_write() {
+        let mut wire = wire(1 << 20).await;
+        assert_eq!(wire.outbox.push_swept(text("one")), Ok(Swept::List));
+        // In line already: the second waits with the first, and no one is woken for it.
+        assert_eq!(wire.outbox.push_swept(text("two")), Ok(Swept::Queued));
+        wire.outbox.sweep();
+        // Both went out in the sweep's write, before the writer task could run at all.
+        let on_wire = bytes_of(&[Message::text("one"), Message::text("two")]);
+        assert_eq!(wire.outbox.sent(), (2, on_wire.len() as u64));
+        assert!(wire.outbox.shared.frames.is_empty());
+        assert_eq!(wire.outbox.shared.frames.bytes(), 0);
+        wire.expect(&[Message::text("one"), Message::text("two")])
+            .await;
+        // Out of line after the visit: the next push puts the channel in line again.
+        assert_eq!(wire.outbox.push_swept(text("three")), Ok(Swept::List));
+    }
+
+    #[tokio::test]
+    async fn a_close_asked_while_in_line_follows_the_frames_before_it() {
+        let wire = wire(1 << 20).await;
+        assert_eq!(wire.outbox.push_swept(text("before")), Ok(Swept::List));
+        wire.outbox.close(4000, "done");
+        // The sweep leaves a queue holding a close to the writer task, which was woken.
+        wire.outbox.sweep();
+        assert_eq!(
+            wire.outbox.push_swept(text("after")),
+            Err(HttpServerError::WsChannelNotFound)
+        );
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Closed(4000));
+        assert_eq!(
+            rest,
+            bytes_of(&[Message::text("before"), close_frame_of(4000, "done")])
+        );
+    }
+
+    #[tokio::test]
+    async fn what_a_socket_does_not_take_at_once_goes_on_through_the_writer_in_order() {
+        let mut wire = wire_buffered(1 << 20, Some(16 * 1024)).await;
+        // One write's worth, more than the socket's small buffers hold.
+        let large = Message::binary(vec![7u8; 60 * 1024]);
+        let pushed = wire
+            .outbox
+            .push_swept(WireFrame::from_message(large.clone()));
+        assert_eq!(pushed, Ok(Swept::List));
+        // The client does not read yet: the sweep's write leaves part of it to the writer.
+        wire.outbox.sweep();
+        // The socket is busy now: the next frame queues for the writer, behind the rest.
+        assert_eq!(wire.outbox.push_swept(text("after")), Ok(Swept::Queued));
+        wire.expect(&[large, Message::text("after")]).await;
+    }
+
+    #[tokio::test]
+    async fn a_backlog_larger_than_one_write_is_left_to_the_writer() {
+        let mut wire = wire(1 << 20).await;
+        let big = Message::binary(vec![9u8; 512 * 1024]);
+        let pushed = wire.outbox.push_swept(WireFrame::from_message(big.clone()));
+        assert_eq!(pushed, Ok(Swept::List));
+        wire.outbox.sweep();
+        // Not taken: the writer task, woken by the sweep, writes it a batch at a time.
+        assert!(!wire.outbox.shared.frames.is_empty());
+        assert_eq!(wire.outbox.sent(), (0, 0));
+        assert_eq!(wire.outbox.push_swept(text("after")), Ok(Swept::Queued));
+        wire.expect(&[big, Message::text("after")]).await;
+    }
+
+    #[tokio::test]
+    async fn overflowing_a_channel_in_line_fails_it_as_a_slow_consumer() {
+        let wire = wire(100).await;
+        let forty = "x".repeat(40);
+        assert_eq!(wire.outbox.push_swept(text(&forty)), Ok(Swept::List));
+        assert_eq!(wire.outbox.push_swept(text(&forty)), Ok(Swept::Queued));
+        assert_eq!(
+            wire.outbox.push_swept(text(&forty)),
+            Err(HttpServerError::SlowConsumer)
+        );
+        let (end, rest) = wire.finish().await;
+        assert_eq!(end, WriterEnd::Failed(WsErrorCode::SlowConsumer));
+        assert_eq!(
+            rest,
+            bytes_of(&[
+                Message::text(forty.clone()),
+                Message::text(forty),
+                error_frame(WsErrorCode::SlowConsumer, super::super::TOO_SLOW),
+                close_frame(WsErrorCode::SlowConsumer),
+            ])
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_line_is_swept_by_tasks_that_end_when_it_is_empty() {
+        const CHANNELS: usize = 300;
+        let sweep = Arc::new(Sweep::default());
+        let mut clients = Vec::new();
+        let mut channels = Vec::new();
+        for _ in 0..CHANNELS {
+            let Wire {
+                outbox,
+                writer,
+                client,
+                server_read,
+            } = wire(1 << 20).await;
+            let process: ProcessId = "broadcast:broadcast:sys".parse().expect("id");
+            channels.push(Arc::new(Channel::new(process, outbox)));
+            clients.push((client, writer, server_read));
+        }
+        // Two rounds pushed back to back: a channel the sweep has not reached yet takes the
+        // second round with the first.
+        for round in ["first", "second"] {
+            let mut listed = Vec::new();
+            for channel in &channels {
+                if channel.outbox.push_swept(text(round)) == Ok(Swept::List) {
+                    listed.push(channel.clone());
+                }
+            }
+            sweep.add(listed);
+        }
+        let expected = bytes_of(&[Message::text("first"), Message::text("second")]);
+        for (client, _, _) in &mut clients {
+            let mut got = vec![0; expected.len()];
+            tokio::time::timeout(
+                crate::ws::outbound::test_wire::WAIT,
+                tokio::io::AsyncReadExt::read_exact(client, &mut got),
+            )
+            .await
+            .expect("in time")
+            .expect("read");
+            assert_eq!(got, expected);
+        }
+        let deadline = tokio::time::Instant::now() + crate::ws::outbound::test_wire::WAIT;
+        loop {
+            let line = sweep.state.lock();
+            if line.tasks == 0 {
+                assert!(line.waiting.is_empty());
+                break;
+            }
+            drop(line);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "sweep tasks still running"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_client_that_reads_all_the_time_near_the_limit_is_not_cut() {
+        const FRAMES: usize = 1_000;
+        /// 14 frames of 65,546 bytes on the wire: under the 1 MiB limit, a 15th not.
+        const BEHIND: usize = 14;
+        let Wire {
+            outbox,
+            writer: _writer,
+            mut client,
+            server_read: _server_read,
+        } = wire(1 << 20).await;
+        let process: ProcessId = "broadcast:broadcast:sys".parse().expect("id");
+        let channel = Arc::new(Channel::new(process, outbox));
+        let sweep = Arc::new(Sweep::default());
+        let frame = WireFrame::from_message(Message::binary(vec![5u8; 64 * 1024]));
+        let frame_len = frame.len();
+        let (read_tx, mut read_rx) = tokio::sync::watch::channel(0usize);
+        let reader = tokio::spawn(async move {
+            let mut buffer = vec![0u8; 100_000];
+            let mut total = 0;
+            while total < FRAMES * frame_len {
+                let n = tokio::io::AsyncReadExt::read(&mut client, &mut buffer)
+                    .await
+                    .expect("read");
+                assert!(n > 0, "the connection ended after {total} bytes");
+                total += n;
+                read_tx.send_replace(total / frame_len);
+            }
+        });
+        for sent in 0..FRAMES {
+            // Pushing frame `sent` leaves the client at most BEHIND frames behind.
+            let need = (sent + 1).saturating_sub(BEHIND);
+            tokio::time::timeout(
+                crate::ws::outbound::test_wire::WAIT,
+                read_rx.wait_for(|&read| read >= need),
+            )
+            .await
+            .expect("the client reads in time")
+            .expect("the reader runs");
+            match channel.outbox.push_swept(frame.clone()) {
+                Ok(Swept::List) => sweep.add(vec![channel.clone()]),
+                Ok(Swept::Queued) => {}
+                Err(error) => panic!("frame {sent} refused: {error:?}"),
+            }
+        }
+        tokio::time::timeout(crate::ws::outbound::test_wire::WAIT, reader)
+            .await
+            .expect("every frame arrives in time")
+            .expect("the reader task");
     }
 }

@@ -16,7 +16,7 @@ use super::{OutboxDrain, Outgoing};
 use crate::ws::refusal::{close_frame, error_frame};
 
 /// Bytes gathered for the socket before they are written in one call.
-const BATCH_BYTES: usize = 64 * 1024;
+pub(super) const BATCH_BYTES: usize = 64 * 1024;
 
 /// How the writer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ fn poll_write(drain: &OutboxDrain, at: &mut Progress, cx: &mut Context<'_>) -> P
                 Poll::Pending => {
                     // Everything is written and nothing is queued: pushes may write
                     // directly.
-                    socket.sleep(at.burst);
+                    socket.sleep();
                     return Poll::Pending;
                 }
             }
@@ -173,120 +173,13 @@ fn gather(at: &mut Progress, out: &mut Vec<u8>) -> (u64, u64) {
 mod tests {
     use std::time::Duration;
 
-    use process_lib::HttpServerError;
-    use tokio::io::AsyncReadExt;
-    use tokio::net::tcp::OwnedReadHalf;
-    use tokio::net::{TcpSocket, TcpStream};
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use process_lib::{HttpServerError, WsErrorCode};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_util::either::Either;
 
     use super::*;
-    use crate::ws::outbound::socket_writer::SocketWriter;
-    use crate::ws::outbound::{outbox, Outbox};
-
-    const WAIT: Duration = Duration::from_secs(10);
-
-    /// A channel's outbox with its writer task running on the server end of a real
-    /// loopback connection; the client end, to read what reached the wire; and the
-    /// server's read half, which keeps the socket open until it is dropped.
-    struct Wire {
-        outbox: Outbox,
-        writer: tokio::task::JoinHandle<WriterEnd>,
-        client: TcpStream,
-        server_read: OwnedReadHalf,
-    }
-
-    async fn wire(limit: usize) -> Wire {
-        wire_buffered(limit, None).await
-    }
-
-    /// A [`wire`] whose socket buffers are set to `buffers` bytes on both ends when given,
-    /// so the kernel holds only a little of what the writer writes.
-    async fn wire_buffered(limit: usize, buffers: Option<u32>) -> Wire {
-        let listener = TcpSocket::new_v4().expect("socket");
-        let client = TcpSocket::new_v4().expect("socket");
-        if let Some(size) = buffers {
-            // An accepted socket takes its buffer sizes from its listener.
-            listener.set_send_buffer_size(size).expect("send buffer");
-            client.set_recv_buffer_size(size).expect("receive buffer");
-        }
-        listener
-            .bind("127.0.0.1:0".parse().expect("address"))
-            .expect("bind");
-        let listener = listener.listen(1).expect("listen");
-        let client = client
-            .connect(listener.local_addr().expect("addr"))
-            .await
-            .expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        let (server_read, write) = server.into_split();
-        let (outbox, drain) = outbox(limit, metrics::Histogram::noop());
-        drain.attach(SocketWriter::new(Either::Left(write)));
-        let writer = tokio::spawn(run(drain));
-        Wire {
-            outbox,
-            writer,
-            client,
-            server_read,
-        }
-    }
-
-    /// The bytes `messages` take on the wire, in order.
-    fn bytes_of(messages: &[Message]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for message in messages {
-            WireFrame::from_message(message.clone()).append_to(&mut out);
-        }
-        out
-    }
-
-    impl Wire {
-        /// Reads exactly the bytes of `messages` from the client end.
-        async fn expect(&mut self, messages: &[Message]) {
-            let expected = bytes_of(messages);
-            let mut got = vec![0; expected.len()];
-            tokio::time::timeout(WAIT, self.client.read_exact(&mut got))
-                .await
-                .expect("in time")
-                .expect("read");
-            assert_eq!(got, expected);
-        }
-
-        /// Waits for the writer to end, closes the socket, and returns how the writer
-        /// ended with every byte the client read after what it already read.
-        async fn finish(self) -> (WriterEnd, Vec<u8>) {
-            let Wire {
-                writer,
-                mut client,
-                server_read,
-                outbox,
-            } = self;
-            let end = tokio::time::timeout(WAIT, writer)
-                .await
-                .expect("the writer ends in time")
-                .expect("the writer task");
-            drop((server_read, outbox));
-            let mut rest = Vec::new();
-            tokio::time::timeout(WAIT, client.read_to_end(&mut rest))
-                .await
-                .expect("in time")
-                .expect("read");
-            (end, rest)
-        }
-    }
-
-    fn push(outbox: &Outbox, text: &str) -> Result<(), HttpServerError> {
-        outbox.push_frame(WireFrame::from_message(Message::text(text)))
-    }
-
-    fn close_frame_of(code: u16, reason: &str) -> Message {
-        Message::Close(Some(CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        }))
-    }
+    use crate::ws::outbound::test_wire::{
+        bytes_of, close_frame_of, push, wire, wire_buffered, WAIT,
+    };
 
     #[tokio::test]
     async fn fast_path_and_queued_frames_reach_the_wire_in_push_order() {
@@ -330,60 +223,6 @@ mod tests {
         wire.expect(&[Message::text("reply")]).await;
         push(&wire.outbox, "after").expect("after");
         wire.expect(&[Message::text("after")]).await;
-    }
-
-    #[tokio::test]
-    async fn a_push_at_once_writes_an_idle_socket_and_queues_behind_waiting_frames() {
-        let mut wire = wire(1 << 20).await;
-        push(&wire.outbox, "first").expect("first");
-        wire.expect(&[Message::text("first")]).await;
-        // The writer sleeps with everything flushed: the pushing task writes it itself.
-        let at_once = |text: &str| {
-            wire.outbox
-                .push_frame_at_once(WireFrame::from_message(Message::text(text)))
-        };
-        at_once("second").expect("second");
-        assert!(
-            wire.outbox.shared.frames.is_empty(),
-            "second went out at once"
-        );
-        // Once a frame waits for the writer task, a push at once queues behind it.
-        push(&wire.outbox, "third").expect("third");
-        at_once("fourth").expect("fourth");
-        wire.outbox.close(1000, "");
-        let (end, rest) = wire.finish().await;
-        assert_eq!(end, WriterEnd::Closed(1000));
-        assert_eq!(
-            rest,
-            bytes_of(&[
-                Message::text("second"),
-                Message::text("third"),
-                Message::text("fourth"),
-                close_frame_of(1000, ""),
-            ])
-        );
-    }
-
-    #[tokio::test]
-    async fn a_push_at_once_queues_while_the_writer_gathers_bursts() {
-        let mut wire = wire(1 << 20).await;
-        let at_once = |outbox: &Outbox, text: &str| {
-            outbox.push_frame_at_once(WireFrame::from_message(Message::text(text)))
-        };
-        // The writer task has not run yet: it takes all three in one take.
-        for text in ["a", "b", "c"] {
-            push(&wire.outbox, text).expect(text);
-        }
-        wire.expect(&[Message::text("a"), Message::text("b"), Message::text("c")])
-            .await;
-        // It sleeps idle, but frames come in bursts here: this one waits for it too.
-        at_once(&wire.outbox, "d").expect("d");
-        assert!(!wire.outbox.shared.frames.is_empty(), "d was queued");
-        wire.expect(&[Message::text("d")]).await;
-        // It took that one alone: the next goes out at once.
-        at_once(&wire.outbox, "e").expect("e");
-        assert!(wire.outbox.shared.frames.is_empty(), "e went out at once");
-        wire.expect(&[Message::text("e")]).await;
     }
 
     #[tokio::test]
