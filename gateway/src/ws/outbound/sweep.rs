@@ -373,12 +373,14 @@ mod tests {
         }
         let deadline = tokio::time::Instant::now() + crate::ws::outbound::test_wire::WAIT;
         loop {
-            let line = sweep.state.lock();
-            if line.tasks == 0 {
-                assert!(line.waiting.is_empty());
+            let (tasks, waiting) = {
+                let line = sweep.state.lock();
+                (line.tasks, line.waiting.len())
+            };
+            if tasks == 0 {
+                assert_eq!(waiting, 0);
                 break;
             }
-            drop(line);
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "sweep tasks still running"
