@@ -155,7 +155,21 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     lo..hi.max(lo * 10.0)
 }
 
-/// A log-log panel of `lines`.
+/// Raises a log range's top by whole decades until `highest` sits below the top `share`
+/// of the axis, the band the legend covers.
+fn room_for_legend(r: std::ops::Range<f64>, highest: f64, share: f64) -> std::ops::Range<f64> {
+    let (lo, mut hi) = (r.start.log10(), r.end.log10());
+    while highest > 0.0 && highest.log10() > hi - share * (hi - lo) {
+        hi += 1.0;
+    }
+    r.start..10f64.powi(hi.round() as i32)
+}
+
+/// About how many pixels high a panel's plotting area is, and each legend entry.
+const PLOT_PX: f64 = 340.0;
+const LEGEND_ENTRY_PX: f64 = 20.0;
+
+/// A log-log panel of `lines`; the y axis leaves room above the lines for the legend.
 fn panel(
     area: &Area<'_>,
     title: &str,
@@ -163,15 +177,16 @@ fn panel(
     lines: &[Line],
 ) -> anyhow::Result<()> {
     let all = || lines.iter().flat_map(|l| l.points.iter().copied());
+    let highest = all().map(|(_, y)| y).fold(0.0, f64::max);
+    let drawn = lines.iter().filter(|l| !l.points.is_empty()).count();
+    let legend = (drawn as f64 * LEGEND_ENTRY_PX + 16.0) / PLOT_PX;
+    let y = room_for_legend(range(all().map(|(_, y)| y)), highest, legend.min(0.6));
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d(
-            range(all().map(|(x, _)| x)).log_scale(),
-            range(all().map(|(_, y)| y)).log_scale(),
-        )?;
+        .build_cartesian_2d(range(all().map(|(x, _)| x)).log_scale(), y.log_scale())?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -425,7 +440,7 @@ fn idle_lines(c: &Comparison) -> Vec<Line> {
 
 #[cfg(test)]
 mod tests {
-    use super::{axis, range};
+    use super::{axis, range, room_for_legend};
 
     #[test]
     fn axis_labels_are_short() {
@@ -444,5 +459,14 @@ mod tests {
         );
         assert_eq!(range([95.0, 10_500.0].into_iter()), 10.0..100_000.0);
         assert_eq!(range(std::iter::empty()), 1.0..10.0);
+    }
+
+    #[test]
+    fn the_legend_gets_the_top_of_the_axis_to_itself() {
+        // 450k on 10k..1M is 83 % of the way up: above a legend's top quarter.
+        assert_eq!(room_for_legend(1e4..1e6, 4.5e5, 0.25), 1e4..1e7);
+        // 60k on 10k..1M is 39 % up: it stays.
+        assert_eq!(room_for_legend(1e4..1e6, 6e4, 0.25), 1e4..1e6);
+        assert_eq!(room_for_legend(1.0..10.0, 0.0, 0.25), 1.0..10.0);
     }
 }
