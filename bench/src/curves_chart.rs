@@ -165,9 +165,17 @@ fn room_for_legend(r: std::ops::Range<f64>, highest: f64, share: f64) -> std::op
     r.start..10f64.powi(hi.round() as i32)
 }
 
-/// About how many pixels high a panel's plotting area is, and each legend entry.
-const PLOT_PX: f64 = 340.0;
+/// About how many pixels high and wide a panel's plotting area is; how high a legend
+/// entry is, and how wide a character of its text (plus the sample line and padding).
+const PLOT_PX: (f64, f64) = (340.0, 400.0);
 const LEGEND_ENTRY_PX: f64 = 20.0;
+const LEGEND_CHAR_PX: f64 = 7.5;
+const LEGEND_PAD_PX: f64 = 50.0;
+
+/// Where along a log axis over `r` the value `v` lies, from 0 to 1.
+fn along(r: &std::ops::Range<f64>, v: f64) -> f64 {
+    (v.log10() - r.start.log10()) / (r.end.log10() - r.start.log10())
+}
 
 /// A log-log panel of `lines`; the y axis leaves room above the lines for the legend.
 fn panel(
@@ -177,16 +185,23 @@ fn panel(
     lines: &[Line],
 ) -> anyhow::Result<()> {
     let all = || lines.iter().flat_map(|l| l.points.iter().copied());
-    let highest = all().map(|(_, y)| y).fold(0.0, f64::max);
-    let drawn = lines.iter().filter(|l| !l.points.is_empty()).count();
-    let legend = (drawn as f64 * LEGEND_ENTRY_PX + 16.0) / PLOT_PX;
-    let y = room_for_legend(range(all().map(|(_, y)| y)), highest, legend.min(0.6));
+    // The legend sits in the upper left: only the points beneath it need room above them.
+    let drawn: Vec<&Line> = lines.iter().filter(|l| !l.points.is_empty()).collect();
+    let chars = drawn.iter().map(|l| l.label.len()).max().unwrap_or(0);
+    let legend_wide = (chars as f64 * LEGEND_CHAR_PX + LEGEND_PAD_PX) / PLOT_PX.1;
+    let legend_high = (drawn.len() as f64 * LEGEND_ENTRY_PX + 16.0) / PLOT_PX.0;
+    let x = range(all().map(|(x, _)| x));
+    let highest = all()
+        .filter(|&(v, _)| along(&x, v) <= legend_wide)
+        .map(|(_, y)| y)
+        .fold(0.0, f64::max);
+    let y = room_for_legend(range(all().map(|(_, y)| y)), highest, legend_high.min(0.6));
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d(range(all().map(|(x, _)| x)).log_scale(), y.log_scale())?;
+        .build_cartesian_2d(x.log_scale(), y.log_scale())?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -440,7 +455,7 @@ fn idle_lines(c: &Comparison) -> Vec<Line> {
 
 #[cfg(test)]
 mod tests {
-    use super::{axis, range, room_for_legend};
+    use super::{along, axis, range, room_for_legend};
 
     #[test]
     fn axis_labels_are_short() {
@@ -468,5 +483,6 @@ mod tests {
         // 60k on 10k..1M is 39 % up: it stays.
         assert_eq!(room_for_legend(1e4..1e6, 6e4, 0.25), 1e4..1e6);
         assert_eq!(room_for_legend(1.0..10.0, 0.0, 0.25), 1.0..10.0);
+        assert_eq!(along(&(10.0..100_000.0), 1_000.0), 0.5);
     }
 }
