@@ -213,8 +213,23 @@ pub struct Comparison {
     pub load_end: String,
 }
 
+impl Comparison {
+    /// Reads a comparison from its `results.json`, filling in what older results left
+    /// implicit (the one depth of a fan-out curve measured at a single depth).
+    pub fn from_json(json: &[u8]) -> anyhow::Result<Self> {
+        let mut comparison: Self = serde_json::from_slice(json)?;
+        if let Some(&window) = comparison.params.curves.windows.first() {
+            for r in comparison.runs.iter_mut().flatten() {
+                r.curves.fill_window(window);
+            }
+        }
+        Ok(comparison)
+    }
+}
+
 impl ServerRun {
-    fn new(kind: ServerKind) -> Self {
+    /// A run of `kind` with nothing measured yet.
+    pub(crate) fn new(kind: ServerKind) -> Self {
         Self {
             kind,
             idle: None,

@@ -1,7 +1,7 @@
 //! The cost curves: how each server's cost grows with the work, measured point by point.
 //!
 //! - `fanout-curve`: fan-out deliveries/s and latency against subscribers (100, 1,000,
-//!   10,000 by default).
+//!   10,000 by default), at each of several depths (1 and 16 frames in flight by default).
 //! - `echo-curve`: echo msgs/s and round-trip latency against clients (1 to 10,000).
 //! - `idle-curve`: server RSS against idle connections, up to the file limit.
 //! - `open-loop`: echo at a fixed offered rate, a share (half by default) of the highest
@@ -75,8 +75,10 @@ pub struct CurveParams {
     pub echo_clients: Vec<usize>,
     /// Idle connection counts.
     pub idle: Vec<IdleSize>,
-    /// Fan-out frames in flight at most.
-    pub window: u64,
+    /// The depths of the fan-out curve: each subscriber count runs once at each of these
+    /// frames in flight at most. Results of a single depth say `window: 16`, read as `[16]`.
+    #[serde(alias = "window", deserialize_with = "one_or_many")]
+    pub windows: Vec<u64>,
     /// Payload bytes (echo, fan-out, open-loop).
     pub size: usize,
     /// Echo and open-loop warm-up before counting.
@@ -105,7 +107,7 @@ impl Default for CurveParams {
                 IdleSize::Count(10_000),
                 IdleSize::FileLimit,
             ],
-            window: 16,
+            windows: vec![1, 16],
             size: 32,
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(3),
@@ -122,6 +124,33 @@ pub struct Point<T> {
     pub n: usize,
     /// The result at `n`.
     pub result: T,
+}
+
+/// One point of the fan-out curve: a subscriber count at one depth.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct FanoutPoint {
+    /// Subscribers.
+    pub n: usize,
+    /// Frames in flight at most (0 in results of a single depth, which say it once in
+    /// [`CurveParams::windows`]; [`Curves::fill_window`] puts it in).
+    #[serde(default)]
+    pub window: u64,
+    /// The result at `n` and `window`.
+    pub result: FanoutResult,
+}
+
+/// A number or a list of them (older results name one fan-out depth, newer ones several).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(u64),
+        Many(Vec<u64>),
+    }
+    Ok(match serde::Deserialize::deserialize(d)? {
+        OneOrMany::One(w) => vec![w],
+        OneOrMany::Many(ws) => ws,
+    })
 }
 
 /// One point of the idle curve.
@@ -156,14 +185,40 @@ pub struct OpenLoop {
 /// One server's curves in one run; a point that failed is missing and has an error line.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Curves {
-    /// Fan-out against subscribers.
-    pub fanout: Vec<Point<FanoutResult>>,
+    /// Fan-out against subscribers, at each depth.
+    pub fanout: Vec<FanoutPoint>,
     /// Echo against clients.
     pub echo: Vec<Point<EchoResult>>,
     /// RSS against idle connections.
     pub idle: Vec<IdlePoint>,
     /// Echo at a fixed offered rate.
     pub open_loop: Option<OpenLoop>,
+}
+
+impl Curves {
+    /// Gives the fan-out points of results made at a single depth that depth.
+    pub fn fill_window(&mut self, window: u64) {
+        for p in self.fanout.iter_mut().filter(|p| p.window == 0) {
+            p.window = window;
+        }
+    }
+
+    /// The fan-out result at `n` subscribers and `window` frames in flight, if measured.
+    pub fn fanout_at(&self, n: usize, window: u64) -> Option<&FanoutResult> {
+        self.fanout
+            .iter()
+            .find(|p| p.n == n && p.window == window)
+            .map(|p| &p.result)
+    }
+}
+
+/// The fan-out curve's points in the order they run: each subscriber count at every
+/// depth before the next count, so the depths of one count are measured close together.
+pub fn fanout_points(c: &CurveParams) -> Vec<(usize, u64)> {
+    c.subscribers
+        .iter()
+        .flat_map(|&n| c.windows.iter().map(move |&w| (n, w)))
+        .collect()
 }
 
 /// Whether any of the curves' scenarios is wanted.
@@ -186,12 +241,12 @@ fn fits(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fan-out with `n` subscribers on a fresh `kind`.
+/// Fan-out with `n` subscribers and at most `window` frames in flight on a fresh `kind`.
 async fn fanout_point(
     programs: &Programs,
     core: Option<usize>,
     kind: ServerKind,
-    n: usize,
+    (n, window): (usize, u64),
     c: &CurveParams,
 ) -> anyhow::Result<FanoutResult> {
     fits(n + 1)?;
@@ -200,7 +255,7 @@ async fn fanout_point(
     let params = FanoutParams {
         subscribers: n,
         size: c.size,
-        window: c.window,
+        window,
         duration: c.duration,
     };
     let result = fanout::run_across(&target, &target, &[server.pid], params).await;
@@ -321,15 +376,17 @@ pub async fn run(
     results: &mut [ServerRun],
 ) {
     if wants("fanout-curve") {
-        for (point, &n) in c.subscribers.iter().enumerate() {
+        for (point, (n, window)) in fanout_points(c).into_iter().enumerate() {
             for at in turns(c, results, point) {
                 let kind = results[at].kind;
-                eprintln!("  {}: fan-out curve, {n} subscribers", kind.short());
-                match fanout_point(programs, core, kind, n, c).await {
-                    Ok(result) => results[at].curves.fanout.push(Point { n, result }),
-                    Err(e) => results[at]
-                        .errors
-                        .push(format!("fan-out curve, {n} subscribers: {e:#}")),
+                let what = format!("fan-out curve, {n} subscribers, {window} in flight");
+                eprintln!("  {}: {what}", kind.short());
+                match fanout_point(programs, core, kind, (n, window), c).await {
+                    Ok(result) => results[at]
+                        .curves
+                        .fanout
+                        .push(FanoutPoint { n, window, result }),
+                    Err(e) => results[at].errors.push(format!("{what}: {e:#}")),
                 }
                 settle().await;
             }
@@ -438,6 +495,42 @@ mod tests {
         assert_eq!("10_000".parse(), Ok(IdleSize::Count(10_000)));
         assert!("lots".parse::<IdleSize>().is_err());
         assert_eq!(IdleSize::FileLimit.to_string(), "max");
+    }
+
+    #[test]
+    fn every_count_runs_at_every_depth_before_the_next_count() {
+        let c = CurveParams {
+            subscribers: vec![100, 10_000],
+            windows: vec![1, 16],
+            ..CurveParams::default()
+        };
+        assert_eq!(
+            fanout_points(&c),
+            [(100, 1), (100, 16), (10_000, 1), (10_000, 16)]
+        );
+    }
+
+    #[test]
+    fn one_depth_or_several_read_back() {
+        let mut json = serde_json::to_value(CurveParams::default()).expect("params as JSON");
+        assert_eq!(json["windows"], serde_json::json!([1, 16]));
+        let object = json.as_object_mut().expect("an object");
+        object.remove("windows");
+        object.insert("window".to_owned(), 16.into());
+        let old: CurveParams = serde_json::from_value(json).expect("a single depth reads");
+        assert_eq!(old.windows, [16]);
+
+        let point: FanoutPoint = serde_json::from_value(
+            serde_json::json!({"n": 100, "result": FanoutResult::default()}),
+        )
+        .expect("a point without its depth reads");
+        let mut curves = Curves {
+            fanout: vec![point],
+            ..Curves::default()
+        };
+        curves.fill_window(16);
+        assert!(curves.fanout_at(100, 16).is_some());
+        assert!(curves.fanout_at(100, 1).is_none());
     }
 
     #[test]

@@ -195,9 +195,15 @@ struct CompareArgs {
     /// Connection counts of the idle curve; `max` is as many as the server's file limit allows.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,max")]
     curve_idle: Vec<IdleSize>,
-    /// Fan-out curve frames in flight at most.
-    #[arg(long, default_value_t = 16)]
-    curve_window: u64,
+    /// The fan-out curve's depths, comma-separated: every subscriber count runs at each of
+    /// these frames in flight at most (`--curve-window` is the same flag).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,16",
+        alias = "curve-window"
+    )]
+    curve_windows: Vec<u64>,
     /// Seconds each echo and fan-out curve point, and the open loop, is counted.
     #[arg(long, default_value_t = 3.0)]
     curve_secs: f64,
@@ -243,7 +249,7 @@ fn main() -> anyhow::Result<()> {
         Command::Report { out } => {
             let json = std::fs::read(out.join("out/results.json"))
                 .context("no out/results.json: run compare first")?;
-            let comparison: compare::Comparison = serde_json::from_slice(&json)?;
+            let comparison = compare::Comparison::from_json(&json)?;
             return write_report(&comparison, &out);
         }
         Command::OutsideEcho { url, token } => {
@@ -294,6 +300,10 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(
         args.curve_secs > 0.0 && args.open_loop_share > 0.0 && args.open_loop_clients > 0,
         "--curve-secs, --open-loop-share and --open-loop-clients must be above zero"
+    );
+    anyhow::ensure!(
+        !args.curve_windows.is_empty() && args.curve_windows.iter().all(|&w| w > 0),
+        "--curve-windows takes one or more frame counts above zero, such as 1,16"
     );
     let fd_limit = raise_fd_limit();
     // Read before pinning: once pinned, this process sees one core.
@@ -364,7 +374,7 @@ fn main() -> anyhow::Result<()> {
             subscribers: args.curve_subscribers.clone(),
             echo_clients: args.curve_clients.clone(),
             idle: args.curve_idle.clone(),
-            window: args.curve_window.max(1),
+            windows: distinct(&args.curve_windows),
             size: args.size,
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs_f64(args.curve_secs),
@@ -410,6 +420,17 @@ fn main() -> anyhow::Result<()> {
     });
     anyhow::ensure!(!soak_failed, "the soak failed (see RESULTS.md)");
     Ok(())
+}
+
+/// `values` in their order, each once.
+fn distinct(values: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(values.len());
+    for &v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 fn write_report(comparison: &compare::Comparison, out: &std::path::Path) -> anyhow::Result<()> {

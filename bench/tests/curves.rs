@@ -1,5 +1,6 @@
 //! A short smoke of the cost curves: a real Switchboard node and the bare tokio-tungstenite
-//! baseline, each curve at two tiny sizes on fresh processes, one server at a time, and the
+//! baseline, each curve at two tiny sizes (fan-out at each of two depths) on fresh
+//! processes, one server at a time, and the
 //! open loop at half the baseline's best echo rate. It checks every point produced sane
 //! figures, every frame and reply arrived, and the report and chart show them; it asserts
 //! no time or rate.
@@ -49,7 +50,7 @@ fn params() -> CompareParams {
             subscribers: vec![2, 6],
             echo_clients: vec![1, 4],
             idle: vec![IdleSize::Count(5), IdleSize::Count(12)],
-            window: 4,
+            windows: vec![1, 4],
             size: 32,
             warmup: Duration::from_millis(200),
             duration: Duration::from_millis(500),
@@ -75,8 +76,8 @@ async fn every_curve_runs_point_by_point_against_a_node_and_a_baseline() {
         assert!(server.echo.is_none() && server.fanout.is_none() && server.idle.is_none());
         let curves = &server.curves;
 
-        let fanned: Vec<usize> = curves.fanout.iter().map(|p| p.n).collect();
-        assert_eq!(fanned, [2, 6], "{kind:?}");
+        let fanned: Vec<(usize, u64)> = curves.fanout.iter().map(|p| (p.n, p.window)).collect();
+        assert_eq!(fanned, [(2, 1), (2, 4), (6, 1), (6, 4)], "{kind:?}");
         for point in &curves.fanout {
             let f = point.result;
             assert!(
@@ -143,7 +144,15 @@ async fn every_curve_runs_point_by_point_against_a_node_and_a_baseline() {
     ] {
         assert!(text.contains(heading), "no {heading:?} in:\n{text}");
     }
-    assert!(text.contains("| 6 |") && text.contains("| 12 |"), "{text}");
+    assert!(text.contains("| 12 |"), "{text}");
+    // Fan-out rows name their depth, then their subscribers, the shallow depth first.
+    let one = text
+        .find("| 1 | 6 |")
+        .expect("a row at 1 in flight and 6 subscribers");
+    let four = text
+        .find("| 4 | 2 |")
+        .expect("a row at 4 in flight and 2 subscribers");
+    assert!(one < four, "{text}");
     assert!(
         !text.contains("## Targets") && !text.contains("## Echo:"),
         "only what ran is reported:\n{text}"

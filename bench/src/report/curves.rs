@@ -1,10 +1,11 @@
-//! The cost curves' tables in `RESULTS.md`: one row per point, one column per server
-//! (medians over runs), then Switchboard/baseline ratios computed within each run (their
-//! median).
+//! The cost curves' tables in `RESULTS.md`: one row per point (per depth and subscriber
+//! count for fan-out), one column per server (medians over runs), then Switchboard/baseline
+//! ratios computed within each run (median [min–max]); and the fan-out curve's targets at
+//! 10,000 subscribers.
 
 use std::fmt::Write;
 
-use super::{group, ratios_of, values, Spread};
+use super::{group, ratios, ratios_of, values, Spread, Target};
 use crate::compare::{Comparison, ServerRun};
 use crate::curves::{IdleSize, OpenLoop};
 use crate::procfs::CpuUse;
@@ -13,6 +14,12 @@ use crate::servers::ServerKind;
 
 /// Reads one figure of a server's run at one point.
 type At<K> = fn(&ServerRun, K) -> Option<f64>;
+
+/// The subscriber count of the fan-out curve's targets.
+pub(crate) const TARGET_SUBSCRIBERS: usize = 10_000;
+
+/// The depths (frames in flight) of the fan-out curve's targets.
+pub(crate) const TARGET_WINDOWS: [u64; 2] = [1, 16];
 
 /// `3 s` as `3`, `0.5 s` as `0.5`.
 fn secs(d: std::time::Duration) -> String {
@@ -41,14 +48,14 @@ fn median(c: &Comparison, kind: ServerKind, metric: impl Fn(&ServerRun) -> Optio
     Spread::of(&values(c, kind, metric)).map_or_else(|| "—".to_owned(), |s| group(s.median, 0))
 }
 
-/// The median of Switchboard/`baseline` within each run, at one point.
+/// Switchboard/`baseline` within each run, at one point: median [min–max] over runs.
 fn ratio(
     c: &Comparison,
     baseline: ServerKind,
     metric: impl Fn(&ServerRun) -> Option<f64>,
 ) -> String {
     Spread::of(&ratios_of(c, ServerKind::Switchboard, baseline, metric))
-        .map_or_else(|| "—".to_owned(), |s| group(s.median, 2))
+        .map_or_else(|| "—".to_owned(), |s| s.show(2))
 }
 
 /// The servers the curves ran for, in the comparison's order.
@@ -73,19 +80,22 @@ fn baselines(c: &Comparison) -> Vec<ServerKind> {
         .collect()
 }
 
-/// A throughput curve: `rate` and `p99` per server at each of `ns`, the ratios, and each
-/// side's CPU.
-fn throughput_table(
+/// A throughput curve: `rate` and `p99` per server at each row's point, the ratios, and
+/// each side's CPU. A row is its label cells (one per entry of `labels`) and its point.
+fn throughput_table<K: Copy>(
     out: &mut String,
     c: &Comparison,
-    (what, unit): (&str, &str),
-    ns: &[usize],
-    (rate, p99): (At<usize>, At<usize>),
-    cpu: fn(&ServerRun, usize) -> Option<CpuUse>,
+    (labels, unit): (&[&str], &str),
+    rows: &[(Vec<String>, K)],
+    (rate, p99): (At<K>, At<K>),
+    cpu: fn(&ServerRun, K) -> Option<CpuUse>,
 ) {
     let servers = &curve_servers(c);
     let bases = baselines(c);
-    let mut head = format!("| {what} |");
+    let mut head = "|".to_owned();
+    for label in labels {
+        let _ = write!(head, " {label} |");
+    }
     for k in servers {
         let _ = write!(head, " {} {unit} |", k.short());
     }
@@ -103,26 +113,30 @@ fn throughput_table(
     }
     let columns = head.matches(" |").count();
     let _ = writeln!(out, "{head}\n|{}", "---|".repeat(columns));
-    for &n in ns {
-        let mut row = format!("| {} |", group(n as f64, 0));
-        for &k in servers {
-            let _ = write!(row, " {} |", median(c, k, |r| rate(r, n)));
+    for (cells, point) in rows {
+        let point = *point;
+        let mut row = "|".to_owned();
+        for cell in cells {
+            let _ = write!(row, " {cell} |");
         }
         for &k in servers {
-            let _ = write!(row, " {} |", median(c, k, |r| p99(r, n)));
+            let _ = write!(row, " {} |", median(c, k, |r| rate(r, point)));
+        }
+        for &k in servers {
+            let _ = write!(row, " {} |", median(c, k, |r| p99(r, point)));
         }
         for &b in &bases {
-            let _ = write!(row, " {} |", ratio(c, b, |r| rate(r, n)));
+            let _ = write!(row, " {} |", ratio(c, b, |r| rate(r, point)));
         }
         for &b in &bases {
-            let _ = write!(row, " {} |", ratio(c, b, |r| p99(r, n)));
+            let _ = write!(row, " {} |", ratio(c, b, |r| p99(r, point)));
         }
         for &k in servers {
             let _ = write!(
                 row,
                 " {} / {} |",
-                median(c, k, |r| cpu(r, n).map(|u| u.server_pct)),
-                median(c, k, |r| cpu(r, n).map(|u| u.client_pct)),
+                median(c, k, |r| cpu(r, point).map(|u| u.server_pct)),
+                median(c, k, |r| cpu(r, point).map(|u| u.client_pct)),
             );
         }
         let _ = writeln!(out, "{row}");
@@ -130,8 +144,50 @@ fn throughput_table(
     out.push('\n');
 }
 
-fn fanout_at(r: &ServerRun, n: usize) -> Option<&crate::scenario::fanout::FanoutResult> {
-    r.curves.fanout.iter().find(|p| p.n == n).map(|p| &p.result)
+/// The fan-out curve's points, ordered by depth and then by subscriber count.
+fn fanout_points(c: &Comparison) -> Vec<(usize, u64)> {
+    let mut seen = points(c, |r| {
+        r.curves.fanout.iter().map(|p| (p.n, p.window)).collect()
+    });
+    seen.sort_by_key(|&(n, window)| (window, n));
+    seen
+}
+
+/// The fan-out curve's targets: at 10,000 subscribers and each of 1 and 16 frames in
+/// flight, Switchboard's deliveries/s at least and its p99 at most the bare
+/// tokio-tungstenite server's (default settings), ratios within each run. None when the
+/// fan-out curve did not run.
+pub(super) fn targets(c: &Comparison) -> Vec<Target> {
+    if !c.params.runs_scenario("fanout-curve") {
+        return Vec::new();
+    }
+    let n = TARGET_SUBSCRIBERS;
+    let mut targets = Vec::new();
+    for window in TARGET_WINDOWS {
+        let at = move |r: &ServerRun| r.curves.fanout_at(n, window).copied();
+        for is_rate in [true, false] {
+            let metric = if is_rate { "deliveries/s" } else { "p99" };
+            targets.push(Target {
+                what: format!(
+                    "fan-out curve {metric} at {} subscribers, Switchboard / tokio-tungstenite \
+                     default ({window} in flight)",
+                    group(n as f64, 0)
+                ),
+                per_run: ratios(c, ServerKind::TtDefault, move |r| {
+                    at(r).map(|f| {
+                        if is_rate {
+                            f.deliveries_per_s
+                        } else {
+                            f.latency.p99_us
+                        }
+                    })
+                }),
+                bound: 1.0,
+                at_least: is_rate,
+            });
+        }
+    }
+    targets
 }
 
 fn echo_at(r: &ServerRun, n: usize) -> Option<&crate::scenario::echo::EchoResult> {
@@ -148,7 +204,7 @@ fn idle_at(r: &ServerRun, size: IdleSize) -> Option<&IdleMaxResult> {
 
 /// The whole "Cost curves" section, when any curve ran.
 pub fn curves(out: &mut String, c: &Comparison) {
-    let fan_ns = points(c, |r| r.curves.fanout.iter().map(|p| p.n).collect());
+    let fan_points = fanout_points(c);
     let echo_ns = points(c, |r| r.curves.echo.iter().map(|p| p.n).collect());
     let idle_sizes = points(c, |r| r.curves.idle.iter().map(|p| p.size).collect());
     let open = c
@@ -156,7 +212,7 @@ pub fn curves(out: &mut String, c: &Comparison) {
         .iter()
         .flatten()
         .any(|r| r.curves.open_loop.is_some());
-    if fan_ns.is_empty() && echo_ns.is_empty() && idle_sizes.is_empty() && !open {
+    if fan_points.is_empty() && echo_ns.is_empty() && idle_sizes.is_empty() && !open {
         return;
     }
     let p = &c.params.curves;
@@ -166,28 +222,36 @@ pub fn curves(out: &mut String, c: &Comparison) {
          How each server's cost grows with the work. Every point runs on a fresh process of one \
          server at a time (at 10,000 connections the server and the generator each hold 10,000 \
          sockets), the servers taking turns point by point. Figures are medians over runs; a \
-         ratio is Switchboard/baseline within one run, then its median. The generator has one \
+         ratio is Switchboard/baseline within one run, then its median [min–max] over runs. \
+         The generator has one \
          core: where its CPU nears 100 % the figure is the generator's limit, not the server's.\n\n\
          ![the cost curves](curves.png)\n"
     );
-    if !fan_ns.is_empty() {
+    if !fan_points.is_empty() {
+        let depths: Vec<String> = p.windows.iter().map(u64::to_string).collect();
         let _ = writeln!(
             out,
-            "### Fan-out against subscribers: {} B, at most {} frames in flight, {} s per point\n",
+            "### Fan-out against subscribers: {} B, at most {} frames in flight, {} s per point\n\n\
+             Each subscriber count runs at every depth on a fresh server; with one frame in \
+             flight each published frame waits for all its deliveries before the next.\n",
             p.size,
-            p.window,
+            depths.join(" and "),
             secs(p.duration)
         );
+        let rows: Vec<(Vec<String>, (usize, u64))> = fan_points
+            .iter()
+            .map(|&(n, window)| (vec![window.to_string(), group(n as f64, 0)], (n, window)))
+            .collect();
         throughput_table(
             out,
             c,
-            ("subscribers", "deliveries/s"),
-            &fan_ns,
+            (&["in flight", "subscribers"], "deliveries/s"),
+            &rows,
             (
-                |r, n| fanout_at(r, n).map(|f| f.deliveries_per_s),
-                |r, n| fanout_at(r, n).map(|f| f.latency.p99_us),
+                |r, (n, w)| r.curves.fanout_at(n, w).map(|f| f.deliveries_per_s),
+                |r, (n, w)| r.curves.fanout_at(n, w).map(|f| f.latency.p99_us),
             ),
-            |r, n| fanout_at(r, n).map(|f| f.cpu),
+            |r, (n, w)| r.curves.fanout_at(n, w).map(|f| f.cpu),
         );
         let missing: f64 = c
             .runs
@@ -209,11 +273,15 @@ pub fn curves(out: &mut String, c: &Comparison) {
             secs(p.duration),
             secs(p.warmup)
         );
+        let rows: Vec<(Vec<String>, usize)> = echo_ns
+            .iter()
+            .map(|&n| (vec![group(n as f64, 0)], n))
+            .collect();
         throughput_table(
             out,
             c,
-            ("clients", "msgs/s"),
-            &echo_ns,
+            (&["clients"], "msgs/s"),
+            &rows,
             (
                 |r, n| echo_at(r, n).map(|e| e.msgs_per_s),
                 |r, n| echo_at(r, n).map(|e| e.rtt.p99_us),
@@ -339,4 +407,216 @@ fn open_loop_table(out: &mut String, c: &Comparison) {
         );
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::compare::{CompareParams, Machine};
+    use crate::curves::{CurveParams, FanoutPoint};
+    use crate::scenario::echo::EchoParams;
+    use crate::scenario::fanout::{FanoutParams, FanoutResult};
+    use crate::scenario::idle::IdleParams;
+
+    const SERVERS: [ServerKind; 3] = [
+        ServerKind::Switchboard,
+        ServerKind::TtDefault,
+        ServerKind::Tt4k,
+    ];
+
+    fn params(scenarios: &[&str]) -> CompareParams {
+        let fanout = FanoutParams {
+            subscribers: 1,
+            size: 32,
+            window: 1,
+            duration: Duration::from_secs(1),
+        };
+        CompareParams {
+            runs: 3,
+            servers: SERVERS.to_vec(),
+            echo: EchoParams {
+                clients: 1,
+                size: 32,
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs(1),
+            },
+            idle: IdleParams {
+                connections: 1,
+                concurrency: 1,
+            },
+            fanout,
+            idle_max_cap: None,
+            net: fanout,
+            server_core: None,
+            chat: Default::default(),
+            soak: Default::default(),
+            curves: CurveParams {
+                servers: SERVERS.to_vec(),
+                ..CurveParams::default()
+            },
+            cluster: Default::default(),
+            scenarios: scenarios.iter().map(|s| (*s).to_owned()).collect(),
+            slices: 1,
+            deep_window: 0,
+            shallow_windows: Vec::new(),
+        }
+    }
+
+    /// A fan-out result of `rate` deliveries/s with a p99 of `p99` µs.
+    fn fanned(rate: f64, p99: f64) -> FanoutResult {
+        let mut f = FanoutResult {
+            deliveries_per_s: rate,
+            ..FanoutResult::default()
+        };
+        f.latency.p99_us = p99;
+        f
+    }
+
+    /// Three runs; `at(kind, run)` gives each server's points in that run as
+    /// (subscribers, window, rate, p99).
+    fn comparison(
+        scenarios: &[&str],
+        at: impl Fn(ServerKind, usize) -> Vec<(usize, u64, f64, f64)>,
+    ) -> Comparison {
+        let runs = (0..3)
+            .map(|run| {
+                SERVERS
+                    .iter()
+                    .map(|&kind| {
+                        let mut r = ServerRun::new(kind);
+                        for (n, window, rate, p99) in at(kind, run) {
+                            r.curves.fanout.push(FanoutPoint {
+                                n,
+                                window,
+                                result: fanned(rate, p99),
+                            });
+                        }
+                        r
+                    })
+                    .collect()
+            })
+            .collect();
+        Comparison {
+            params: params(scenarios),
+            machine: Machine::default(),
+            command: "compare".into(),
+            runs,
+            elapsed_s: 1.0,
+            load_end: String::new(),
+        }
+    }
+
+    /// Switchboard: at 10,000 subscribers and one in flight 90, 120, 110 deliveries/s and
+    /// a p99 of 500, 400, 300 µs; at 16 in flight 200, 210, 220 and 800, 900, 1,000. Both
+    /// bare servers: 100 deliveries/s and 400 µs throughout. Also 100 subscribers at one in
+    /// flight, where Switchboard is level.
+    fn ten_thousand() -> Comparison {
+        comparison(&["fanout-curve"], |kind, run| {
+            if kind == ServerKind::Switchboard {
+                vec![
+                    (
+                        10_000,
+                        16,
+                        [200.0, 210.0, 220.0][run],
+                        [800.0, 900.0, 1_000.0][run],
+                    ),
+                    (
+                        10_000,
+                        1,
+                        [90.0, 120.0, 110.0][run],
+                        [500.0, 400.0, 300.0][run],
+                    ),
+                    (100, 1, 100.0, 400.0),
+                ]
+            } else {
+                vec![
+                    (100, 1, 100.0, 400.0),
+                    (10_000, 1, 100.0, 400.0),
+                    (10_000, 16, 100.0, 400.0),
+                ]
+            }
+        })
+    }
+
+    fn rows(c: &Comparison) -> Vec<String> {
+        targets(c).iter().map(Target::row).collect()
+    }
+
+    #[test]
+    fn the_targets_at_ten_thousand_take_each_runs_ratio_and_say_met_or_missed() {
+        let rows = rows(&ten_thousand());
+        let expected = [
+            "| fan-out curve deliveries/s at 10,000 subscribers, Switchboard / tokio-tungstenite \
+             default (1 in flight) | ≥ 1 | 0.90, 1.20, 1.10 | 1.10 [0.90–1.20] | met by the \
+             median, not in every run |\n",
+            "| fan-out curve p99 at 10,000 subscribers, Switchboard / tokio-tungstenite default \
+             (1 in flight) | ≤ 1 | 1.25, 1.00, 0.75 | 1.00 [0.75–1.25] | met by the median, not \
+             in every run |\n",
+            "| fan-out curve deliveries/s at 10,000 subscribers, Switchboard / tokio-tungstenite \
+             default (16 in flight) | ≥ 1 | 2.00, 2.10, 2.20 | 2.10 [2.00–2.20] | **met** in \
+             every run |\n",
+            "| fan-out curve p99 at 10,000 subscribers, Switchboard / tokio-tungstenite default \
+             (16 in flight) | ≤ 1 | 2.00, 2.25, 2.50 | 2.25 [2.00–2.50] | **missed** |\n",
+        ];
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn a_run_without_the_baseline_at_a_point_gives_no_ratio() {
+        // The bare server failed its 16-in-flight point in the second run.
+        let c = comparison(&["fanout-curve"], |kind, run| match kind {
+            ServerKind::Switchboard => vec![(10_000, 16, 150.0, 400.0)],
+            _ if run == 1 => Vec::new(),
+            _ => vec![(10_000, 16, 100.0, 400.0)],
+        });
+        let rows = rows(&c);
+        assert!(
+            rows[2].contains("| 1.50, 1.50 | 1.50 [1.50–1.50] |"),
+            "{}",
+            rows[2]
+        );
+        assert!(
+            rows[0].ends_with("| — | — | not measured |\n"),
+            "{}",
+            rows[0]
+        );
+    }
+
+    #[test]
+    fn no_curve_targets_unless_the_fanout_curve_ran() {
+        assert!(targets(&comparison(&["echo"], |_, _| Vec::new())).is_empty());
+        let text = super::super::render(&ten_thousand(), "");
+        assert!(text.contains("## Targets"), "{text}");
+        assert!(text.contains("(16 in flight) | ≤ 1 |"), "{text}");
+    }
+
+    #[test]
+    fn the_fanout_table_has_a_row_per_depth_and_count_with_ratio_spreads() {
+        let mut out = String::new();
+        curves(&mut out, &ten_thousand());
+        let table: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("| in flight | subscribers |"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(table.len(), 5, "{out}");
+        assert!(table[0].contains(
+            "| switchboard / tt-default deliveries/s | switchboard / tt-4k deliveries/s |"
+        ));
+        // The shallow depth first, then by subscribers.
+        let labels: Vec<String> = table[2..]
+            .iter()
+            .map(|row| row.split('|').skip(1).take(2).collect::<Vec<_>>().join("|"))
+            .collect();
+        assert_eq!(labels, [" 1 | 100 ", " 1 | 10,000 ", " 16 | 10,000 "]);
+        // Medians over runs of each server, then each ratio's median [min–max].
+        assert!(table[3].starts_with("| 1 | 10,000 | 110 | 100 | 100 | 400 | 400 | 400 |"));
+        assert!(table[3].contains(
+            "| 1.10 [0.90–1.20] | 1.10 [0.90–1.20] | 1.00 [0.75–1.25] | 1.00 [0.75–1.25] |"
+        ));
+        assert!(table[2].contains("| 1.00 [1.00–1.00] |"), "{}", table[2]);
+        assert!(out.contains("at most 1 and 16 frames in flight"), "{out}");
+    }
 }

@@ -383,7 +383,9 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         bound: 0.5,
         at_least: true,
     });
-    // A run of other scenarios (the curves, the soak) has none of these targets to show.
+    targets.extend(curves::targets(c));
+    // A run that measured none of these (the soak, the curves below 10,000 subscribers)
+    // has no table to show.
     if targets.iter().any(|t| !t.per_run.is_empty()) {
         let _ = writeln!(out, "## Targets (issue 6)\n");
         let _ = writeln!(out, "| target | bound | ratio in each run | median [min–max] | verdict |\n|---|---|---|---|---|");
