@@ -399,8 +399,8 @@ pub fn send_ws_push_many(
 /// Pushes the frames `blobs`, in order, to every channel in `channel_ids` on `node`: each
 /// client gets each blob as a frame of its own, as if [`send_ws_push_many`] had been called
 /// once per blob, but the node encodes the frames once for all the channels and hands each
-/// channel the whole run at once (one queue entry and one wake-up of its writer, however
-/// many frames). A process that shows a burst of events to many clients, as a chat room
+/// channel the whole run at once (one queue entry, however many frames, written to the
+/// client in one write with whatever else waits for it). A process that shows a burst of events to many clients, as a chat room
 /// that commits messages in batches does, pays per burst rather than per frame.
 ///
 /// Every frame has the type `message_type` (`Close` closes each channel once). Never
