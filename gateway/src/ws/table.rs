@@ -165,7 +165,10 @@ impl ChannelTable {
         census
     }
 
-    /// Pushes a frame to channel `id` on behalf of process `source`.
+    /// Pushes a frame to channel `id` on behalf of process `source`: a reply is written at
+    /// once when the socket is idle, any other frame goes through the node's [`Sweep`], as a
+    /// push to many does, so a process that pushes to its channels one by one gets the same
+    /// writes.
     pub fn push(
         &self,
         source: &ProcessId,
@@ -180,7 +183,14 @@ impl ChannelTable {
         }
         let frame = frame_for(message_type, blob.bytes)?;
         match frame {
-            Some(frame) => channel.outbox.push_frame(frame),
+            Some(frame) => {
+                if channel.outbox.push_one(frame)? == Swept::List {
+                    let channel = channel.clone();
+                    drop(shard);
+                    self.sweep.add_one(channel);
+                }
+                Ok(())
+            }
             None => {
                 channel.outbox.close(1000, "");
                 Ok(())
@@ -262,7 +272,7 @@ impl ChannelTable {
             // Cloning a frame copies its header and shares its payload.
             match channel.outbox.push_swept(frame.clone()) {
                 Ok(Swept::List) => listed.push(channel.clone()),
-                Ok(Swept::Queued) => {}
+                Ok(Swept::Handled) => {}
                 Err(error) => failed.push((id, error)),
             }
         }
@@ -592,5 +602,62 @@ mod tests {
         assert!(failed.is_empty());
         assert!(matches!(drains[0].try_next(), Some(Outgoing::Close(_))));
         assert!(drains[0].try_next().is_none());
+    }
+
+    #[tokio::test]
+    async fn pushes_one_by_one_join_the_line_and_go_out_together() {
+        use crate::ws::outbound::test_wire::{wire, Wire};
+        let table = ChannelTable::default();
+        let broadcast = pid("broadcast:broadcast:sys");
+        let mut clients = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let Wire {
+                outbox,
+                writer,
+                client,
+                server_read,
+            } = wire(1 << 20).await;
+            let (id, _) = table.insert(Channel::new(broadcast.clone(), outbox));
+            ids.push(id);
+            clients.push((client, writer, server_read));
+        }
+        // A loop of single pushes, as a process written against `send_ws_push` makes: nothing
+        // is written until the process yields, and then each client's two frames go together.
+        for text in ["a", "b"] {
+            for &id in &ids {
+                let blob = LazyLoadBlob::from_bytes(text);
+                table
+                    .push(&broadcast, id, WsMessageType::Text, blob)
+                    .expect("pushed");
+            }
+        }
+        for &id in &ids {
+            let channel = table.get(id).expect("channel");
+            assert_eq!(
+                channel.outbox.sent(),
+                (0, 0),
+                "nothing written before the sweep"
+            );
+        }
+        let mut expected = Vec::new();
+        for text in ["a", "b"] {
+            WireFrame::from_message(Message::text(text)).append_to(&mut expected);
+        }
+        for (client, _, _) in &mut clients {
+            let mut got = vec![0; expected.len()];
+            tokio::time::timeout(
+                crate::ws::outbound::test_wire::WAIT,
+                tokio::io::AsyncReadExt::read_exact(client, &mut got),
+            )
+            .await
+            .expect("in time")
+            .expect("read");
+            assert_eq!(got, expected);
+        }
+        for &id in &ids {
+            let channel = table.get(id).expect("channel");
+            assert_eq!(channel.outbox.sent().0, 2);
+        }
     }
 }

@@ -37,7 +37,7 @@ pub mod queue;
 pub mod socket_writer;
 pub mod sweep;
 #[cfg(test)]
-mod test_wire;
+pub(crate) mod test_wire;
 pub mod wire;
 pub mod writer;
 

@@ -40,10 +40,11 @@ const SWEEP_SPAN: usize = 256;
 /// What a push to a channel did with the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Swept {
-    /// Queued for a sweep that does not have the channel yet: put it on the list.
+    /// Queued for a sweep that does not have the channel yet: put it in the line.
     List,
-    /// Queued for the sweep that has it, or for its writer task.
-    Queued,
+    /// Nothing more to do: written, or queued for the sweep that has the channel already,
+    /// or for its writer task.
+    Handled,
 }
 
 impl Outbox {
@@ -57,7 +58,7 @@ impl Outbox {
         let limit = self.shared.limit;
         let frames = &self.shared.frames;
         let outcome = match frames.push_if_listed(Outgoing::Frame(frame), len, limit) {
-            Ok(None) => Ok(Swept::Queued),
+            Ok(None) => Ok(Swept::Handled),
             Ok(Some(Outgoing::Frame(frame))) => self.list_or_queue(frame),
             Ok(Some(_)) => unreachable!("the frame comes back as it went"),
             Err(refused) => Err(refused),
@@ -77,6 +78,15 @@ impl Outbox {
         }
     }
 
+    /// A push to this one channel: a reply as [`Outbox::push_frame`] writes it, any other
+    /// frame as [`Outbox::push_swept`] takes it.
+    pub fn push_one(&self, frame: WireFrame) -> Result<Swept, HttpServerError> {
+        if self.awaiting_reply.load(Ordering::Relaxed) {
+            return self.push_frame(frame).map(|()| Swept::Handled);
+        }
+        self.push_swept(frame)
+    }
+
     /// A channel not on a sweep's list: an idle socket goes on one, any other queues for
     /// its writer task.
     fn list_or_queue(&self, frame: WireFrame) -> Result<Swept, Refused<Outgoing>> {
@@ -87,11 +97,11 @@ impl Outbox {
         if let Some(guard) = self.shared.socket.try_lock() {
             if guard.as_ref().is_some_and(|socket| socket.idle) {
                 let listed = frames.push_and_list(Outgoing::Frame(frame), len, limit)?;
-                return Ok(if listed { Swept::List } else { Swept::Queued });
+                return Ok(if listed { Swept::List } else { Swept::Handled });
             }
         }
         frames.push(Outgoing::Frame(frame), len, limit)?;
-        Ok(Swept::Queued)
+        Ok(Swept::Handled)
     }
 
     /// A sweep's visit: writes what waits in the queue to the idle socket in one
@@ -182,18 +192,39 @@ impl Sweep {
         let start = {
             let mut line = self.state.lock();
             line.waiting.extend(listed);
-            let wanted = line
-                .waiting
-                .len()
-                .div_ceil(SWEEP_SPAN)
-                .clamp(1, self.most_tasks);
-            let start = wanted.saturating_sub(line.tasks);
-            line.tasks += start;
-            start
+            self.tasks_to_start(&mut line)
         };
         for _ in 0..start {
             runtime.spawn(self.clone().run());
         }
+    }
+
+    /// [`Sweep::add`] for one channel.
+    pub fn add_one(self: &Arc<Self>, channel: Arc<Channel>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            channel.outbox.sweep();
+            return;
+        };
+        let start = {
+            let mut line = self.state.lock();
+            line.waiting.push_back(channel);
+            self.tasks_to_start(&mut line)
+        };
+        for _ in 0..start {
+            runtime.spawn(self.clone().run());
+        }
+    }
+
+    /// How many more sweep tasks the line needs, counted as started.
+    fn tasks_to_start(&self, line: &mut Line) -> usize {
+        let wanted = line
+            .waiting
+            .len()
+            .div_ceil(SWEEP_SPAN)
+            .clamp(1, self.most_tasks);
+        let start = wanted.saturating_sub(line.tasks);
+        line.tasks += start;
+        start
     }
 
     /// One sweep task: writes channels from the front of the line, a chunk at a time,
@@ -246,7 +277,7 @@ mod tests {
         let mut wire = wire(1 << 20).await;
         assert_eq!(wire.outbox.push_swept(text("one")), Ok(Swept::List));
         // In line already: the second waits with the first, and no one is woken for it.
-        assert_eq!(wire.outbox.push_swept(text("two")), Ok(Swept::Queued));
+        assert_eq!(wire.outbox.push_swept(text("two")), Ok(Swept::Handled));
         wire.outbox.sweep();
         // Both went out in the sweep's write, before the writer task could run at all.
         let on_wire = bytes_of(&[Message::text("one"), Message::text("two")]);
@@ -290,7 +321,7 @@ mod tests {
         // The client does not read yet: the sweep's write leaves part of it to the writer.
         wire.outbox.sweep();
         // The socket is busy now: the next frame queues for the writer, behind the rest.
-        assert_eq!(wire.outbox.push_swept(text("after")), Ok(Swept::Queued));
+        assert_eq!(wire.outbox.push_swept(text("after")), Ok(Swept::Handled));
         wire.expect(&[large, Message::text("after")]).await;
     }
 
@@ -304,7 +335,7 @@ mod tests {
         // Not taken: the writer task, woken by the sweep, writes it a batch at a time.
         assert!(!wire.outbox.shared.frames.is_empty());
         assert_eq!(wire.outbox.sent(), (0, 0));
-        assert_eq!(wire.outbox.push_swept(text("after")), Ok(Swept::Queued));
+        assert_eq!(wire.outbox.push_swept(text("after")), Ok(Swept::Handled));
         wire.expect(&[big, Message::text("after")]).await;
     }
 
@@ -313,7 +344,7 @@ mod tests {
         let wire = wire(100).await;
         let forty = "x".repeat(40);
         assert_eq!(wire.outbox.push_swept(text(&forty)), Ok(Swept::List));
-        assert_eq!(wire.outbox.push_swept(text(&forty)), Ok(Swept::Queued));
+        assert_eq!(wire.outbox.push_swept(text(&forty)), Ok(Swept::Handled));
         assert_eq!(
             wire.outbox.push_swept(text(&forty)),
             Err(HttpServerError::SlowConsumer)
@@ -430,7 +461,7 @@ mod tests {
             .expect("the reader runs");
             match channel.outbox.push_swept(frame.clone()) {
                 Ok(Swept::List) => sweep.add(vec![channel.clone()]),
-                Ok(Swept::Queued) => {}
+                Ok(Swept::Handled) => {}
                 Err(error) => panic!("frame {sent} refused: {error:?}"),
             }
         }
