@@ -21,6 +21,10 @@ use parking_lot::Mutex;
 /// does not regrow it 4, 8, 16 slots at a time.
 const FIRST_ROOM: usize = 16;
 
+/// Room reserved by the first push for a sweep: a sweep writes the queue often, so it seldom
+/// holds more than a few frames.
+const SWEPT_ROOM: usize = 4;
+
 /// A multi-producer, single-consumer queue that can be closed from either end.
 #[derive(Debug)]
 pub struct ByteQueue<T> {
@@ -66,7 +70,13 @@ impl<T> Default for ByteQueue<T> {
 
 /// Appends `item` of `len` bytes under a lock already held, unless the queue is closed or the
 /// item would take it past `limit` (see [`ByteQueue::push`]).
-fn admit<T>(inner: &mut Inner<T>, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
+fn admit<T>(
+    inner: &mut Inner<T>,
+    item: T,
+    len: usize,
+    limit: usize,
+    room: usize,
+) -> Result<(), Refused<T>> {
     if inner.closed {
         return Err(Refused::Closed(item));
     }
@@ -75,7 +85,7 @@ fn admit<T>(inner: &mut Inner<T>, item: T, len: usize, limit: usize) -> Result<(
     }
     inner.bytes += len;
     if inner.items.capacity() == 0 {
-        inner.items.reserve_exact(FIRST_ROOM);
+        inner.items.reserve_exact(room);
     }
     inner.items.push_back(item);
     Ok(())
@@ -99,7 +109,7 @@ impl<T> ByteQueue<T> {
     pub fn push(&self, item: T, len: usize, limit: usize) -> Result<(), Refused<T>> {
         let wake = {
             let mut inner = self.inner.lock();
-            admit(&mut inner, item, len, limit)?;
+            admit(&mut inner, item, len, limit, FIRST_ROOM)?;
             // What a sweep's pushes added was not announced to the consumer.
             inner.items.len() == 1 || inner.listed
         };
@@ -123,7 +133,7 @@ impl<T> ByteQueue<T> {
         if !inner.listed {
             return Ok(Some(item));
         }
-        admit(&mut inner, item, len, limit)?;
+        admit(&mut inner, item, len, limit, SWEPT_ROOM)?;
         Ok(None)
     }
 
@@ -135,7 +145,7 @@ impl<T> ByteQueue<T> {
         let listing = {
             let mut inner = self.inner.lock();
             let listing = inner.items.is_empty() && !inner.listed;
-            admit(&mut inner, item, len, limit)?;
+            admit(&mut inner, item, len, limit, SWEPT_ROOM)?;
             inner.listed |= listing;
             listing
         };
@@ -146,15 +156,16 @@ impl<T> ByteQueue<T> {
     }
 
     /// A sweep's visit: takes the queue off the sweep's list and, when `take` is set, every
-    /// item queued is `plain` and they hold at most `most_bytes`, moves them all into
-    /// `batch`, which must be empty. Returns whether anything was taken. Whatever it leaves
-    /// is the consumer's, which it wakes: the sweep's pushes did not.
+    /// item queued is plain (`weight` gives its bytes; `None` for any other) and they hold at
+    /// most `most_bytes`, moves them all into `batch`, which must be empty, and releases
+    /// their bytes: they go to the socket now. Returns whether anything was taken. Whatever
+    /// it leaves is the consumer's, which it wakes: the sweep's pushes did not.
     pub fn unlist_and_take(
         &self,
         batch: &mut VecDeque<T>,
         take: bool,
         most_bytes: usize,
-        plain: impl Fn(&T) -> bool,
+        weight: impl Fn(&T) -> Option<usize>,
     ) -> bool {
         {
             let mut inner = self.inner.lock();
@@ -162,9 +173,13 @@ impl<T> ByteQueue<T> {
             if inner.items.is_empty() {
                 return false;
             }
-            if take && inner.bytes <= most_bytes && inner.items.iter().all(plain) {
-                std::mem::swap(&mut inner.items, batch);
-                return true;
+            if take && inner.bytes <= most_bytes {
+                let bytes = inner.items.iter().map(&weight).sum::<Option<usize>>();
+                if let Some(bytes) = bytes {
+                    inner.bytes = inner.bytes.saturating_sub(bytes);
+                    std::mem::swap(&mut inner.items, batch);
+                    return true;
+                }
             }
         }
         self.ready.wake();

@@ -114,12 +114,15 @@ impl Outbox {
         let socket = guard.as_mut().filter(|socket| socket.idle);
         let stamp = shared.stamp.take();
         let mut batch = VecDeque::new();
-        let plain = |item: &Outgoing| matches!(item, Outgoing::Frame(_));
+        let weight = |item: &Outgoing| match item {
+            Outgoing::Frame(frame) => Some(frame.len()),
+            _ => None,
+        };
         // A backlog larger than one write is the writer task's, which writes it a batch at
         // a time and counts it out as it goes.
         if !shared
             .frames
-            .unlist_and_take(&mut batch, socket.is_some(), BATCH_BYTES, plain)
+            .unlist_and_take(&mut batch, socket.is_some(), BATCH_BYTES, weight)
         {
             if let Some(at) = stamp {
                 shared.stamp.set(at);
@@ -139,7 +142,6 @@ impl Outbox {
         }
         let written = socket.write_out();
         shared.sent.add(frames, bytes as u64);
-        shared.frames.release(bytes);
         drop(guard);
         if written == FastWrite::Unflushed {
             // The rest waits in the socket's buffer: the writer task finishes it.
