@@ -20,6 +20,8 @@ const MAIN_RS: &str = include_str!("../../templates/new/main.rs");
 const GREETER_RS: &str = include_str!("../../templates/new/greeter.rs");
 const INDEX_HTML: &str = include_str!("../../templates/new/index.html");
 const GITIGNORE: &str = include_str!("../../templates/new/gitignore");
+/// The checkout's own build settings (the allocator's), so the crate's node runs as ours does.
+const CARGO_CONFIG: &str = include_str!("../../../.cargo/config.toml");
 
 /// The Switchboard checkout this binary was built from.
 fn checkout() -> PathBuf {
@@ -51,10 +53,12 @@ pub fn new(path: &Path, process: Option<&str>) -> anyhow::Result<()> {
         process_lib: &process_lib,
     }
     .files();
-    std::fs::create_dir_all(path.join("src"))
-        .with_context(|| format!("cannot create {}", path.display()))?;
     for (name, text) in files {
         let file = path.join(name);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
     }
     let lock = checkout.join("Cargo.lock");
@@ -117,13 +121,14 @@ struct Crate<'a> {
 
 impl Crate<'_> {
     /// Each file's path in the crate, and its text.
-    fn files(&self) -> [(&'static str, String); 5] {
+    fn files(&self) -> [(&'static str, String); 6] {
         [
             ("Cargo.toml", self.fill(CARGO_TOML)),
             ("src/main.rs", MAIN_RS.to_owned()),
             ("src/greeter.rs", self.fill(GREETER_RS)),
             ("src/index.html", INDEX_HTML.to_owned()),
             (".gitignore", GITIGNORE.to_owned()),
+            (".cargo/config.toml", CARGO_CONFIG.to_owned()),
         ]
     }
 
@@ -143,7 +148,7 @@ impl Crate<'_> {
 mod tests {
     use super::*;
 
-    fn filled(id: &str, gateway: &str) -> [(&'static str, String); 5] {
+    fn filled(id: &str, gateway: &str) -> [(&'static str, String); 6] {
         let id: ProcessId = id.parse().expect("id");
         Crate {
             name: id.package_name(),
@@ -182,6 +187,18 @@ mod tests {
         let files = filled("a:b:c", "/g");
         let theirs: toml::Table = files[0].1.parse().expect("TOML");
         assert_eq!(theirs["profile"]["dev"], ours["profile"]["dev"]);
+    }
+
+    #[test]
+    fn the_crate_builds_its_allocator_as_the_checkout_does() {
+        let files = filled("a:b:c", "/g");
+        let (name, config) = &files[5];
+        assert_eq!(*name, ".cargo/config.toml");
+        let config: toml::Table = config.parse().expect("TOML");
+        assert_eq!(
+            config["env"]["JEMALLOC_SYS_WITH_MALLOC_CONF"].as_str(),
+            Some("background_thread:true,dirty_decay_ms:300")
+        );
     }
 
     #[test]

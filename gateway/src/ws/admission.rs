@@ -56,7 +56,7 @@ async fn register_flow(
                 admitted: Some(admitted),
                 client: conn.map(|c| c.peer),
             };
-            let ws = Box::pin(super::upgrade::renew(unbox(ws))).await;
+            let ws = super::upgrade::renew(unbox(ws));
             // Spawned as it is: a future wrapped in another async block would be stored
             // twice in the task.
             rt.tasks.spawn(run_channel(rt.clone(), ws, open));

@@ -147,7 +147,7 @@ async fn serve(
                 ..open
             };
             rt.telemetry.registers.add(REGISTERED);
-            run_channel(rt, ws, open).await;
+            run_channel(rt, upgrade::renew(ws), open).await;
         }
         Err(refusal) => {
             rt.telemetry.registers.add(refusal.code.as_str());

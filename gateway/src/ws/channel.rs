@@ -28,8 +28,8 @@ use super::outbound::socket_writer::SocketWriter;
 use super::outbound::writer::{self, WriterEnd, NO_CLOSE_FRAME};
 use super::outbound::{outbox, OutboxDrain};
 use super::register::read_error;
+use super::socket::ChannelSocket;
 use super::table::Channel;
-use super::upgrade::WsStream;
 use crate::runtime::Runtime;
 
 /// A channel about to open.
@@ -54,7 +54,7 @@ pub struct OpenChannel {
 /// started when a frame first has to wait, drains the outbox.
 pub fn run_channel(
     rt: Arc<Runtime>,
-    mut ws: WsStream,
+    mut ws: ChannelSocket,
     open: OpenChannel,
 ) -> impl Future<Output = ()> {
     let (outbox, drain) = outbox(
@@ -72,9 +72,11 @@ pub fn run_channel(
         admitted,
         client,
     } = open;
+    // Only the opening uses the path: it is kept as compactly as it can be.
+    let path = path.into_boxed_str();
     let (channel_id, channel) = rt.channels.insert(Channel::new(process, outbox));
     // The outbox takes the write half now, so the channel's task does not hold it unused.
-    let split = match ws.get_mut().get_mut().split_writer(replies) {
+    let split = match ws.conn_mut().split_writer(replies) {
         Some(write_half) => {
             drain.attach(SocketWriter::new(write_half));
             true
@@ -83,8 +85,9 @@ pub fn run_channel(
     };
     let open_token = rt.channel_tasks.token();
     async move {
-        // Held until the process has been told of the close, so a drain can wait for that.
-        let _open = open_token;
+        // `open_token` is held until the process has been told of the close, so a drain can
+        // wait for that. (Not moved into a local: a captured value keeps its own place in
+        // the task for its whole life, and the local would be a second one.)
         if !split {
             // Only a socket that already ran as a channel is split; none comes here.
             rt.channels.remove(channel_id);
@@ -99,7 +102,7 @@ pub fn run_channel(
         // A courier is made for each event rather than kept: the task then holds only what
         // an event's delivery waits on.
         let opening = HttpServerRequest::WebSocketOpen {
-            path: path.clone(),
+            path: path.to_string(),
             channel_id,
         };
         let delivery = Courier::new(&rt, &channel.process, &mailbox).deliver(opening, None);
@@ -118,38 +121,28 @@ pub fn run_channel(
         if rt.draining.is_cancelled() {
             channel.outbox.fail(WsErrorCode::GoingAway, SHUTTING_DOWN);
         }
-        let mut reader = Reader::new(&channel, channel_id, drain, rt.config.close_timeout);
+        let mut reader = Reader::new(&rt, &channel, channel_id, drain);
         loop {
-            // Frames first, and the other branches polled only when none is waiting: they
-            // are rare, and a select that starts at a random branch polls some of them for
-            // every frame. The socket's reads spend tokio's cooperative budget, so a client
-            // that never pauses still lets the loop see a close or a shutdown.
-            let next = tokio::select! {
-                biased;
-                frame = ws.next() => reader.on_frame(frame),
-                end = poll_fn(|cx| reader.writer.poll_end(cx)), if reader.writer_end.is_none() => {
-                    reader.on_writer_end(end)
-                }
-                () = poll_fn(|cx| channel.outbox.poll_closing(cx)), if reader.expiry.is_none() => {
-                    reader.on_close_asked()
-                }
-                () = poll_fn(|cx| poll_expiry(&mut reader.expiry, cx)) => Next::Stop,
-            };
-            match next {
+            // `next` lives in a block of its own, so it is gone before the delivery's wait
+            // and the task keeps no room for it there.
+            let delivery = {
+                let next = poll_fn(|cx| reader.poll_event(&mut ws, cx)).await;
                 // A client's frame goes to the process's mailbox.
-                Next::Deliver(kind, blob) => {
-                    let delivery =
-                        Courier::new(&rt, &channel.process, &mailbox).push(channel_id, kind, blob);
-                    delivery.await;
+                match next {
+                    Next::Deliver(kind, blob) => {
+                        Courier::new(&rt, &channel.process, &mailbox).push(channel_id, kind, blob)
+                    }
+                    Next::Wait => continue,
+                    Next::Stop => break,
                 }
-                Next::Wait => {}
-                Next::Stop => break,
-            }
+            };
+            delivery.await;
         }
 
         rt.channels.remove(channel_id);
         let failed_mid_stream = reader.failed && !reader.peer_closed;
-        let writer_end = reader.finish().await;
+        reader.finish();
+        let writer_end = poll_fn(|cx| reader.poll_finish(cx)).await;
         closed(&rt, channel_id, client, &channel, writer_end, opened);
         // A restarted process never saw this channel: it is not told of its close.
         if writer_end != Some(WriterEnd::Failed(WsErrorCode::ProcessRestarted)) {
@@ -170,6 +163,7 @@ pub fn run_channel(
             // Held until now: the connection's places under the node's connection limits.
             drop(admitted);
         }
+        drop(open_token);
     }
 }
 
@@ -265,6 +259,7 @@ impl WriterTask {
 
 /// The reader loop's state: the channel's writer task, and how far the close has come.
 struct Reader<'a> {
+    rt: &'a Runtime,
     channel: &'a Channel,
     channel_id: u32,
     writer: WriterTask,
@@ -278,17 +273,12 @@ struct Reader<'a> {
     /// When a close under way gives up waiting: set once a close is asked for, boxed (an
     /// idle channel has none, and its state stays small).
     expiry: Option<Pin<Box<Sleep>>>,
-    close_timeout: Duration,
 }
 
 impl<'a> Reader<'a> {
-    fn new(
-        channel: &'a Channel,
-        channel_id: u32,
-        drain: OutboxDrain,
-        close_timeout: Duration,
-    ) -> Self {
+    fn new(rt: &'a Runtime, channel: &'a Channel, channel_id: u32, drain: OutboxDrain) -> Self {
         Self {
+            rt,
             channel,
             channel_id,
             writer: WriterTask::Unstarted(drain),
@@ -296,14 +286,18 @@ impl<'a> Reader<'a> {
             peer_closed: false,
             failed: false,
             expiry: None,
-            close_timeout,
         }
+    }
+
+    /// How long a close may take.
+    fn close_timeout(&self) -> Duration {
+        self.rt.config.close_timeout
     }
 
     /// Starts the close deadline, unless it runs already.
     fn start_deadline(&mut self) {
         if self.expiry.is_none() {
-            self.set_deadline(Instant::now() + self.close_timeout);
+            self.set_deadline(Instant::now() + self.close_timeout());
         }
     }
 
@@ -313,6 +307,29 @@ impl<'a> Reader<'a> {
             Some(sleep) => sleep.as_mut().reset(at),
             None => self.expiry = Some(Box::pin(tokio::time::sleep_until(at))),
         }
+    }
+
+    /// The channel's next event, and what to do about it. Frames come first, and the other
+    /// events are looked at only when no frame is waiting: they are rare. The socket's reads
+    /// spend tokio's cooperative budget, so a client that never pauses still lets the loop
+    /// see a close or a shutdown. (A hand-written `select!` with `biased;`: this way the
+    /// channel's task keeps no room for the branches' futures while it waits.)
+    fn poll_event(&mut self, ws: &mut ChannelSocket, cx: &mut Context<'_>) -> Poll<Next> {
+        if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
+            return Poll::Ready(self.on_frame(frame));
+        }
+        if self.writer_end.is_none() {
+            if let Poll::Ready(end) = self.writer.poll_end(cx) {
+                return Poll::Ready(self.on_writer_end(end));
+            }
+        }
+        if self.expiry.is_none() && self.channel.outbox.poll_closing(cx).is_ready() {
+            return Poll::Ready(self.on_close_asked());
+        }
+        if poll_expiry(&mut self.expiry, cx).is_ready() {
+            return Poll::Ready(Next::Stop);
+        }
+        Poll::Pending
     }
 
     /// What the socket gave: a frame for the process, the client's close, an error, or
@@ -371,27 +388,37 @@ impl<'a> Reader<'a> {
 
     /// A close was asked for (by a process, a slow consumer, the node shutting down).
     fn on_close_asked(&mut self) -> Next {
-        self.set_deadline(Instant::now() + self.close_timeout);
+        self.set_deadline(Instant::now() + self.close_timeout());
         Next::Wait
     }
 
-    /// Once the loop is over: closes the channel if the writer still runs, and waits
-    /// (for the close timeout, on the reader's own timer) for the writer to end. Returns
-    /// how it ended, if it did.
-    async fn finish(&mut self) -> Option<WriterEnd> {
+    /// Once the loop is over: closes the channel if the writer still runs, and starts the
+    /// close timeout (on the reader's own timer) within which [`Reader::poll_finish`] waits
+    /// for the writer to end.
+    fn finish(&mut self) {
         if self.writer_end.is_none() {
             self.channel.outbox.close(1000, "");
-            self.set_deadline(Instant::now() + self.close_timeout);
-            let task = self.writer.start();
-            let expiry = &mut self.expiry;
-            self.writer_end = poll_fn(|cx| match Pin::new(&mut *task).poll(cx) {
-                Poll::Ready(end) => Poll::Ready(end.ok()),
-                Poll::Pending => poll_expiry(expiry, cx).map(|()| None),
-            })
-            .await;
-            task.abort();
+            self.set_deadline(Instant::now() + self.close_timeout());
         }
-        self.writer_end
+    }
+
+    /// After [`Reader::finish`]: ready with how the writer task ended, if it did, once it
+    /// has or the close deadline passed (the task is then aborted). A poll function rather
+    /// than an `async fn`, whose state the channel's task would keep room for.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<WriterEnd>> {
+        if self.writer_end.is_none() {
+            let task = self.writer.start();
+            let end = match Pin::new(&mut *task).poll(cx) {
+                Poll::Ready(end) => end.ok(),
+                Poll::Pending => {
+                    std::task::ready!(poll_expiry(&mut self.expiry, cx));
+                    None
+                }
+            };
+            task.abort();
+            self.writer_end = end;
+        }
+        Poll::Ready(self.writer_end)
     }
 }
 

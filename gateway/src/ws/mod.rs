@@ -11,6 +11,7 @@
 //! - [`channel`]: one channel's life — the reader loop, its writer task, the close.
 //! - [`courier`]: the reader's way into the process's mailbox.
 //! - [`table`]: the channel table, where every push finds its channel's outbox.
+//! - [`socket`]: the socket a channel reads from, polled from its task alone.
 //! - [`conn`]: the stream under a socket, split between the reader and the writer;
 //!   [`lazy_read`]: 16 KiB socket reads behind a tiny per-socket read buffer.
 //! - [`outbound`]: the channel's outbox, its fast path, and the writer task.
@@ -29,5 +30,6 @@ pub mod linger;
 pub mod outbound;
 pub mod refusal;
 pub mod register;
+pub mod socket;
 pub mod table;
 pub mod upgrade;

@@ -14,6 +14,7 @@ use warp::{Filter, Reply};
 
 use super::conn::Conn;
 use super::lazy_read::LazyRead;
+use super::socket::ChannelSocket;
 use crate::config::Config;
 use crate::http::ConnInfo;
 
@@ -72,18 +73,20 @@ pub fn websocket() -> impl Filter<Extract = (PendingUpgrade,), Error = warp::Rej
         )
 }
 
-/// A fresh socket over `ws`'s connection, with tungstenite's read buffer at its configured
-/// size again (a large first frame grows it, and it never shrinks). `ws` must have read
-/// whole frames only ([`LazyRead::stop_at_frame_ends`]), so its buffer holds no bytes of
-/// the next; reads are free again from here. A reply tungstenite still holds (a pong for a
-/// ping sent before the first frame) goes out first if the socket takes it now.
-pub async fn renew(mut ws: WsStream) -> WsStream {
+/// The socket a channel reads from, over `ws`'s connection: tungstenite's read buffer is at
+/// its configured size again (a large first frame grows it, and it never shrinks), and the
+/// socket is polled without tokio-tungstenite's waker proxies ([`ChannelSocket`]). `ws`
+/// must have read whole frames only ([`LazyRead::stop_at_frame_ends`]) or none, so its
+/// buffer holds no bytes of the next; reads are free again from here. A reply tungstenite
+/// still holds (a pong for a ping sent before the first frame) goes out first if the socket
+/// takes it now.
+pub fn renew(mut ws: WsStream) -> ChannelSocket {
     use futures_util::{FutureExt, SinkExt};
     let _ = ws.flush().now_or_never();
     let config = *ws.get_config();
     let mut stream = ws.into_inner();
     stream.read_freely();
-    WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await
+    ChannelSocket::new(stream, config)
 }
 
 /// The socket settings a node's config asks for.
