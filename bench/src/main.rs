@@ -19,13 +19,14 @@ use switchboard_bench::servers::{Programs, ServerKind};
 use switchboard_bench::{chart, curves_chart, raise_fd_limit, report, soak_chart};
 
 /// Every name `--scenarios` takes.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "idle",
     "echo",
     "fanout",
     "idle-max",
     "net",
     "chat",
+    "cluster",
     "soak",
     "curves",
     "fanout-curve",
