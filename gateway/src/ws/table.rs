@@ -187,7 +187,7 @@ impl ChannelTable {
                 if channel.outbox.push_one(frame)? == Swept::List {
                     let channel = channel.clone();
                     drop(shard);
-                    self.sweep.add_one(channel);
+                    self.sweep.add([channel]);
                 }
                 Ok(())
             }
@@ -640,20 +640,9 @@ mod tests {
                 "nothing written before the sweep"
             );
         }
-        let mut expected = Vec::new();
-        for text in ["a", "b"] {
-            WireFrame::from_message(Message::text(text)).append_to(&mut expected);
-        }
+        let messages = [Message::text("a"), Message::text("b")];
         for (client, _, _) in &mut clients {
-            let mut got = vec![0; expected.len()];
-            tokio::time::timeout(
-                crate::ws::outbound::test_wire::WAIT,
-                tokio::io::AsyncReadExt::read_exact(client, &mut got),
-            )
-            .await
-            .expect("in time")
-            .expect("read");
-            assert_eq!(got, expected);
+            crate::ws::outbound::test_wire::expect_on(client, &messages).await;
         }
         for &id in &ids {
             let channel = table.get(id).expect("channel");

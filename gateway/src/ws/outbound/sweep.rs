@@ -182,36 +182,20 @@ impl Default for Sweep {
 }
 
 impl Sweep {
-    /// Puts `listed` (channels a push put on a sweep's list) at the back of the line, and
-    /// starts sweep tasks if the line needs more. With no runtime (a test's), writes them
-    /// at once.
-    pub fn add(self: &Arc<Self>, listed: Vec<Arc<Channel>>) {
-        if listed.is_empty() {
+    /// Puts `listed` (channels a push put in line) at the back of the line, and starts
+    /// sweep tasks if the line needs more. With no runtime (a test's), writes them at once.
+    pub fn add(self: &Arc<Self>, listed: impl IntoIterator<Item = Arc<Channel>>) {
+        let mut listed = listed.into_iter().peekable();
+        if listed.peek().is_none() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            listed.iter().for_each(|channel| channel.outbox.sweep());
+            listed.for_each(|channel| channel.outbox.sweep());
             return;
         };
         let start = {
             let mut line = self.state.lock();
             line.waiting.extend(listed);
-            self.tasks_to_start(&mut line)
-        };
-        for _ in 0..start {
-            runtime.spawn(self.clone().run());
-        }
-    }
-
-    /// [`Sweep::add`] for one channel.
-    pub fn add_one(self: &Arc<Self>, channel: Arc<Channel>) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            channel.outbox.sweep();
-            return;
-        };
-        let start = {
-            let mut line = self.state.lock();
-            line.waiting.push_back(channel);
             self.tasks_to_start(&mut line)
         };
         for _ in 0..start {
@@ -232,33 +216,35 @@ impl Sweep {
     }
 
     /// One sweep task: writes channels from the front of the line, a chunk at a time,
-    /// letting the runtime look at its sockets (and run what they woke) between chunks.
+    /// letting the runtime look at its sockets (and run what they woke) between chunks, so
+    /// the frames that came meanwhile join the channels still waiting. It ends as soon as
+    /// it finds the line empty, so a push that comes later starts a sweep of its own rather
+    /// than wait for this one's turn.
     async fn run(self: Arc<Self>) {
         let mut chunk = Vec::with_capacity(SWEEP_CHUNK);
+        if !self.next_chunk(&mut chunk) {
+            return;
+        }
         loop {
-            {
-                let mut line = self.state.lock();
-                if line.waiting.is_empty() {
-                    line.tasks -= 1;
-                    return;
-                }
-                let take = line.waiting.len().min(SWEEP_CHUNK);
-                chunk.extend(line.waiting.drain(..take));
-            }
             chunk.drain(..).for_each(|channel| channel.outbox.sweep());
-            // More in line: let the runtime look at its sockets first, so the frames that
-            // came meanwhile join the channels still waiting. An empty line ends the task
-            // at once, so a push that comes later starts a sweep of its own rather than
-            // wait for this one's turn.
-            {
-                let mut line = self.state.lock();
-                if line.waiting.is_empty() {
-                    line.tasks -= 1;
-                    return;
-                }
+            if !self.next_chunk(&mut chunk) {
+                return;
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Takes the next chunk off the front of the line into `chunk`; with the line empty,
+    /// counts the calling task as ended instead and returns false.
+    fn next_chunk(&self, chunk: &mut Vec<Arc<Channel>>) -> bool {
+        let mut line = self.state.lock();
+        if line.waiting.is_empty() {
+            line.tasks -= 1;
+            return false;
+        }
+        let take = line.waiting.len().min(SWEEP_CHUNK);
+        chunk.extend(line.waiting.drain(..take));
+        true
     }
 }
 
@@ -394,17 +380,9 @@ mod tests {
             }
             sweep.add(listed);
         }
-        let expected = bytes_of(&[Message::text("first"), Message::text("second")]);
+        let messages = [Message::text("first"), Message::text("second")];
         for (client, _, _) in &mut clients {
-            let mut got = vec![0; expected.len()];
-            tokio::time::timeout(
-                crate::ws::outbound::test_wire::WAIT,
-                tokio::io::AsyncReadExt::read_exact(client, &mut got),
-            )
-            .await
-            .expect("in time")
-            .expect("read");
-            assert_eq!(got, expected);
+            crate::ws::outbound::test_wire::expect_on(client, &messages).await;
         }
         let deadline = tokio::time::Instant::now() + crate::ws::outbound::test_wire::WAIT;
         loop {
@@ -464,7 +442,7 @@ mod tests {
             .expect("the client reads in time")
             .expect("the reader runs");
             match channel.outbox.push_swept(frame.clone()) {
-                Ok(Swept::List) => sweep.add(vec![channel.clone()]),
+                Ok(Swept::List) => sweep.add([channel.clone()]),
                 Ok(Swept::Handled) => {}
                 Err(error) => panic!("frame {sent} refused: {error:?}"),
             }

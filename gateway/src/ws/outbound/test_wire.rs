@@ -73,16 +73,21 @@ pub fn bytes_of(messages: &[Message]) -> Vec<u8> {
     out
 }
 
+/// Reads exactly the bytes of `messages` from `client`.
+pub async fn expect_on(client: &mut TcpStream, messages: &[Message]) {
+    let expected = bytes_of(messages);
+    let mut got = vec![0; expected.len()];
+    tokio::time::timeout(WAIT, client.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(got, expected);
+}
+
 impl Wire {
     /// Reads exactly the bytes of `messages` from the client end.
     pub async fn expect(&mut self, messages: &[Message]) {
-        let expected = bytes_of(messages);
-        let mut got = vec![0; expected.len()];
-        tokio::time::timeout(WAIT, self.client.read_exact(&mut got))
-            .await
-            .expect("in time")
-            .expect("read");
-        assert_eq!(got, expected);
+        expect_on(&mut self.client, messages).await;
     }
 
     /// Waits for the writer to end, closes the socket, and returns how the writer
