@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Endpoint, Target};
 use crate::curves::{self, CurveParams, Curves};
+use crate::scenario::ceiling::{self, CeilingParams, CeilingResult};
 use crate::scenario::chat::{self, ChatParams, ChatResult};
 use crate::scenario::cluster::{self, ClusterParams, ClusterResult};
 use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
@@ -120,6 +121,9 @@ pub struct ServerRun {
     /// The chat scenario with one say in flight (Switchboard only).
     #[serde(default)]
     pub chat_one: Option<ChatResult>,
+    /// The loopback ceiling under the chat (measured with Switchboard's run).
+    #[serde(default)]
+    pub chat_ceiling: Option<CeilingResult>,
     /// The soak's result (Switchboard only).
     #[serde(default)]
     pub soak: Option<SoakResult>,
@@ -241,6 +245,7 @@ impl ServerRun {
             fanout_shallow: Vec::new(),
             chat: None,
             chat_one: None,
+            chat_ceiling: None,
             soak: None,
             curves: Curves::default(),
             cluster: None,
@@ -451,6 +456,20 @@ async fn switchboard_only(programs: &Programs, params: &CompareParams, result: &
                 }
                 Err(e) => result.errors.push(format!("chat start: {e:#}")),
             }
+        }
+        let ceiling = CeilingParams {
+            connections: params.chat.members,
+            events_per_write: params.chat.window as usize,
+            duration: params.chat.duration,
+        };
+        eprintln!(
+            "  loopback ceiling: {} sockets, {} message frames a write",
+            ceiling.connections, ceiling.events_per_write
+        );
+        settle().await;
+        match ceiling::run(programs, params.server_core, ceiling).await {
+            Ok(r) => result.chat_ceiling = Some(r),
+            Err(e) => result.errors.push(format!("loopback ceiling: {e:#}")),
         }
     }
     if params.runs_scenario("cluster") {

@@ -76,6 +76,20 @@ enum Command {
         #[arg(long)]
         token: String,
     },
+    /// Writes chunks of chat message frames to N loopback sockets in turn, as fast as one
+    /// core can, with nothing else between the writes (the chat's loopback ceiling starts
+    /// this pinned to the servers' core; it goes when a line arrives on stdin).
+    LoopbackWriter {
+        /// Sockets to accept and write to.
+        #[arg(long)]
+        connections: usize,
+        /// Message frames in each write.
+        #[arg(long)]
+        events: usize,
+        /// Seconds to write.
+        #[arg(long)]
+        secs: f64,
+    },
     /// Opens idle connections and holds them until stdin ends (the idle-max scenario starts
     /// these; each process can hold only its own file limit's worth).
     IdleWorker {
@@ -272,6 +286,14 @@ fn main() -> anyhow::Result<()> {
                 switchboard_bench::audience::run(our)
             }))?;
             return ran;
+        }
+        Command::LoopbackWriter {
+            connections,
+            events,
+            secs,
+        } => {
+            raise_fd_limit();
+            return switchboard_bench::scenario::ceiling::write_in_turn(connections, events, secs);
         }
         Command::IdleWorker {
             addr,

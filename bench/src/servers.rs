@@ -188,6 +188,67 @@ fn launch_with(
     env: &[(&str, String)],
     core: Option<usize>,
 ) -> anyhow::Result<Launched> {
+    spawn(program, args, env, core, Stdio::null()).map(|(launched, _)| launched)
+}
+
+/// A program of this bench that is told when to go on through its stdin, and says what it
+/// did on its stdout.
+#[derive(Debug)]
+pub struct Helper {
+    /// Its process id (taskset execs it, so this is its own).
+    pub pid: u32,
+    child: Child,
+    stdin: tokio::process::ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Helper {
+    /// What follows `prefix` on its next stdout line (waiting at most 20 s).
+    pub async fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
+        announced(&mut self.lines, prefix).await
+    }
+
+    /// Writes `line` to its stdin.
+    pub async fn say(&mut self, line: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        Ok(self.stdin.flush().await?)
+    }
+
+    /// Waits (at most 5 s) for it to end, then kills it.
+    pub async fn wait(mut self) {
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Starts `program` with `args`, pinned to `core` when given, with a stdin to talk to it.
+pub fn launch_with_stdin(
+    program: &Path,
+    args: &[String],
+    core: Option<usize>,
+) -> anyhow::Result<Helper> {
+    let (Launched { child, pid, lines }, stdin) = spawn(program, args, &[], core, Stdio::piped())?;
+    Ok(Helper {
+        pid,
+        child,
+        stdin: stdin.context("no stdin")?,
+        lines,
+    })
+}
+
+/// Starts `program`; its stdout is read by lines, its stdin is `stdin`.
+fn spawn(
+    program: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+    core: Option<usize>,
+    stdin: Stdio,
+) -> anyhow::Result<(Launched, Option<tokio::process::ChildStdin>)> {
     let mut command = match core {
         Some(core) => {
             let mut c = Command::new("taskset");
@@ -200,7 +261,7 @@ fn launch_with(
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
@@ -209,11 +270,15 @@ fn launch_with(
         .with_context(|| format!("cannot start {}", program.display()))?;
     let pid = child.id().context("server exited at once")?;
     let stdout = child.stdout.take().context("no stdout")?;
-    Ok(Launched {
-        child,
-        pid,
-        lines: BufReader::new(stdout).lines(),
-    })
+    let stdin = child.stdin.take();
+    Ok((
+        Launched {
+            child,
+            pid,
+            lines: BufReader::new(stdout).lines(),
+        },
+        stdin,
+    ))
 }
 
 /// The next stdout line, which must start with `prefix`: what follows it.

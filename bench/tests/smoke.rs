@@ -126,7 +126,10 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         complete(&format!("{kind:?} shallow fan-out"), run.fanout_shallow[0]);
         if kind != ServerKind::Switchboard {
             assert!(
-                run.idle_max.is_none() && run.net.is_none() && run.chat.is_none(),
+                run.idle_max.is_none()
+                    && run.net.is_none()
+                    && run.chat.is_none()
+                    && run.chat_ceiling.is_none(),
                 "{kind:?}"
             );
             continue;
@@ -142,6 +145,13 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         complete("net, subscribers on the other node", run.net);
         chat_complete("chat", run.chat);
         chat_complete("chat, one say in flight", run.chat_one);
+        let ceiling = run.chat_ceiling.expect("loopback ceiling result");
+        assert!(ceiling.writes_per_s > 0.0, "{ceiling:?}");
+        assert!(ceiling.bytes_written > 0, "{ceiling:?}");
+        assert_eq!(
+            ceiling.bytes_read, ceiling.bytes_written,
+            "the readers took every byte written: {ceiling:?}"
+        );
         let cluster = run.cluster.expect("cluster result");
         complete("cluster: one node", Some(cluster.single));
         complete("cluster: subscribers spread", Some(cluster.spread));

@@ -319,9 +319,25 @@ pub fn render(c: &Comparison, findings: &str) -> String {
             bound: 5_000.0,
             at_least: true,
         },
+        Target {
+            what: format!(
+                "chat's loopback ceiling: the most messages/s any server could show {} members \
+                 with {} says in flight here (writes/s one core makes to their sockets × {} / {})",
+                group(p.chat.members as f64, 0),
+                p.chat.window,
+                p.chat.window,
+                group(p.chat.members as f64, 0),
+            ),
+            per_run: values(c, ServerKind::Switchboard, |r| {
+                r.chat_ceiling
+                    .map(|x| x.room_bound(p.chat.members, p.chat.window))
+            }),
+            bound: 5_000.0,
+            at_least: true,
+        },
     ];
     if p.deep_window > 0 {
-        let at = targets.len() - 3;
+        let at = targets.len() - 4;
         let deep_targets = [
             (
                 deep("fan-out deliveries/s, Switchboard / tokio-tungstenite default"),

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{cell, group, median_cell, ratios, values, Spread};
 use crate::compare::{Comparison, ServerRun};
+use crate::scenario::ceiling::CeilingResult;
 use crate::scenario::chat::ChatResult;
 use crate::scenario::fanout::FanoutResult;
 use crate::servers::ServerKind;
@@ -400,4 +401,46 @@ pub fn chat(out: &mut String, c: &Comparison) {
         );
     }
     out.push('\n');
+    chat_ceiling(out, c);
+}
+
+/// The loopback ceiling under the chat, and the most it lets any server show the room.
+fn chat_ceiling(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    let kind = ServerKind::Switchboard;
+    let of = |f: fn(&CeilingResult) -> f64| move |r: &ServerRun| r.chat_ceiling.as_ref().map(f);
+    if values(c, kind, of(|x| x.writes_per_s)).is_empty() {
+        return;
+    }
+    let (members, window) = (p.chat.members, p.chat.window);
+    let short: f64 = values(
+        c,
+        kind,
+        of(|x| (x.bytes_written - x.bytes_read.min(x.bytes_written)) as f64),
+    )
+    .iter()
+    .sum();
+    let _ = writeln!(
+        out,
+        "**The loopback ceiling under it**, in the same run: a plain program on the servers' \
+         core writes one ready-made chunk of {window} message frames ({} B) to each of {} \
+         loopback sockets in turn, blocking writes with nothing between them, no WebSocket and \
+         no scheduler; the generator's readers take the bytes on the other core. Any server \
+         showing a room of {} makes at least one write per member for each batch of messages, \
+         and with {window} says in flight a batch holds at most {window}; so writes/s × \
+         {window} / {} is the most messages/s any server could show that room here.\n\n\
+         | writes/s median [min–max] | messages/s bound for the room (median) | writer CPU % | readers' CPU % | bytes not read (all runs) |\n|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} |\n",
+        median_cell(c, kind, 0, of(|x| x.chunk_bytes as f64)),
+        group(members as f64, 0),
+        group(members as f64, 0),
+        group(members as f64, 0),
+        cell(c, kind, 0, of(|x| x.writes_per_s)),
+        median_cell(c, kind, 0, move |r: &ServerRun| {
+            r.chat_ceiling.map(|x| x.room_bound(members, window))
+        }),
+        median_cell(c, kind, 0, of(|x| x.cpu.server_pct)),
+        median_cell(c, kind, 0, of(|x| x.cpu.client_pct)),
+        group(short, 0),
+    );
 }

@@ -11,12 +11,15 @@
 //! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
 //! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
 //!   everyone, and latency from say to delivery.
+//! - [`ceiling`]: the loopback ceiling under the chat: writes/s one core hands to the room's
+//!   sockets with nothing else to do, and so the most any server could show the room.
 //! - [`open_loop`]: echo at a fixed offered rate, latency timed from each frame's due time.
 //! - [`cluster`]: one node as three instances on NATS against the same node as one process:
 //!   deliveries/s, latency, and CPU per delivery across instances and within one.
 //! - [`soak`]: two linked nodes under churn, chat, slow readers and a flapping link for
 //!   minutes, sampled over time (run only when asked for).
 
+pub mod ceiling;
 pub mod chat;
 pub mod cluster;
 pub mod echo;
