@@ -21,6 +21,7 @@ use crate::scenario::echo::{EchoParams, EchoResult, EchoSession};
 use crate::scenario::fanout::{FanoutParams, FanoutResult, FanoutSession};
 use crate::scenario::idle::{self, IdleParams, IdleResult};
 use crate::scenario::idle_max::{self, IdleMaxResult};
+use crate::scenario::mixed::{MixedResult, MixedSession};
 use crate::scenario::net;
 use crate::scenario::soak::{self, SoakParams, SoakResult};
 use crate::servers::{self, Programs, Server, ServerKind};
@@ -115,6 +116,9 @@ pub struct ServerRun {
     /// it failed).
     #[serde(default)]
     pub fanout_shallow: Vec<Option<FanoutResult>>,
+    /// A broadcast and echo clients on the server at once.
+    #[serde(default)]
+    pub mixed: Option<MixedResult>,
     /// The chat scenario's result (Switchboard only).
     #[serde(default)]
     pub chat: Option<ChatResult>,
@@ -246,6 +250,7 @@ impl ServerRun {
             chat: None,
             chat_one: None,
             chat_ceiling: None,
+            mixed: None,
             soak: None,
             curves: Curves::default(),
             cluster: None,
@@ -349,8 +354,60 @@ async fn run_interleaved(programs: &Programs, params: &CompareParams, results: &
             .await;
         }
     }
+    if params.runs_scenario("mixed") {
+        settle().await;
+        interleave_mixed(params, &running, results).await;
+    }
     for (_, server) in running {
         server.stop().await;
+    }
+}
+
+/// A broadcast and echo clients at once on every running server, each server's slices
+/// taken in turn.
+async fn interleave_mixed(
+    params: &CompareParams,
+    running: &[(usize, Server)],
+    results: &mut [ServerRun],
+) {
+    let slices = params.slices.max(1);
+    eprintln!(
+        "  mixed: fan-out to {} with {} in flight and {} echo clients at once, {slices} slices per server",
+        params.fanout.subscribers, params.fanout.window, params.echo.clients
+    );
+    let mut sessions = Vec::new();
+    for (at, server) in running {
+        let target = Target::of(server);
+        match MixedSession::open(&target, server.pid, params.echo, params.fanout).await {
+            Ok(session) => sessions.push((*at, session)),
+            Err(e) => results[*at].errors.push(format!("mixed: {e:#}")),
+        }
+    }
+    let count = params.echo.duration / slices;
+    let mut failed = vec![false; sessions.len()];
+    for (round, turn) in turns(sessions.len(), slices) {
+        if failed[turn] {
+            continue;
+        }
+        let warm = if round < sessions.len() {
+            params.echo.warmup
+        } else {
+            SLICE_WARMUP
+        };
+        let (at, session) = &mut sessions[turn];
+        if let Err(e) = session.slice(warm, count).await {
+            results[*at].errors.push(format!("mixed: {e:#}"));
+            failed[turn] = true;
+        }
+    }
+    for ((at, session), failed) in sessions.into_iter().zip(failed) {
+        if failed {
+            continue;
+        }
+        match session.finish().await {
+            Ok(r) => results[at].mixed = Some(r),
+            Err(e) => results[at].errors.push(format!("mixed: {e:#}")),
+        }
     }
 }
 
@@ -530,7 +587,10 @@ pub async fn run(
                 settle().await;
             }
         }
-        if params.runs_scenario("echo") || params.runs_scenario("fanout") {
+        if ["echo", "fanout", "mixed"]
+            .iter()
+            .any(|s| params.runs_scenario(s))
+        {
             run_interleaved(programs, &params, &mut results).await;
             settle().await;
         }

@@ -19,10 +19,11 @@ use switchboard_bench::servers::{Programs, ServerKind};
 use switchboard_bench::{chart, curves_chart, raise_fd_limit, report, soak_chart};
 
 /// Every name `--scenarios` takes.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "idle",
     "echo",
     "fanout",
+    "mixed",
     "idle-max",
     "net",
     "chat",
@@ -229,14 +230,15 @@ struct CompareArgs {
     /// server reached.
     #[arg(long, default_value_t = 0.5)]
     open_loop_share: f64,
-    /// Scenarios to run, comma-separated: idle, echo, fanout, idle-max, net, chat, cluster,
-    /// and soak, which is not in the default set (the last five run for Switchboard only);
+    /// Scenarios to run, comma-separated: idle, echo, fanout, mixed (the fan-out and the echo
+    /// on one server at once), idle-max, net, chat, cluster, and soak, which is not in the
+    /// default set (the last five run for Switchboard only);
     /// and the cost curves, also not in the default set, one server at a time: fanout-curve,
     /// echo-curve, idle-curve, open-loop, or curves for all four.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,echo,fanout,idle-max,net,chat,cluster"
+        default_value = "idle,echo,fanout,mixed,idle-max,net,chat,cluster"
     )]
     scenarios: Vec<String>,
     /// Do not pin servers and the generator to separate cores.

@@ -95,7 +95,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         },
         server_core: None,
         scenarios: [
-            "idle", "echo", "fanout", "idle-max", "net", "chat", "cluster",
+            "idle", "echo", "fanout", "mixed", "idle-max", "net", "chat", "cluster",
         ]
         .map(String::from)
         .to_vec(),
@@ -124,6 +124,15 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         complete(&format!("{kind:?} deep fan-out"), run.fanout_deep);
         assert_eq!(run.fanout_shallow.len(), 1, "{kind:?}");
         complete(&format!("{kind:?} shallow fan-out"), run.fanout_shallow[0]);
+        let mixed = run.mixed.expect("mixed result");
+        complete(
+            &format!("{kind:?} mixed: the broadcast"),
+            Some(mixed.fanout),
+        );
+        assert!(
+            mixed.echo.msgs_per_s > 0.0 && mixed.echo.rtt.p50_us > 0.0,
+            "{kind:?} mixed: the echo clients: {mixed:?}"
+        );
         if kind != ServerKind::Switchboard {
             assert!(
                 run.idle_max.is_none()
@@ -163,5 +172,14 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
             "cluster: subscribers on another instance",
             Some(cluster.remote),
         );
+    }
+    let report = switchboard_bench::report::render(&comparison, "");
+    for heading in [
+        "## Mixed: a broadcast to 10 subscribers",
+        "| tokio-tungstenite (default) | ",
+        "**The loopback ceiling under it**",
+        "chat's loopback ceiling: the most messages/s",
+    ] {
+        assert!(report.contains(heading), "no {heading:?} in:\n{report}");
     }
 }

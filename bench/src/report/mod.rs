@@ -421,6 +421,9 @@ pub fn render(c: &Comparison, findings: &str) -> String {
         tables::fanout(&mut out, c);
         tables::fanout_deep(&mut out, c);
     }
+    if p.runs_scenario("mixed") {
+        tables::mixed(&mut out, c);
+    }
     tables::idle_max(&mut out, c);
     tables::net(&mut out, c);
     tables::chat(&mut out, c);

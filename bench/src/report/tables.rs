@@ -7,6 +7,7 @@ use crate::compare::{Comparison, ServerRun};
 use crate::scenario::ceiling::CeilingResult;
 use crate::scenario::chat::ChatResult;
 use crate::scenario::fanout::FanoutResult;
+use crate::scenario::mixed::MixedResult;
 use crate::servers::ServerKind;
 
 /// Echo: messages/s, round-trip percentiles, each side's CPU.
@@ -443,4 +444,90 @@ fn chat_ceiling(out: &mut String, c: &Comparison) {
         median_cell(c, kind, 0, of(|x| x.cpu.client_pct)),
         group(short, 0),
     );
+}
+
+/// Reads one measure of a mixed result.
+type PickMixed = fn(&MixedResult) -> f64;
+
+/// Mixed: each server's broadcast and echo at once, each beside what it did alone in the
+/// same run, and Switchboard against each bare server.
+pub fn mixed(out: &mut String, c: &Comparison) {
+    let p = &c.params;
+    if p.servers
+        .iter()
+        .all(|&kind| values(c, kind, |r| r.mixed.map(|m| m.echo.msgs_per_s)).is_empty())
+    {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Mixed: a broadcast to {} subscribers ({} B, at most {} frames in flight) and {} echo \
+         clients ({} B, one frame in flight each) on one server at once, {:.0} s{}\n\n\
+         The publisher keeps publishing through the echo clients' warm-up and counted time. \
+         *Alone* is the same server's figure from the echo and fan-out scenarios of the same \
+         run; a latency growing from alone to mixed is what the other traffic costs.\n",
+        group(p.fanout.subscribers as f64, 0),
+        p.fanout.size,
+        p.fanout.window,
+        p.echo.clients,
+        p.echo.size,
+        p.echo.duration.as_secs_f64(),
+        in_slices(p.slices)
+    );
+    let _ = writeln!(out, "| server | echo msgs/s median [min–max] | echo p50 | echo p99 | echo p99 alone | fan-out deliveries/s | fan-out p99 | fan-out p99 alone | deliveries missing (all runs) | server CPU % | generator CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|");
+    for &kind in &p.servers {
+        let of = |f: PickMixed| move |r: &ServerRun| r.mixed.as_ref().map(f);
+        let missing: f64 = values(c, kind, of(|m| m.fanout.missing as f64))
+            .iter()
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            kind.label(),
+            cell(c, kind, 0, of(|m| m.echo.msgs_per_s)),
+            median_cell(c, kind, 0, of(|m| m.echo.rtt.p50_us)),
+            median_cell(c, kind, 0, of(|m| m.echo.rtt.p99_us)),
+            median_cell(c, kind, 0, |r| r.echo.map(|e| e.rtt.p99_us)),
+            median_cell(c, kind, 0, of(|m| m.fanout.deliveries_per_s)),
+            median_cell(c, kind, 0, of(|m| m.fanout.latency.p99_us)),
+            median_cell(c, kind, 0, |r| r.fanout.map(|f| f.latency.p99_us)),
+            group(missing, 0),
+            median_cell(c, kind, 0, of(|m| m.echo.cpu.server_pct)),
+            median_cell(c, kind, 0, of(|m| m.echo.cpu.client_pct)),
+        );
+    }
+    let baselines: Vec<ServerKind> = p
+        .servers
+        .iter()
+        .copied()
+        .filter(|&k| k != ServerKind::Switchboard)
+        .collect();
+    if baselines.is_empty() {
+        out.push('\n');
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nSwitchboard / the bare server, computed within each run: median [min–max].\n\n\
+         | against | echo msgs/s | echo p99 | fan-out deliveries/s | fan-out p99 |\n|---|---|---|---|---|"
+    );
+    let measures: [PickMixed; 4] = [
+        |m| m.echo.msgs_per_s,
+        |m| m.echo.rtt.p99_us,
+        |m| m.fanout.deliveries_per_s,
+        |m| m.fanout.latency.p99_us,
+    ];
+    for kind in baselines {
+        let _ = write!(out, "| {} |", kind.label());
+        for measure in measures {
+            let spread = Spread::of(&ratios(c, kind, |r| r.mixed.as_ref().map(measure)));
+            let _ = write!(
+                out,
+                " {} |",
+                spread.map_or_else(|| "—".to_owned(), |s| s.show(2))
+            );
+        }
+        out.push('\n');
+    }
+    out.push('\n');
 }

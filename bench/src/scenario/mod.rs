@@ -8,6 +8,8 @@
 //!   that every frame reached every subscriber.
 //! - [`net`]: the same across two linked nodes: pushes/s from a process on one node to
 //!   channels on the other.
+//! - [`mixed`]: the fan-out's broadcast and the echo's clients on one server at once: what
+//!   each does to the other.
 //! - [`idle_max`]: idle at the server's open-file limit, from several worker processes.
 //! - [`chat`]: M members of `chat:chat:sys` and publishers: messages/s stored and shown to
 //!   everyone, and latency from say to delivery.
@@ -26,6 +28,7 @@ pub mod echo;
 pub mod fanout;
 pub mod idle;
 pub mod idle_max;
+pub mod mixed;
 pub mod net;
 pub mod open_loop;
 pub mod soak;
