@@ -73,6 +73,9 @@ pub struct CompareParams {
     /// enough that the servers, not the publisher's window, set the rate.
     #[serde(default)]
     pub deep_window: u64,
+    /// Frames a second the mixed scenario's broadcast publishes (within the fan-out's window).
+    #[serde(default = "mixed_rate")]
+    pub mixed_rate: f64,
     /// Fan-out runs once more for each of these windows (shallow ones: each published frame
     /// waits for the deliveries of the few before it), before the usual window.
     #[serde(default)]
@@ -81,6 +84,10 @@ pub struct CompareParams {
 
 fn one_slice() -> u32 {
     1
+}
+
+fn mixed_rate() -> f64 {
+    400.0
 }
 
 impl CompareParams {
@@ -372,13 +379,20 @@ async fn interleave_mixed(
 ) {
     let slices = params.slices.max(1);
     eprintln!(
-        "  mixed: fan-out to {} with {} in flight and {} echo clients at once, {slices} slices per server",
-        params.fanout.subscribers, params.fanout.window, params.echo.clients
+        "  mixed: {} frames/s to {} subscribers and {} echo clients at once, {slices} slices per server",
+        params.mixed_rate, params.fanout.subscribers, params.echo.clients
     );
     let mut sessions = Vec::new();
     for (at, server) in running {
         let target = Target::of(server);
-        match MixedSession::open(&target, server.pid, params.echo, params.fanout).await {
+        let opened = MixedSession::open(
+            &target,
+            server.pid,
+            params.echo,
+            params.fanout,
+            params.mixed_rate,
+        );
+        match opened.await {
             Ok(session) => sessions.push((*at, session)),
             Err(e) => results[*at].errors.push(format!("mixed: {e:#}")),
         }

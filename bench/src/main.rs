@@ -252,12 +252,33 @@ struct CompareArgs {
     /// publisher's window set the rate (0 skips it).
     #[arg(long, default_value_t = 64)]
     deep_window: u64,
+    /// Frames a second the mixed scenario's broadcast publishes to the fan-out's subscribers
+    /// (within the fan-out's window) while the echo clients run.
+    #[arg(long, default_value_t = 400.0)]
+    mixed_rate: f64,
     /// Fan-out also runs with each of these windows first, comma-separated (empty: none).
-    #[arg(long, value_delimiter = ',', default_value = "1,4")]
-    shallow_windows: Vec<u64>,
+    #[arg(long, value_parser = windows, default_value = "1,4")]
+    shallow_windows: Windows,
     /// Where RESULTS.md, results.png and out/ go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
     out: PathBuf,
+}
+
+/// A list of frames-in-flight counts that may be empty.
+#[derive(Debug, Clone)]
+struct Windows(Vec<u64>);
+
+/// Parses `1,4` (or nothing, for none) into [`Windows`].
+fn windows(text: &str) -> Result<Windows, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<u64>()
+                .map_err(|_| format!("{part:?} is not a count of frames in flight"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Windows)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -419,7 +440,8 @@ fn main() -> anyhow::Result<()> {
         scenarios: args.scenarios.clone(),
         slices: args.slices.max(1),
         deep_window: args.deep_window,
-        shallow_windows: args.shallow_windows.clone(),
+        mixed_rate: args.mixed_rate,
+        shallow_windows: args.shallow_windows.0.clone(),
     };
     // bench/run.sh says how it was called; otherwise this binary's own arguments.
     let command = std::env::var("BENCH_COMMAND").unwrap_or_else(|_| {

@@ -60,6 +60,7 @@ fn params() -> CompareParams {
         scenarios: vec!["curves".to_owned()],
         slices: 1,
         deep_window: 0,
+        mixed_rate: 400.0,
         shallow_windows: Vec::new(),
     }
 }

@@ -101,6 +101,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
         .to_vec(),
         slices: 2,
         deep_window: 8,
+        mixed_rate: 200.0,
         shallow_windows: vec![1],
     };
     let comparison = compare::run(params, &programs, Machine::default(), "smoke".into()).await;
@@ -175,7 +176,7 @@ async fn every_scenario_runs_against_a_node_and_a_baseline() {
     }
     let report = switchboard_bench::report::render(&comparison, "");
     for heading in [
-        "## Mixed: a broadcast to 10 subscribers",
+        "## Mixed: a broadcast of 200 frames/s to 10 subscribers",
         "| tokio-tungstenite (default) | ",
         "**The loopback ceiling under it**",
         "chat's loopback ceiling: the most messages/s",

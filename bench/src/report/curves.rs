@@ -460,6 +460,7 @@ mod tests {
             scenarios: scenarios.iter().map(|s| (*s).to_owned()).collect(),
             slices: 1,
             deep_window: 0,
+            mixed_rate: 400.0,
             shallow_windows: Vec::new(),
         }
     }

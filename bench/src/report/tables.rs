@@ -461,11 +461,15 @@ pub fn mixed(out: &mut String, c: &Comparison) {
     }
     let _ = writeln!(
         out,
-        "## Mixed: a broadcast to {} subscribers ({} B, at most {} frames in flight) and {} echo \
-         clients ({} B, one frame in flight each) on one server at once, {:.0} s{}\n\n\
-         The publisher keeps publishing through the echo clients' warm-up and counted time. \
-         *Alone* is the same server's figure from the echo and fan-out scenarios of the same \
-         run; a latency growing from alone to mixed is what the other traffic costs.\n",
+        "## Mixed: a broadcast of {} frames/s to {} subscribers ({} B, at most {} frames in \
+         flight) and {} echo clients ({} B, one frame in flight each) on one server at once, \
+         {:.0} s{}\n\n\
+         The publisher keeps to its rate through the echo clients' warm-up and counted time, \
+         so every server and the generator carry the same broadcast (a server that falls \
+         behind is held to the window and shows a lower rate). *Alone* is the same server's \
+         figure from the echo and fan-out scenarios of the same run; a latency growing from \
+         alone to mixed is what the other traffic costs.\n",
+        group(p.mixed_rate, 0),
         group(p.fanout.subscribers as f64, 0),
         p.fanout.size,
         p.fanout.window,

@@ -216,12 +216,27 @@ impl FanoutSession {
     /// Publishes for `duration`, keeping at most the window undelivered, then waits
     /// (bounded) until everything published has been delivered.
     pub async fn slice(&mut self, duration: Duration) -> anyhow::Result<()> {
+        self.slice_at(duration, None).await
+    }
+
+    /// [`FanoutSession::slice`], publishing at most `rate` frames a second when given.
+    pub async fn slice_at(&mut self, duration: Duration, rate: Option<f64>) -> anyhow::Result<()> {
         let m = self.params.subscribers as u64;
         let shared = &self.shared;
         let start = CpuMark::now_of(&self.server_pids);
-        let end = Instant::now() + duration;
+        let began = Instant::now();
+        let end = began + duration;
+        let first = self.published;
         let mut published = self.published;
         while Instant::now() < end {
+            if let Some(rate) = rate {
+                // The frame's time on the schedule; a late frame goes at once.
+                let due = began + Duration::from_secs_f64((published - first) as f64 / rate);
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due.min(end)).await;
+                    continue;
+                }
+            }
             let floor = (published + 1).saturating_sub(self.params.window) * m;
             if shared.delivered.load(Ordering::Acquire) < floor {
                 let _ = tokio::time::timeout(Duration::from_millis(10), shared.progress.notified())

@@ -3,8 +3,11 @@
 //! their round trips, so the report shows what a busy broadcast does to everyone else's
 //! latency on the same server, and what the other traffic takes from the broadcast.
 //!
-//! The publisher publishes through the echo clients' warm-up and counted time; the echo
-//! clients count only while it does.
+//! The publisher publishes at a fixed rate (within the fan-out's window) through the echo
+//! clients' warm-up and counted time; the echo clients count only while it does. A fixed
+//! rate gives every server, and the generator's subscribers, the same broadcast to carry,
+//! so the echo figures compare: with the window alone a faster server would take on more
+//! broadcast, and the generator's core would have less time for the echo clients.
 
 use std::time::Duration;
 
@@ -26,16 +29,18 @@ pub struct MixedResult {
 pub struct MixedSession {
     echo: EchoSession,
     fanout: FanoutSession,
+    rate: f64,
 }
 
 impl MixedSession {
-    /// Connects the broadcast (`fanout`) and the echo clients (`echo`) to `target`, whose
-    /// process is `server_pid`.
+    /// Connects the broadcast (`fanout`, published at `rate` frames a second) and the echo
+    /// clients (`echo`) to `target`, whose process is `server_pid`.
     pub async fn open(
         target: &Target,
         server_pid: u32,
         echo: EchoParams,
         fanout: FanoutParams,
+        rate: f64,
     ) -> anyhow::Result<Self> {
         let subscribers_at = std::slice::from_ref(target);
         let fanout = FanoutSession::open(
@@ -47,14 +52,14 @@ impl MixedSession {
         )
         .await?;
         let echo = EchoSession::open(target, server_pid, echo).await?;
-        Ok(Self { echo, fanout })
+        Ok(Self { echo, fanout, rate })
     }
 
     /// Publishes for `warm + count` while the echo clients warm up for `warm` and are
     /// counted for `count`.
     pub async fn slice(&mut self, warm: Duration, count: Duration) -> anyhow::Result<()> {
         let (published, ()) = tokio::join!(
-            self.fanout.slice(warm + count),
+            self.fanout.slice_at(warm + count, Some(self.rate)),
             self.echo.slice(warm, count)
         );
         published
