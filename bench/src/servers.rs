@@ -203,9 +203,9 @@ pub struct Helper {
 }
 
 impl Helper {
-    /// What follows `prefix` on its next stdout line (waiting at most 20 s).
-    pub async fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
-        announced(&mut self.lines, prefix).await
+    /// What follows `prefix` on its next stdout line, waiting at most `wait`.
+    pub async fn announced(&mut self, prefix: &str, wait: Duration) -> anyhow::Result<String> {
+        announced_within(&mut self.lines, prefix, wait).await
     }
 
     /// Writes `line` to its stdin.
@@ -286,9 +286,18 @@ async fn announced(
     lines: &mut Lines<BufReader<ChildStdout>>,
     prefix: &str,
 ) -> anyhow::Result<String> {
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+    announced_within(lines, prefix, Duration::from_secs(20)).await
+}
+
+/// [`announced`], waiting at most `wait`.
+async fn announced_within(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    prefix: &str,
+    wait: Duration,
+) -> anyhow::Result<String> {
+    let line = tokio::time::timeout(wait, lines.next_line())
         .await
-        .with_context(|| format!("no `{prefix}` line in 20 s"))??
+        .with_context(|| format!("no `{prefix}` line in {} s", wait.as_secs()))??
         .with_context(|| format!("stdout closed before a `{prefix}` line"))?;
     line.strip_prefix(prefix)
         .map(str::to_owned)

@@ -116,7 +116,7 @@ pub async fn run(
     ];
     let mut writer = servers::launch_with_stdin(&programs.bench, &args, core)?;
     let addr: std::net::SocketAddr = writer
-        .announced("listening on ")
+        .announced("listening on ", Duration::from_secs(20))
         .await?
         .parse()
         .context("the loopback writer's address")?;
@@ -134,7 +134,9 @@ pub async fn run(
     }
     let start = CpuMark::now(writer.pid);
     writer.say("go").await?;
-    let wrote = writer.announced("wrote ").await?;
+    let wrote = writer
+        .announced("wrote ", params.duration + Duration::from_secs(20))
+        .await?;
     let stop = CpuMark::now(writer.pid);
     let (writes, nanos) = wrote
         .split_once(" in ")
