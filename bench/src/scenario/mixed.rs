@@ -3,6 +3,13 @@
 //! their round trips, so the report shows what a busy broadcast does to everyone else's
 //! latency on the same server, and what the other traffic takes from the broadcast.
 //!
+//! The echo clients run on a thread and runtime of their own, beside the subscribers' (the
+//! generator's core is shared between the two threads by the kernel). On one runtime they
+//! would wait behind the subscribers: a server that delivers a broadcast round to all its
+//! subscribers at once wakes a thousand of them together, and the echo clients' replies would
+//! then sit behind the generator's own work on that round, so their latency would measure
+//! the generator rather than the server.
+//!
 //! The publisher publishes at a fixed rate (within the fan-out's window) through the echo
 //! clients' warm-up and counted time; the echo clients count only while it does. A fixed
 //! rate gives every server, and the generator's subscribers, the same broadcast to carry,
@@ -30,6 +37,53 @@ pub struct MixedSession {
     echo: EchoSession,
     fanout: FanoutSession,
     rate: f64,
+    /// Where the echo clients run; stopped when the session is dropped.
+    _clients: ClientThread,
+}
+
+/// A current-thread runtime on a thread of its own, running until dropped.
+#[derive(Debug)]
+struct ClientThread {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ClientThread {
+    async fn start() -> anyhow::Result<Self> {
+        let (ready, handle) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("echo-clients".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = ready.send(Ok(runtime.handle().clone()));
+                        runtime.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    }
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                    }
+                }
+            })?;
+        let handle = handle.await??;
+        Ok(Self {
+            handle,
+            stop: Some(stop),
+        })
+    }
+}
+
+impl Drop for ClientThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl MixedSession {
@@ -51,8 +105,18 @@ impl MixedSession {
             fanout,
         )
         .await?;
-        let echo = EchoSession::open(target, server_pid, echo).await?;
-        Ok(Self { echo, fanout, rate })
+        let clients = ClientThread::start().await?;
+        let on_its_thread = target.clone();
+        let echo = clients
+            .handle
+            .spawn(async move { EchoSession::open(&on_its_thread, server_pid, echo).await })
+            .await??;
+        Ok(Self {
+            echo,
+            fanout,
+            rate,
+            _clients: clients,
+        })
     }
 
     /// Publishes for `warm + count` while the echo clients warm up for `warm` and are
