@@ -266,6 +266,35 @@ impl ServerRun {
     }
 }
 
+/// Gives each of `sessions` (a server's place in `results`, and its session) its `slices` in
+/// turn, `slice(session, round)` taking one; a session whose slice fails has the error noted
+/// against its server (`what: error`) and takes no more turns. The sessions that never
+/// failed come back, in their order.
+async fn take_turns<S>(
+    mut sessions: Vec<(usize, S)>,
+    slices: u32,
+    results: &mut [ServerRun],
+    what: &str,
+    mut slice: impl AsyncFnMut(&mut S, usize) -> anyhow::Result<()>,
+) -> Vec<(usize, S)> {
+    let mut failed = vec![false; sessions.len()];
+    for (round, turn) in turns(sessions.len(), slices) {
+        if failed[turn] {
+            continue;
+        }
+        let (at, session) = &mut sessions[turn];
+        if let Err(e) = slice(session, round).await {
+            results[*at].errors.push(format!("{what}: {e:#}"));
+            failed[turn] = true;
+        }
+    }
+    sessions
+        .into_iter()
+        .zip(failed)
+        .filter_map(|(session, failed)| (!failed).then_some(session))
+        .collect()
+}
+
 /// The order of slices for `servers` servers with `slices` each: `(round, server)`. Each
 /// pass gives every server one slice, and each pass starts one server later, so no server
 /// always goes first or always follows the same one.
@@ -398,26 +427,23 @@ async fn interleave_mixed(
         }
     }
     let count = params.echo.duration / slices;
-    let mut failed = vec![false; sessions.len()];
-    for (round, turn) in turns(sessions.len(), slices) {
-        if failed[turn] {
-            continue;
-        }
-        let warm = if round < sessions.len() {
-            params.echo.warmup
-        } else {
-            SLICE_WARMUP
-        };
-        let (at, session) = &mut sessions[turn];
-        if let Err(e) = session.slice(warm, count).await {
-            results[*at].errors.push(format!("mixed: {e:#}"));
-            failed[turn] = true;
-        }
-    }
-    for ((at, session), failed) in sessions.into_iter().zip(failed) {
-        if failed {
-            continue;
-        }
+    let first_pass = sessions.len();
+    let sessions = take_turns(
+        sessions,
+        slices,
+        results,
+        "mixed",
+        async |session, round| {
+            let warm = if round < first_pass {
+                params.echo.warmup
+            } else {
+                SLICE_WARMUP
+            };
+            session.slice(warm, count).await
+        },
+    )
+    .await;
+    for (at, session) in sessions {
         match session.finish().await {
             Ok(r) => results[at].mixed = Some(r),
             Err(e) => results[at].errors.push(format!("mixed: {e:#}")),
@@ -452,21 +478,11 @@ async fn interleave_fanout(
         }
     }
     let slice = fanout.duration / slices;
-    let mut failed = vec![false; sessions.len()];
-    for (_, turn) in turns(sessions.len(), slices) {
-        if failed[turn] {
-            continue;
-        }
-        let (at, session) = &mut sessions[turn];
-        if let Err(e) = session.slice(slice).await {
-            results[*at].errors.push(format!("fanout: {e:#}"));
-            failed[turn] = true;
-        }
-    }
-    for ((at, session), failed) in sessions.into_iter().zip(failed) {
-        if failed {
-            continue;
-        }
+    let sessions = take_turns(sessions, slices, results, "fanout", async |session, _| {
+        session.slice(slice).await
+    })
+    .await;
+    for (at, session) in sessions {
         match session.finish().await {
             Ok(r) => keep(&mut results[at], r),
             Err(e) => results[at].errors.push(format!("fanout: {e:#}")),
