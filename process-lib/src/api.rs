@@ -400,8 +400,9 @@ pub fn send_ws_push_many(
 /// client gets each blob as a frame of its own, as if [`send_ws_push_many`] had been called
 /// once per blob, but the node encodes the frames once for all the channels and hands each
 /// channel the whole run at once (one queue entry, however many frames, written to the
-/// client in one write with whatever else waits for it). A process that shows a burst of events to many clients, as a chat room
-/// that commits messages in batches does, pays per burst rather than per frame.
+/// client in one write with whatever else waits for it). A process that shows a burst of
+/// events to many clients, as a chat room that commits messages in batches does, pays per
+/// burst rather than per frame.
 ///
 /// Every frame has the type `message_type` (`Close` closes each channel once). Never
 /// blocks. Returns each channel the frames could not all be pushed to, once, with the error

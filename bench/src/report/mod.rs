@@ -74,6 +74,16 @@ fn group(x: f64, digits: usize) -> String {
     }
 }
 
+/// The servers of a comparison other than Switchboard, in their order.
+pub fn baselines(c: &Comparison) -> Vec<ServerKind> {
+    c.params
+        .servers
+        .iter()
+        .copied()
+        .filter(|&k| k != ServerKind::Switchboard)
+        .collect()
+}
+
 /// Values of one metric for `kind`, one per run where it was measured.
 pub fn values(
     c: &Comparison,

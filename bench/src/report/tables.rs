@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{cell, group, median_cell, ratios, values, Spread};
+use super::{baselines, cell, group, median_cell, ratios, values, Spread};
 use crate::compare::{Comparison, ServerRun};
 use crate::scenario::ceiling::CeilingResult;
 use crate::scenario::chat::ChatResult;
@@ -140,12 +140,7 @@ pub fn fanout_depths(out: &mut String, c: &Comparison) {
         out,
         "Ratios are Switchboard / the bare server, computed within each run: median [min–max].\n"
     );
-    let baselines: Vec<ServerKind> = p
-        .servers
-        .iter()
-        .copied()
-        .filter(|&k| k != ServerKind::Switchboard)
-        .collect();
+    let baselines = baselines(c);
     let mut head = "| frames in flight | Switchboard deliveries/s |".to_owned();
     let mut rule = "|---|---|".to_owned();
     for kind in &baselines {
@@ -500,12 +495,7 @@ pub fn mixed(out: &mut String, c: &Comparison) {
             median_cell(c, kind, 0, of(|m| m.echo.cpu.client_pct)),
         );
     }
-    let baselines: Vec<ServerKind> = p
-        .servers
-        .iter()
-        .copied()
-        .filter(|&k| k != ServerKind::Switchboard)
-        .collect();
+    let baselines = baselines(c);
     if baselines.is_empty() {
         out.push('\n');
         return;

@@ -606,21 +606,16 @@ mod tests {
 
     #[tokio::test]
     async fn pushes_one_by_one_join_the_line_and_go_out_together() {
-        use crate::ws::outbound::test_wire::{wire, Wire};
+        use crate::ws::outbound::test_wire::wire;
         let table = ChannelTable::default();
         let broadcast = pid("broadcast:broadcast:sys");
         let mut clients = Vec::new();
         let mut ids = Vec::new();
         for _ in 0..3 {
-            let Wire {
-                outbox,
-                writer,
-                client,
-                server_read,
-            } = wire(1 << 20).await;
+            let (outbox, ends) = wire(1 << 20).await.split();
             let (id, _) = table.insert(Channel::new(broadcast.clone(), outbox));
             ids.push(id);
-            clients.push((client, writer, server_read));
+            clients.push(ends);
         }
         // A loop of single pushes, as a process written against `send_ws_push` makes: nothing
         // is written until the process yields, and then each client's two frames go together.

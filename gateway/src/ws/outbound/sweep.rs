@@ -359,15 +359,10 @@ mod tests {
         let mut clients = Vec::new();
         let mut channels = Vec::new();
         for _ in 0..CHANNELS {
-            let Wire {
-                outbox,
-                writer,
-                client,
-                server_read,
-            } = wire(1 << 20).await;
+            let (outbox, ends) = wire(1 << 20).await.split();
             let process: ProcessId = "broadcast:broadcast:sys".parse().expect("id");
             channels.push(Arc::new(Channel::new(process, outbox)));
-            clients.push((client, writer, server_read));
+            clients.push(ends);
         }
         // Two rounds pushed back to back: a channel the sweep has not reached yet takes the
         // second round with the first.

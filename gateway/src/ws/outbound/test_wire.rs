@@ -84,7 +84,16 @@ pub async fn expect_on(client: &mut TcpStream, messages: &[Message]) {
     assert_eq!(got, expected);
 }
 
+/// The ends of a [`Wire`] a test keeps beside its outbox: the client end, the writer task,
+/// and the server's read half that keeps the socket open.
+pub type Ends = (TcpStream, tokio::task::JoinHandle<WriterEnd>, OwnedReadHalf);
+
 impl Wire {
+    /// The outbox, to hand to a channel, and the ends the test keeps.
+    pub fn split(self) -> (Outbox, Ends) {
+        (self.outbox, (self.client, self.writer, self.server_read))
+    }
+
     /// Reads exactly the bytes of `messages` from the client end.
     pub async fn expect(&mut self, messages: &[Message]) {
         expect_on(&mut self.client, messages).await;
